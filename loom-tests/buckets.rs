@@ -1,0 +1,2 @@
+//! Loom models for the buckets primitive (written in loom-tests/).
+#![cfg(feature = "loom")]

@@ -1,0 +1,2 @@
+//! Loom models for the deque primitive (written in loom-tests/).
+#![cfg(feature = "loom")]

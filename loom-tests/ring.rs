@@ -1,0 +1,2 @@
+//! Loom models for the ring primitive (written in loom-tests/).
+#![cfg(feature = "loom")]

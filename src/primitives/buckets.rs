@@ -1,0 +1,308 @@
+//! A lock-free priority bucket array with a starvation bound.
+//!
+//! A fixed number of priority levels, each a bounded [`Ring`] (FIFO within a
+//! level), plus an atomic occupancy bitmap: bit `l` is set while level `l` may
+//! hold items, so a consumer finds the highest non-empty level with one load
+//! and a `leading_zeros`, without scanning the rings. This is the classic
+//! bucket (calendar) queue of a scheduler's run queues, made lock-free.
+//!
+//! **Levels.** Between 1 and [`MAX_LEVELS`] (64, one bit each in the bitmap),
+//! fixed at construction; [`DEFAULT_LEVELS`] is 8, enough for the usual
+//! classes (interactive, high, normal, low, background, ...), while keeping
+//! the memory at `levels x capacity` slots and the starvation bookkeeping
+//! cheap. Level `levels - 1` is served first.
+//!
+//! **Starvation bound.** Each level `l` counts the pops served from *higher*
+//! levels while `l` was non-empty (`waited[l]`). When a pop finds a non-empty
+//! lower level whose count has reached `K`, it serves that level instead
+//! (the highest such level) and resets its count. So, with one consumer, the
+//! front item of a non-empty level is served after at most `K` pops of higher
+//! levels, plus one pop for each other level that is starving at the same
+//! moment (at most `K + levels - 2` in all). Concurrent consumers can each add
+//! one more, since they read the counts at the same time. `K = 0` turns the
+//! array into round-robin across non-empty levels; a very large `K` gives
+//! strict priority.
+//!
+//! ```
+//! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+//! use corepool::primitives::buckets::PriorityBuckets;
+//!
+//! let q = PriorityBuckets::new(8, 16, 2);
+//! q.push(0, "low").unwrap();
+//! for _ in 0..3 { q.push(7, "high").unwrap(); }
+//! // Two high pops, then the waiting low item, then high again.
+//! assert_eq!(q.pop(), Some("high"));
+//! assert_eq!(q.pop(), Some("high"));
+//! assert_eq!(q.pop(), Some("low"));
+//! assert_eq!(q.pop(), Some("high"));
+//! ```
+
+use core::fmt;
+
+use crossbeam_utils::CachePadded;
+
+use super::ring::Ring;
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, fence};
+
+/// The most priority levels a [`PriorityBuckets`] can have.
+pub const MAX_LEVELS: usize = 64;
+/// The number of levels the pool uses unless configured otherwise.
+pub const DEFAULT_LEVELS: usize = 8;
+
+/// Why a push failed; carries the item back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushError<T> {
+    /// The level's ring is full.
+    Full(T),
+    /// The level is not below the number of levels.
+    BadLevel(T),
+}
+
+impl<T> PushError<T> {
+    /// The item that was not pushed.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::primitives::buckets::PushError;
+    /// assert_eq!(PushError::Full(3).into_inner(), 3);
+    /// ```
+    pub fn into_inner(self) -> T {
+        match self {
+            PushError::Full(v) | PushError::BadLevel(v) => v,
+        }
+    }
+}
+
+/// Priority levels of bounded rings with an occupancy bitmap.
+///
+/// Invariants:
+/// * If level `l` holds an item, bit `l` of `occupied` is set, or a push to
+///   `l` is about to set it (a push sets the bit after its ring push), or a
+///   consumer that cleared it is about to re-check the ring and set it again.
+/// * `waited[l]` is only a scheduling hint; nothing is read through it.
+pub struct PriorityBuckets<T> {
+    occupied: CachePadded<AtomicU64>,
+    waited: Box<[CachePadded<AtomicUsize>]>,
+    levels: Box<[Ring<T>]>,
+    starvation_bound: usize,
+}
+
+impl<T> PriorityBuckets<T> {
+    /// `levels` priority levels (1..=64), each holding up to
+    /// `capacity_per_level` items (rounded up to a power of two, at least 2), with
+    /// starvation bound `K = starvation_bound`.
+    ///
+    /// # Panics
+    /// If `levels` is 0 or above [`MAX_LEVELS`].
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let q = corepool::primitives::buckets::PriorityBuckets::<u32>::new(8, 64, 16);
+    /// assert_eq!(q.levels(), 8);
+    /// ```
+    pub fn new(levels: usize, capacity_per_level: usize, starvation_bound: usize) -> Self {
+        assert!(
+            (1..=MAX_LEVELS).contains(&levels),
+            "priority levels must be in 1..={MAX_LEVELS}, got {levels}"
+        );
+        PriorityBuckets {
+            occupied: CachePadded::new(AtomicU64::new(0)),
+            waited: (0..levels)
+                .map(|_| CachePadded::new(AtomicUsize::new(0)))
+                .collect(),
+            levels: (0..levels).map(|_| Ring::new(capacity_per_level)).collect(),
+            starvation_bound,
+        }
+    }
+
+    /// The number of levels.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// assert_eq!(corepool::primitives::buckets::PriorityBuckets::<u8>::new(3, 4, 1).levels(), 3);
+    /// ```
+    pub fn levels(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// The starvation bound `K`.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// assert_eq!(corepool::primitives::buckets::PriorityBuckets::<u8>::new(3, 4, 5).starvation_bound(), 5);
+    /// ```
+    pub fn starvation_bound(&self) -> usize {
+        self.starvation_bound
+    }
+
+    /// Pushes `value` at `level` (higher is served first).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::primitives::buckets::{PriorityBuckets, PushError};
+    /// let q = PriorityBuckets::new(2, 2, 4);
+    /// assert!(q.push(1, 'a').is_ok());
+    /// assert!(q.push(1, 'b').is_ok());
+    /// assert_eq!(q.push(1, 'x'), Err(PushError::Full('x')));
+    /// assert_eq!(q.push(2, 'c'), Err(PushError::BadLevel('c')));
+    /// ```
+    #[inline]
+    pub fn push(&self, level: usize, value: T) -> Result<(), PushError<T>> {
+        let Some(ring) = self.levels.get(level) else {
+            return Err(PushError::BadLevel(value));
+        };
+        ring.push(value).map_err(PushError::Full)?;
+        let bit = 1u64 << level;
+        // Ordering: SeqCst fence between our ring push and the load of the
+        // bitmap; it pairs with the fence in `clear_if_empty` between a
+        // consumer's clear and its re-check of the ring (a store-buffer
+        // pattern): either we see the bit cleared and set it again, or the
+        // consumer's re-check sees our item and sets it. The fence lets us
+        // skip the shared-line RMW when the bit is already set, the common
+        // case under load.
+        fence(Ordering::SeqCst);
+        if self.occupied.load(Ordering::Relaxed) & bit == 0 {
+            // Ordering: Release so a consumer whose Acquire load reads this
+            // value also sees our ring push.
+            self.occupied.fetch_or(bit, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Pops from the highest non-empty level, unless a lower level has
+    /// waited through `K` higher pops (see the module doc).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let q = corepool::primitives::buckets::PriorityBuckets::new(4, 4, 100);
+    /// q.push(1, "b").unwrap();
+    /// q.push(3, "a").unwrap();
+    /// assert_eq!(q.pop(), Some("a"));
+    /// assert_eq!(q.pop(), Some("b"));
+    /// assert_eq!(q.pop(), None);
+    /// ```
+    #[inline]
+    pub fn pop(&self) -> Option<T> {
+        loop {
+            // Ordering: Acquire pairs with the Release `fetch_or` in `push`.
+            let occ = self.occupied.load(Ordering::Acquire);
+            if occ == 0 {
+                return None;
+            }
+            let top = 63 - occ.leading_zeros() as usize;
+            let level = if occ == 1 << top {
+                top
+            } else {
+                self.pick_starving(occ, top)
+            };
+            if let Some(v) = self.levels[level].pop() {
+                self.account(occ, level);
+                return Some(v);
+            }
+            self.clear_if_empty(level);
+        }
+    }
+
+    /// The highest level below `top` that is non-empty and has waited `K`
+    /// higher pops, or `top`.
+    #[cold]
+    fn pick_starving(&self, occ: u64, top: usize) -> usize {
+        let mut lower = occ & !(1u64 << top);
+        while lower != 0 {
+            let l = 63 - lower.leading_zeros() as usize;
+            // Ordering: a hint; see the struct invariants.
+            if self.waited[l].load(Ordering::Relaxed) >= self.starvation_bound {
+                return l;
+            }
+            lower &= !(1u64 << l);
+        }
+        top
+    }
+
+    /// After serving `level`: reset its wait count, charge one higher pop to
+    /// every non-empty level below it.
+    #[inline]
+    fn account(&self, occ: u64, level: usize) {
+        // Ordering (all three): the counts are hints; nothing is read through
+        // them, so Relaxed suffices.
+        if self.waited[level].load(Ordering::Relaxed) != 0 {
+            self.waited[level].store(0, Ordering::Relaxed);
+        }
+        let mut below = occ & ((1u64 << level) - 1);
+        while below != 0 {
+            let l = below.trailing_zeros() as usize;
+            self.waited[l].fetch_add(1, Ordering::Relaxed);
+            below &= below - 1;
+        }
+    }
+
+    /// The bit for `level` was set but its ring looked empty: clear the bit,
+    /// then re-check, so a push racing with the clear is never hidden.
+    #[cold]
+    fn clear_if_empty(&self, level: usize) {
+        let bit = 1u64 << level;
+        // Ordering: AcqRel: Acquire makes every push whose Release `fetch_or`
+        // precedes this RMW visible to the re-check below; a push whose
+        // `fetch_or` comes after it has set the bit again by itself.
+        self.occupied.fetch_and(!bit, Ordering::AcqRel);
+        // Ordering: pairs with the fence in `push` (see there): a push that
+        // saw the bit still set and skipped its `fetch_or` is seen by the
+        // re-check below.
+        fence(Ordering::SeqCst);
+        // The level's wait count restarts when it next fills.
+        // Ordering: a hint.
+        self.waited[level].store(0, Ordering::Relaxed);
+        if !self.levels[level].is_empty() {
+            // Ordering: Release, as in `push`.
+            self.occupied.fetch_or(bit, Ordering::Release);
+        }
+    }
+
+    /// A snapshot of the total number of items.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let q = corepool::primitives::buckets::PriorityBuckets::new(2, 4, 1);
+    /// q.push(0, 1).unwrap();
+    /// q.push(1, 2).unwrap();
+    /// assert_eq!(q.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.levels.iter().map(Ring::len).sum()
+    }
+
+    /// A snapshot of the number of items at `level` (0 if out of range).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let q = corepool::primitives::buckets::PriorityBuckets::new(2, 4, 1);
+    /// q.push(1, ()).unwrap();
+    /// assert_eq!(q.level_len(1), 1);
+    /// assert_eq!(q.level_len(0), 0);
+    /// ```
+    pub fn level_len(&self, level: usize) -> usize {
+        self.levels.get(level).map_or(0, Ring::len)
+    }
+
+    /// True when the occupancy bitmap shows no level with items.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// assert!(corepool::primitives::buckets::PriorityBuckets::<u8>::new(2, 4, 1).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        // Ordering: Acquire pairs with `push`'s Release `fetch_or`, so a
+        // caller that sees "non-empty" and pops will find the item.
+        self.occupied.load(Ordering::Acquire) == 0
+    }
+}
+
+impl<T> fmt::Debug for PriorityBuckets<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PriorityBuckets")
+            .field("levels", &self.levels())
+            .field("len", &self.len())
+            .field("starvation_bound", &self.starvation_bound)
+            .finish()
+    }
+}

@@ -1,0 +1,608 @@
+//! A fixed-capacity Chase-Lev work-stealing deque.
+//!
+//! The algorithm is the deque of Chase and Lev, "Dynamic Circular
+//! Work-Stealing Deque" (SPAA 2005), with the C11 memory orderings of Lê, Pop,
+//! Cohen and Zappa Nardelli, "Correct and Efficient Work-Stealing for Weak
+//! Memory Models" (PPoPP 2013). Two changes make it fit a runtime that never
+//! allocates on the hot path and never reads a slot it does not own:
+//!
+//! * **Fixed capacity.** The buffer is a power of two chosen at construction
+//!   and never grows. [`Worker::push`] into a full deque hands the item back;
+//!   the caller overflows it elsewhere (the pool's shared ring).
+//! * **Claim, then read.** The original `steal` reads the slot *before* its
+//!   CAS on `top` and throws the value away if the CAS fails: a read that can
+//!   race with the owner overwriting the slot. Here `top` is a pair
+//!   `(steal, real)` packed in one `AtomicU64`. A thief claims `[real, real+n)`
+//!   by CAS-ing `real` forward (only when `steal == real`, i.e. no other steal
+//!   is copying), then moves the items out of slots it now owns, then releases
+//!   them by setting `steal = real`. The owner's `push` checks capacity
+//!   against `steal`, so it never writes a slot a thief is still reading. The
+//!   same split of the head index is used by tokio's and st3's queues.
+//!
+//! ```
+//! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+//! use corepool::primitives::deque::{self, Steal};
+//!
+//! let (worker, stealer) = deque::new::<u32>(4);
+//! worker.push(1).unwrap();
+//! worker.push(2).unwrap();
+//! assert_eq!(stealer.steal(), Steal::Success(1)); // thieves take the oldest
+//! assert_eq!(worker.pop(), Some(2)); // the owner takes the newest
+//! assert_eq!(worker.pop(), None);
+//! ```
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::MaybeUninit;
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{Arc, AtomicU32, AtomicU64, Ordering, UnsafeCell, fence};
+
+/// The outcome of a steal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steal<T> {
+    /// The deque was empty.
+    Empty,
+    /// One item (or, for the batch operations, a count) was taken.
+    Success(T),
+    /// Lost a race with the owner or another thief; trying again may succeed.
+    Retry,
+}
+
+impl<T> Steal<T> {
+    /// The stolen value, if the steal succeeded.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::primitives::deque::Steal;
+    /// assert_eq!(Steal::Success(3).success(), Some(3));
+    /// assert_eq!(Steal::<u8>::Retry.success(), None);
+    /// ```
+    pub fn success(self) -> Option<T> {
+        match self {
+            Steal::Success(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// True for [`Steal::Retry`].
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::primitives::deque::Steal;
+    /// assert!(Steal::<u8>::Retry.is_retry());
+    /// ```
+    pub fn is_retry(&self) -> bool {
+        matches!(self, Steal::Retry)
+    }
+}
+
+#[inline(always)]
+fn pack(steal: u32, real: u32) -> u64 {
+    ((steal as u64) << 32) | real as u64
+}
+
+#[inline(always)]
+fn unpack(v: u64) -> (u32, u32) {
+    ((v >> 32) as u32, v as u32)
+}
+
+/// The state the owner and the thieves share.
+///
+/// Invariants (indices are `u32` positions that wrap; differences are taken
+/// with `wrapping_sub` and never exceed the capacity, which is at most 2^30):
+///
+/// * `top` packs `(steal, real)`, `steal` in the high half. `real` is the next
+///   position a thief may claim; `steal <= real`. Positions in
+///   `[steal, real)` are claimed by the one thief that is still moving them
+///   out; no other thief may claim while `steal != real`.
+///   Written by thieves (claim and release CAS) and by the owner (its CAS on
+///   the last item).
+/// * `bottom` is the next position the owner pushes into. Written only by the
+///   owner. Positions in `[real, bottom)` hold initialised items.
+/// * Slot `p & mask` is written only by the owner, and only when
+///   `p - steal < capacity`, i.e. after every thief that claimed the previous
+///   occupant of that slot has released it.
+struct Inner<T> {
+    top: CachePadded<AtomicU64>,
+    bottom: CachePadded<AtomicU32>,
+    buffer: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    mask: u32,
+}
+
+// SAFETY: items move between threads by value (a thief takes ownership of what
+// the owner pushed), so `T: Send` suffices; the slot protocol above guarantees
+// no slot is accessed by two threads at once.
+unsafe impl<T: Send> Send for Inner<T> {}
+// SAFETY: as above; shared access goes through atomics and owned slots.
+unsafe impl<T: Send> Sync for Inner<T> {}
+
+impl<T> Inner<T> {
+    #[inline(always)]
+    fn capacity(&self) -> u32 {
+        self.mask + 1
+    }
+
+    /// Moves the item out of position `pos`.
+    ///
+    /// # Safety
+    /// The caller owns position `pos` (the owner below `bottom` and above
+    /// `real`, or a thief inside its claimed range) and the slot holds an
+    /// initialised item that nobody else will read.
+    #[inline(always)]
+    unsafe fn read(&self, pos: u32) -> T {
+        let slot = &self.buffer[(pos & self.mask) as usize];
+        // SAFETY: by the caller's contract the slot is initialised and ours.
+        slot.with(|p| unsafe { (*p).assume_init_read() })
+    }
+
+    /// Writes `value` into position `pos`.
+    ///
+    /// # Safety
+    /// Only the owner calls this, for `pos == bottom` with
+    /// `pos - steal < capacity`, so no thief is reading the slot.
+    #[inline(always)]
+    unsafe fn write(&self, pos: u32, value: T) {
+        let slot = &self.buffer[(pos & self.mask) as usize];
+        // SAFETY: by the caller's contract the slot is free and ours.
+        slot.with_mut(|p| unsafe { (*p).write(value) });
+    }
+}
+
+impl<T> Drop for Inner<T> {
+    fn drop(&mut self) {
+        // `&mut self`: every handle is gone, so no thief is mid-steal and
+        // `steal == real`. Ordering: the last `Arc` drop already synchronised
+        // with every other handle's drop, so Relaxed loads see the final values.
+        let (_, real) = unpack(self.top.load(Ordering::Relaxed));
+        let bottom = self.bottom.load(Ordering::Relaxed);
+        let mut pos = real;
+        while pos != bottom {
+            // SAFETY: positions in [real, bottom) hold initialised items and
+            // we are the last owner of the buffer.
+            drop(unsafe { self.read(pos) });
+            pos = pos.wrapping_add(1);
+        }
+    }
+}
+
+/// Creates a deque holding at most `capacity` items (rounded up to a power of
+/// two, at least 2; at most 2^30). Returns the owner's half and a stealer.
+///
+/// # Panics
+/// If `capacity` exceeds 2^30.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let (worker, stealer) = corepool::primitives::deque::new::<String>(100);
+/// assert_eq!(worker.capacity(), 128);
+/// assert!(stealer.is_empty());
+/// ```
+pub fn new<T>(capacity: usize) -> (Worker<T>, Stealer<T>) {
+    assert!(
+        capacity <= 1 << 30,
+        "deque capacity {capacity} exceeds 2^30"
+    );
+    let cap = capacity.max(2).next_power_of_two();
+    let buffer = (0..cap)
+        .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+        .collect::<Vec<_>>()
+        .into_boxed_slice();
+    let inner = Arc::new(Inner {
+        top: CachePadded::new(AtomicU64::new(0)),
+        bottom: CachePadded::new(AtomicU32::new(0)),
+        buffer,
+        mask: (cap - 1) as u32,
+    });
+    (
+        Worker {
+            inner: inner.clone(),
+            _not_sync: PhantomData,
+        },
+        Stealer { inner },
+    )
+}
+
+/// The owner's half: pushes and pops at the bottom (LIFO).
+///
+/// `Send` but not `Sync`: exactly one thread at a time owns it, which is what
+/// lets `push` and `pop` skip a CAS in the common case.
+pub struct Worker<T> {
+    inner: Arc<Inner<T>>,
+    _not_sync: PhantomData<core::cell::Cell<()>>,
+}
+
+// SAFETY: moving the owner's half to another thread moves ownership of the
+// bottom end with it; `Inner` is Send + Sync for `T: Send`.
+unsafe impl<T: Send> Send for Worker<T> {}
+
+impl<T> Worker<T> {
+    /// Pushes `value` at the bottom, or hands it back if the deque is full.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let (w, _s) = corepool::primitives::deque::new::<u8>(2);
+    /// assert!(w.push(1).is_ok());
+    /// assert!(w.push(2).is_ok());
+    /// assert_eq!(w.push(3), Err(3));
+    /// ```
+    #[inline]
+    pub fn push(&self, value: T) -> Result<(), T> {
+        let inner = &*self.inner;
+        // Ordering: only this thread writes `bottom`.
+        let b = inner.bottom.load(Ordering::Relaxed);
+        // Ordering: Acquire pairs with a thief's Release when it releases its
+        // claimed range, so its reads of those slots happen before our write.
+        let (steal, _) = unpack(inner.top.load(Ordering::Acquire));
+        if b.wrapping_sub(steal) >= inner.capacity() {
+            return Err(value);
+        }
+        // SAFETY: `b - steal < capacity`: the slot is free and no thief holds
+        // it (struct invariant 3), and only the owner writes slots.
+        unsafe { inner.write(b, value) };
+        // Ordering: Release publishes the slot write to thieves, whose Acquire
+        // load of `bottom` sees it before they claim position `b`.
+        inner.bottom.store(b.wrapping_add(1), Ordering::Release);
+        Ok(())
+    }
+
+    /// Pops the most recently pushed item, if any.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let (w, _s) = corepool::primitives::deque::new::<u8>(4);
+    /// w.push(1).unwrap();
+    /// w.push(2).unwrap();
+    /// assert_eq!(w.pop(), Some(2));
+    /// assert_eq!(w.pop(), Some(1));
+    /// assert_eq!(w.pop(), None);
+    /// ```
+    #[inline]
+    pub fn pop(&self) -> Option<T> {
+        let inner = &*self.inner;
+        // Ordering: only this thread writes `bottom`.
+        let b = inner.bottom.load(Ordering::Relaxed);
+        // Cheap early exit without the fence: `real` only grows, so if it has
+        // already reached `b` the deque is empty for the owner.
+        let (_, real) = unpack(inner.top.load(Ordering::Relaxed));
+        if b.wrapping_sub(real) as i32 <= 0 {
+            return None;
+        }
+        let b = b.wrapping_sub(1);
+        // Ordering: reserve position `b` before looking at `top`.
+        inner.bottom.store(b, Ordering::Relaxed);
+        // Ordering: SeqCst fence pairs with the fence in `Stealer::claim`
+        // between its load of `top` and its load of `bottom` (Lê et al.): either
+        // the thief sees our decremented `bottom` and leaves position `b`
+        // alone, or we see its advanced `real` below.
+        fence(Ordering::SeqCst);
+        let cur = inner.top.load(Ordering::Relaxed);
+        let (steal, real) = unpack(cur);
+        let len = b.wrapping_sub(real) as i32;
+        if len < 0 {
+            // A thief took the last item between our first check and the
+            // reservation. Ordering: only this thread writes `bottom`.
+            inner.bottom.store(b.wrapping_add(1), Ordering::Relaxed);
+            return None;
+        }
+        if len > 0 {
+            // More than one item was left: thieves claim from `real < b`, and
+            // the fence argument above keeps them off position `b`.
+            // SAFETY: position `b` is in [real, bottom) and reserved by us.
+            return Some(unsafe { inner.read(b) });
+        }
+        // The last item: race the thieves for it with a CAS on `real`.
+        let next = if steal == real {
+            pack(real.wrapping_add(1), real.wrapping_add(1))
+        } else {
+            // A thief is still copying [steal, real); it will set
+            // steal = real when it is done, which then covers our claim too.
+            pack(steal, real.wrapping_add(1))
+        };
+        // Ordering: SeqCst on success orders our claim in the same total order
+        // as the thieves' claims; Relaxed on failure because we then touch
+        // nothing.
+        let won = inner
+            .top
+            .compare_exchange(cur, next, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok();
+        // Ordering: the item is gone either way; only this thread writes
+        // `bottom`.
+        inner.bottom.store(b.wrapping_add(1), Ordering::Relaxed);
+        if won {
+            // SAFETY: our CAS moved `real` past `b`, so no thief can claim it.
+            Some(unsafe { inner.read(b) })
+        } else {
+            None
+        }
+    }
+
+    /// How many items the deque can hold.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let (w, _s) = corepool::primitives::deque::new::<u8>(3);
+    /// assert_eq!(w.capacity(), 4);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity() as usize
+    }
+
+    /// The number of items in the deque (exact for the owner when no thief is
+    /// active; a snapshot otherwise).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let (w, _s) = corepool::primitives::deque::new::<u8>(4);
+    /// w.push(7).unwrap();
+    /// assert_eq!(w.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        len_of(&self.inner)
+    }
+
+    /// True when the deque holds nothing.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let (w, _s) = corepool::primitives::deque::new::<u8>(4);
+    /// assert!(w.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A new stealer for this deque.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let (w, _s) = corepool::primitives::deque::new::<u8>(4);
+    /// let s2 = w.stealer();
+    /// w.push(1).unwrap();
+    /// assert_eq!(s2.steal().success(), Some(1));
+    /// ```
+    pub fn stealer(&self) -> Stealer<T> {
+        Stealer {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+fn len_of<T>(inner: &Inner<T>) -> usize {
+    // Ordering: a snapshot for heuristics and metrics; nothing is read
+    // through it.
+    let (_, real) = unpack(inner.top.load(Ordering::Relaxed));
+    let b = inner.bottom.load(Ordering::Relaxed);
+    let len = b.wrapping_sub(real) as i32;
+    len.max(0) as usize
+}
+
+impl<T> fmt::Debug for Worker<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("deque::Worker")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}
+
+/// A thief's half: steals from the top (FIFO). Cheap to clone, `Send + Sync`.
+pub struct Stealer<T> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T> Clone for Stealer<T> {
+    fn clone(&self) -> Self {
+        Stealer {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Stealer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("deque::Stealer")
+            .field("len", &len_of(&self.inner))
+            .finish()
+    }
+}
+
+impl<T> Stealer<T> {
+    /// Claims up to `want(len)` items from the top. Returns the first claimed
+    /// position and the count; the caller must move the items out and then
+    /// call [`Stealer::release`].
+    #[inline]
+    fn claim(&self, want: impl FnOnce(u32) -> u32) -> Steal<(u32, u32)> {
+        let inner = &*self.inner;
+        // Ordering: Acquire pairs with the Release of the previous thief's
+        // release CAS (and the owner's claim), so we start from a settled view.
+        let cur = inner.top.load(Ordering::Acquire);
+        let (steal, real) = unpack(cur);
+        if steal != real {
+            // Another thief is still copying out its range.
+            return Steal::Retry;
+        }
+        // Ordering: SeqCst fence pairs with the owner's fence in `pop`; see
+        // there.
+        fence(Ordering::SeqCst);
+        // Ordering: Acquire pairs with the owner's Release store in `push`, so
+        // the items below `b` are visible once we own them.
+        let b = inner.bottom.load(Ordering::Acquire);
+        let len = b.wrapping_sub(real) as i32;
+        if len <= 0 {
+            return Steal::Empty;
+        }
+        let n = want(len as u32).clamp(1, len as u32);
+        let next = pack(steal, real.wrapping_add(n));
+        // Ordering: SeqCst on success puts our claim in one total order with
+        // the owner's last-item CAS; Relaxed on failure (we touch nothing).
+        match inner
+            .top
+            .compare_exchange(cur, next, Ordering::SeqCst, Ordering::Relaxed)
+        {
+            Ok(_) => Steal::Success((real, n)),
+            Err(_) => Steal::Retry,
+        }
+    }
+
+    /// Releases the range this thief claimed, after moving its items out.
+    #[inline]
+    fn release(&self) {
+        let inner = &*self.inner;
+        // Ordering: Relaxed initial load; the CAS below re-validates.
+        let mut cur = inner.top.load(Ordering::Relaxed);
+        loop {
+            // The owner may have advanced `real` past our range meanwhile
+            // (its last-item CAS); everything below `real` is then taken, so
+            // the settled state is `steal = real`.
+            let (_, real) = unpack(cur);
+            // Ordering: Release so our reads of the claimed slots happen
+            // before the owner's Acquire in `push` lets it reuse them.
+            match inner.top.compare_exchange_weak(
+                cur,
+                pack(real, real),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Steals the oldest item.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::primitives::deque::{self, Steal};
+    /// let (w, s) = deque::new::<u8>(4);
+    /// assert_eq!(s.steal(), Steal::Empty);
+    /// w.push(5).unwrap();
+    /// assert_eq!(s.steal(), Steal::Success(5));
+    /// ```
+    pub fn steal(&self) -> Steal<T> {
+        match self.claim(|_| 1) {
+            Steal::Success((pos, _)) => {
+                // SAFETY: our claim CAS made position `pos` ours; the Acquire
+                // load of `bottom` made its contents visible.
+                let value = unsafe { self.inner.read(pos) };
+                self.release();
+                Steal::Success(value)
+            }
+            Steal::Empty => Steal::Empty,
+            Steal::Retry => Steal::Retry,
+        }
+    }
+
+    /// Moves up to half of this deque's items (rounded up, and no more than
+    /// `dest` has room for) into `dest`, which must be the calling thread's own
+    /// deque. Returns how many moved.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::primitives::deque::{self, Steal};
+    /// let (victim, s) = deque::new::<u8>(8);
+    /// for i in 0..5 { victim.push(i).unwrap(); }
+    /// let (mine, _) = deque::new::<u8>(8);
+    /// assert_eq!(s.steal_batch(&mine), Steal::Success(3));
+    /// assert_eq!(mine.len(), 3);
+    /// assert_eq!(victim.len(), 2);
+    /// ```
+    pub fn steal_batch(&self, dest: &Worker<T>) -> Steal<usize> {
+        match self.steal_batch_inner(dest, false) {
+            Steal::Success((n, _)) => Steal::Success(n),
+            Steal::Empty => Steal::Empty,
+            Steal::Retry => Steal::Retry,
+        }
+    }
+
+    /// Like [`Stealer::steal_batch`], but returns the oldest stolen item
+    /// directly instead of pushing it into `dest`.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::primitives::deque::{self, Steal};
+    /// let (victim, s) = deque::new::<u8>(8);
+    /// for i in 0..4 { victim.push(i).unwrap(); }
+    /// let (mine, _) = deque::new::<u8>(8);
+    /// assert_eq!(s.steal_batch_and_pop(&mine), Steal::Success(0));
+    /// assert_eq!(mine.pop(), Some(1));
+    /// ```
+    pub fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
+        match self.steal_batch_inner(dest, true) {
+            Steal::Success((_, first)) => {
+                Steal::Success(first.expect("steal_batch_inner returns the first item"))
+            }
+            Steal::Empty => Steal::Empty,
+            Steal::Retry => Steal::Retry,
+        }
+    }
+
+    fn steal_batch_inner(&self, dest: &Worker<T>, pop_first: bool) -> Steal<(usize, Option<T>)> {
+        if Arc::ptr_eq(&self.inner, &dest.inner) {
+            return Steal::Empty;
+        }
+        let d = &*dest.inner;
+        // Room in `dest`: only we (its owner) push into it, and thieves only
+        // take from it, so this lower bound stays valid while we copy.
+        // Ordering: Relaxed for our own `bottom`; Acquire on `top` pairs with
+        // thieves' release of `dest` slots we are about to overwrite.
+        let db = d.bottom.load(Ordering::Relaxed);
+        let (dsteal, _) = unpack(d.top.load(Ordering::Acquire));
+        let room = d.capacity() - db.wrapping_sub(dsteal);
+        let room = room + pop_first as u32;
+        if room == 0 {
+            return Steal::Retry;
+        }
+        let claimed = self.claim(|len| len.div_ceil(2).min(room));
+        let (pos, n) = match claimed {
+            Steal::Success(c) => c,
+            Steal::Empty => return Steal::Empty,
+            Steal::Retry => return Steal::Retry,
+        };
+        let mut first = None;
+        let mut written = 0u32;
+        for i in 0..n {
+            // SAFETY: [pos, pos + n) is our claim (see `steal`).
+            let value = unsafe { self.inner.read(pos.wrapping_add(i)) };
+            if pop_first && i == 0 {
+                first = Some(value);
+            } else {
+                // SAFETY: we are `dest`'s owner (a `&Worker` cannot leave its
+                // thread) and `room` counted this slot as free.
+                unsafe { d.write(db.wrapping_add(written), value) };
+                written += 1;
+            }
+        }
+        self.release();
+        if written > 0 {
+            // Ordering: Release publishes the copied slots to `dest`'s thieves.
+            d.bottom.store(db.wrapping_add(written), Ordering::Release);
+        }
+        Steal::Success((n as usize, first))
+    }
+
+    /// A snapshot of the number of items.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let (w, s) = corepool::primitives::deque::new::<u8>(4);
+    /// w.push(1).unwrap();
+    /// assert_eq!(s.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        len_of(&self.inner)
+    }
+
+    /// True when a snapshot shows no items.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let (_w, s) = corepool::primitives::deque::new::<u8>(4);
+    /// assert!(s.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,15 @@
+//! The lock-free building blocks the pool stands on.
+//!
+//! * [`deque`]: a fixed-capacity Chase-Lev work-stealing deque.
+//! * [`ring`]: a bounded MPMC ring (Vyukov).
+//! * [`buckets`]: a priority bucket array with an occupancy bitmap and a
+//!   starvation bound.
+//! * [`sleep`]: the sleep/wake protocol for idle workers.
+//!
+//! Each is usable on its own; all go through `src/sync.rs`, so the loom
+//! models in `loom-tests/` check the very code the pool runs.
+
+pub mod buckets;
+pub mod deque;
+pub mod ring;
+pub mod sleep;

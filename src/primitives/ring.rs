@@ -1,0 +1,252 @@
+//! A bounded multi-producer multi-consumer ring.
+//!
+//! Dmitry Vyukov's bounded MPMC queue ("Bounded MPMC queue", 1024cores.net,
+//! 2010): every slot carries a sequence number that says whose turn it is.
+//! A producer at position `p` may fill slot `p & mask` when its sequence is
+//! `p`; it claims the position with a CAS on `tail`, writes, then sets the
+//! sequence to `p + 1`. A consumer at position `p` may empty the slot when its
+//! sequence is `p + 1`; it claims with a CAS on `head`, reads, then sets the
+//! sequence to `p + capacity`, handing the slot to the producer one lap later.
+//! Each slot is touched only by the thread whose CAS claimed it.
+//!
+//! ```
+//! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+//! use corepool::primitives::ring::Ring;
+//!
+//! let ring = Ring::new(2);
+//! assert!(ring.push("a").is_ok());
+//! assert!(ring.push("b").is_ok());
+//! assert_eq!(ring.push("c"), Err("c")); // full: the item comes back
+//! assert_eq!(ring.pop(), Some("a"));
+//! assert_eq!(ring.pop(), Some("b"));
+//! assert_eq!(ring.pop(), None);
+//! ```
+
+use core::fmt;
+use core::mem::MaybeUninit;
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
+
+struct Slot<T> {
+    /// Whose turn: `p` (empty, for the producer at position `p`) or `p + 1`
+    /// (full, for the consumer at position `p`).
+    seq: AtomicUsize,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// A bounded MPMC queue of fixed, power-of-two capacity.
+///
+/// Invariants:
+/// * `tail` is the next position producers claim, `head` the next position
+///   consumers claim; both only grow (wrapping) and are written by CAS from
+///   any producer (`tail`) or consumer (`head`). They sit on separate cache
+///   lines.
+/// * A slot's value is initialised exactly when its `seq` equals the
+///   position that filled it plus one, and is accessed only by the thread
+///   whose CAS claimed that position.
+pub struct Ring<T> {
+    head: CachePadded<AtomicUsize>,
+    tail: CachePadded<AtomicUsize>,
+    slots: Box<[Slot<T>]>,
+    mask: usize,
+}
+
+// SAFETY: items move between threads by value; slot access is exclusive by
+// the claim protocol above.
+unsafe impl<T: Send> Send for Ring<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Ring<T> {}
+
+impl<T> Ring<T> {
+    /// A ring holding at most `capacity` items, rounded up to a power of two
+    /// and to at least 2 (with one slot, "full at position p" and "empty for
+    /// position p + 1" would be the same sequence number).
+    ///
+    /// # Panics
+    /// If `capacity` exceeds `usize::MAX / 4`.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let ring = corepool::primitives::ring::Ring::<u64>::new(1000);
+    /// assert_eq!(ring.capacity(), 1024);
+    /// ```
+    pub fn new(capacity: usize) -> Self {
+        assert!(
+            capacity <= usize::MAX / 4,
+            "ring capacity {capacity} too large"
+        );
+        let cap = capacity.max(2).next_power_of_two();
+        let slots = (0..cap)
+            .map(|i| Slot {
+                seq: AtomicUsize::new(i),
+                value: UnsafeCell::new(MaybeUninit::uninit()),
+            })
+            .collect::<Vec<_>>()
+            .into_boxed_slice();
+        Ring {
+            head: CachePadded::new(AtomicUsize::new(0)),
+            tail: CachePadded::new(AtomicUsize::new(0)),
+            slots,
+            mask: cap - 1,
+        }
+    }
+
+    /// Pushes `value`, or hands it back if the ring is full.
+    ///
+    /// "Full" is exact when no consumer is mid-pop; a consumer that has
+    /// claimed the oldest slot but not yet emptied it makes the ring look full
+    /// for that instant.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let ring = corepool::primitives::ring::Ring::new(2);
+    /// assert_eq!(ring.push(1), Ok(()));
+    /// assert_eq!(ring.push(2), Ok(()));
+    /// assert_eq!(ring.push(3), Err(3));
+    /// ```
+    #[inline]
+    pub fn push(&self, value: T) -> Result<(), T> {
+        // Ordering: Relaxed: `tail` only picks a candidate position; the
+        // slot's `seq` (Acquire below) is what synchronises.
+        let mut pos = self.tail.load(Ordering::Relaxed);
+        loop {
+            let slot = &self.slots[pos & self.mask];
+            // Ordering: Acquire pairs with the consumer's Release store of
+            // `seq` after it moved the previous occupant out.
+            let seq = slot.seq.load(Ordering::Acquire);
+            let diff = seq.wrapping_sub(pos) as isize;
+            if diff == 0 {
+                // Ordering: Relaxed CAS: it only arbitrates between producers;
+                // the data is published by the Release store of `seq`.
+                match self.tail.compare_exchange_weak(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: our CAS claimed position `pos`, and
+                        // `seq == pos` says the slot is empty.
+                        slot.value.with_mut(|p| unsafe { (*p).write(value) });
+                        // Ordering: Release publishes the value to the
+                        // consumer that Acquire-loads `seq == pos + 1`.
+                        slot.seq.store(pos.wrapping_add(1), Ordering::Release);
+                        return Ok(());
+                    }
+                    Err(actual) => pos = actual,
+                }
+            } else if diff < 0 {
+                // The slot still holds the item from one lap ago: full.
+                return Err(value);
+            } else {
+                // Another producer claimed `pos`; move on.
+                // Ordering: as the first load.
+                pos = self.tail.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Pops the oldest item, or `None` if the ring is empty.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let ring = corepool::primitives::ring::Ring::new(4);
+    /// assert_eq!(ring.pop(), None::<u8>);
+    /// ring.push(9).unwrap();
+    /// assert_eq!(ring.pop(), Some(9));
+    /// ```
+    #[inline]
+    pub fn pop(&self) -> Option<T> {
+        // Ordering: Relaxed: a candidate; `seq` synchronises.
+        let mut pos = self.head.load(Ordering::Relaxed);
+        loop {
+            let slot = &self.slots[pos & self.mask];
+            // Ordering: Acquire pairs with the producer's Release of `seq`,
+            // making the value visible.
+            let seq = slot.seq.load(Ordering::Acquire);
+            let diff = seq.wrapping_sub(pos.wrapping_add(1)) as isize;
+            if diff == 0 {
+                // Ordering: Relaxed CAS arbitrates between consumers only.
+                match self.head.compare_exchange_weak(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: our CAS claimed position `pos`, and
+                        // `seq == pos + 1` says a producer filled it.
+                        let value = slot.value.with(|p| unsafe { (*p).assume_init_read() });
+                        // Ordering: Release so the producer a lap later sees
+                        // the slot emptied before it writes.
+                        slot.seq
+                            .store(pos.wrapping_add(self.mask + 1), Ordering::Release);
+                        return Some(value);
+                    }
+                    Err(actual) => pos = actual,
+                }
+            } else if diff < 0 {
+                // Not yet filled: empty (or a producer mid-push).
+                return None;
+            } else {
+                // Ordering: as the first load.
+                pos = self.head.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The capacity (a power of two).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// assert_eq!(corepool::primitives::ring::Ring::<u8>::new(3).capacity(), 4);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.mask + 1
+    }
+
+    /// A snapshot of the number of items (claimed positions included).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let ring = corepool::primitives::ring::Ring::new(4);
+    /// ring.push(1).unwrap();
+    /// assert_eq!(ring.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        // Ordering: a snapshot for heuristics; read `head` first so that a
+        // concurrent pop cannot make the difference negative by much, and
+        // clamp anyway.
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed);
+        let len = tail.wrapping_sub(head) as isize;
+        (len.max(0) as usize).min(self.capacity())
+    }
+
+    /// True when a snapshot shows no items.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// assert!(corepool::primitives::ring::Ring::<u8>::new(4).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T> Drop for Ring<T> {
+    fn drop(&mut self) {
+        while self.pop().is_some() {}
+    }
+}
+
+impl<T> fmt::Debug for Ring<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ring")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}
