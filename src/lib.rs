@@ -1,14 +1,51 @@
-//! corepool: a lock-free worker pool runtime.
+//! corepool: a lock-free worker pool runtime for latency-sensitive programs.
 //!
-//! The foundation is a set of hand-written lock-free primitives, each
-//! model-checked with loom (`cargo test --features loom`): see [`primitives`].
-// Under `--features loom` the crate's atomics are loom's, which only work
-// inside a loom model; doctests then compile to nothing (the std build runs
-// them).
-
+//! A [`Pool`] runs jobs ([`Job`]) through one processor function on a fixed
+//! set of worker threads and yields exactly one [`JobResult`] per accepted
+//! job. Jobs are streamed ([`Pool::submit`], [`Pool::recv`]) or run as a
+//! batch ([`Pool::run`]). Four built-in strategies ([`StrategyKind`]) decide
+//! where jobs go; users can plug in their own ([`strategy::Strategy`]).
+//! After the pool is built, submitting, running and delivering a job
+//! allocates nothing.
+//!
+//! Underneath are hand-written lock-free primitives ([`primitives`]), each
+//! model-checked with loom (`cargo test --features loom`).
+//!
+//! ```
+//! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+//! use corepool::{Job, Pool, StrategyKind};
+//!
+//! let pool = Pool::builder()
+//!     .workers(2)
+//!     .strategy(StrategyKind::WorkStealing)
+//!     .build(|job: &Job<u64>, _ctx| Ok::<_, std::convert::Infallible>(job.data() * 2))
+//!     .unwrap();
+//!
+//! // Batch: results in input order.
+//! let out = pool.run((0..100).map(Job::new)).unwrap();
+//! assert_eq!(out[10].output(), Some(&20));
+//!
+//! // Streaming: submit, then receive.
+//! pool.submit(Job::new(21)).unwrap();
+//! assert_eq!(pool.recv().unwrap().outcome, Ok(42));
+//! ```
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+mod config;
+mod error;
+mod job;
+mod metrics;
 pub mod primitives;
+mod result;
+mod runtime;
+pub mod strategy;
 mod sync;
+
+pub use config::{Config, IdlePolicy, Pinning, StrategyKind};
+pub use error::{ConfigError, RunError, SubmitError};
+pub use job::{Job, JobId, METADATA_CAPACITY, METADATA_STR_LEN, MetaValue, MetadataError};
+pub use metrics::{Metrics, Percentiles, WorkerMetrics};
+pub use result::{JobError, JobResult, PANIC_MESSAGE_LEN};
+pub use runtime::{Builder, Context, NO_WORKER, Pool, Results, Shutdown};

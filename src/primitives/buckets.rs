@@ -19,9 +19,9 @@
 //! front item of a non-empty level is served after at most `K` pops of higher
 //! levels, plus one pop for each other level that is starving at the same
 //! moment (at most `K + levels - 2` in all). Concurrent consumers can each add
-//! one more, since they read the counts at the same time. `K = 0` turns the
-//! array into round-robin across non-empty levels; a very large `K` gives
-//! strict priority.
+//! one more, since they read the counts at the same time. `K` is at least 1
+//! (0 is treated as 1): `K = 1` alternates between the top level and the
+//! starving ones; a very large `K` gives strict priority.
 //!
 //! ```
 //! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -183,9 +183,13 @@ impl<T> PriorityBuckets<T> {
     /// ```
     #[inline]
     pub fn pop(&self) -> Option<T> {
+        // Levels that showed items we could not take yet (a producer between
+        // its claim and its write): skipped for the rest of this call, so we
+        // neither spin on them nor hold up the other levels.
+        let mut skip = 0u64;
         loop {
             // Ordering: Acquire pairs with the Release `fetch_or` in `push`.
-            let occ = self.occupied.load(Ordering::Acquire);
+            let occ = self.occupied.load(Ordering::Acquire) & !skip;
             if occ == 0 {
                 return None;
             }
@@ -199,7 +203,9 @@ impl<T> PriorityBuckets<T> {
                 self.account(occ, level);
                 return Some(v);
             }
-            self.clear_if_empty(level);
+            if self.clear_if_empty(level) {
+                skip |= 1u64 << level;
+            }
         }
     }
 
@@ -211,7 +217,7 @@ impl<T> PriorityBuckets<T> {
         while lower != 0 {
             let l = 63 - lower.leading_zeros() as usize;
             // Ordering: a hint; see the struct invariants.
-            if self.waited[l].load(Ordering::Relaxed) >= self.starvation_bound {
+            if self.waited[l].load(Ordering::Relaxed) >= self.starvation_bound.max(1) {
                 return l;
             }
             lower &= !(1u64 << l);
@@ -238,8 +244,9 @@ impl<T> PriorityBuckets<T> {
 
     /// The bit for `level` was set but its ring looked empty: clear the bit,
     /// then re-check, so a push racing with the clear is never hidden.
+    /// Returns true if the level still holds (unfinished) items.
     #[cold]
-    fn clear_if_empty(&self, level: usize) {
+    fn clear_if_empty(&self, level: usize) -> bool {
         let bit = 1u64 << level;
         // Ordering: AcqRel: Acquire makes every push whose Release `fetch_or`
         // precedes this RMW visible to the re-check below; a push whose
@@ -255,7 +262,9 @@ impl<T> PriorityBuckets<T> {
         if !self.levels[level].is_empty() {
             // Ordering: Release, as in `push`.
             self.occupied.fetch_or(bit, Ordering::Release);
+            return true;
         }
+        false
     }
 
     /// A snapshot of the total number of items.

@@ -12,12 +12,14 @@
 //! * **Claim, then read.** The original `steal` reads the slot *before* its
 //!   CAS on `top` and throws the value away if the CAS fails: a read that can
 //!   race with the owner overwriting the slot. Here `top` is a pair
-//!   `(steal, real)` packed in one `AtomicU64`. A thief claims `[real, real+n)`
-//!   by CAS-ing `real` forward (only when `steal == real`, i.e. no other steal
-//!   is copying), then moves the items out of slots it now owns, then releases
-//!   them by setting `steal = real`. The owner's `push` checks capacity
-//!   against `steal`, so it never writes a slot a thief is still reading. The
-//!   same split of the head index is used by tokio's and st3's queues.
+//!   `(steal, real)` packed in one `AtomicU64`. A thief claims positions by
+//!   CAS-ing `real` forward one at a time, each claim a full Chase-Lev steal
+//!   (fence, fresh `bottom`), starting only when `steal == real` (no other
+//!   steal is copying); then it moves the items out of slots it now owns and
+//!   releases them by setting `steal = real`. The owner's `push` checks
+//!   capacity against `steal`, so it never writes a slot a thief is still
+//!   reading. (tokio's and st3's queues also split the head index, though
+//!   their owners pop with an RMW on it; ours pops without one.)
 //!
 //! ```
 //! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -270,20 +272,23 @@ impl<T> Worker<T> {
             return None;
         }
         let b = b.wrapping_sub(1);
-        // Ordering: reserve position `b` before looking at `top`.
-        inner.bottom.store(b, Ordering::Relaxed);
+        // Ordering: reserve position `b` before looking at `top` (the fence
+        // below orders it). Release rather than Relaxed so that a thief whose
+        // Acquire load reads this value still synchronises with the pushes
+        // below `b` (a plain store would end their release sequence).
+        inner.bottom.store(b, Ordering::Release);
         // Ordering: SeqCst fence pairs with the fence in `Stealer::claim`
         // between its load of `top` and its load of `bottom` (Lê et al.): either
         // the thief sees our decremented `bottom` and leaves position `b`
         // alone, or we see its advanced `real` below.
         fence(Ordering::SeqCst);
         let cur = inner.top.load(Ordering::Relaxed);
-        let (steal, real) = unpack(cur);
+        let (_, real) = unpack(cur);
         let len = b.wrapping_sub(real) as i32;
         if len < 0 {
             // A thief took the last item between our first check and the
-            // reservation. Ordering: only this thread writes `bottom`.
-            inner.bottom.store(b.wrapping_add(1), Ordering::Relaxed);
+            // reservation. Ordering: Release, as for the reservation.
+            inner.bottom.store(b.wrapping_add(1), Ordering::Release);
             return None;
         }
         if len > 0 {
@@ -293,23 +298,35 @@ impl<T> Worker<T> {
             return Some(unsafe { inner.read(b) });
         }
         // The last item: race the thieves for it with a CAS on `real`.
-        let next = if steal == real {
-            pack(real.wrapping_add(1), real.wrapping_add(1))
-        } else {
-            // A thief is still copying [steal, real); it will set
-            // steal = real when it is done, which then covers our claim too.
-            pack(steal, real.wrapping_add(1))
+        let mut cur = cur;
+        let won = loop {
+            let (steal, real) = unpack(cur);
+            if real != b {
+                // A thief claimed position `b`.
+                break false;
+            }
+            let next = if steal == real {
+                pack(real.wrapping_add(1), real.wrapping_add(1))
+            } else {
+                // A thief is still copying [steal, real); it will set
+                // steal = real when it is done, which then covers our claim.
+                pack(steal, real.wrapping_add(1))
+            };
+            // Ordering: SeqCst is more than needed (see `Stealer::claim`).
+            // On failure we re-read: if only `steal` moved (a thief released
+            // its range), position `b` is still ours to take.
+            match inner
+                .top
+                .compare_exchange(cur, next, Ordering::SeqCst, Ordering::Relaxed)
+            {
+                Ok(_) => break true,
+                Err(actual) => cur = actual,
+            }
         };
-        // Ordering: SeqCst on success orders our claim in the same total order
-        // as the thieves' claims; Relaxed on failure because we then touch
-        // nothing.
-        let won = inner
-            .top
-            .compare_exchange(cur, next, Ordering::SeqCst, Ordering::Relaxed)
-            .is_ok();
-        // Ordering: the item is gone either way; only this thread writes
-        // `bottom`.
-        inner.bottom.store(b.wrapping_add(1), Ordering::Relaxed);
+        // Ordering: the item is gone either way. Release (free on x86) keeps
+        // the release sequence of `push`'s store unbroken for thieves that
+        // read this value.
+        inner.bottom.store(b.wrapping_add(1), Ordering::Release);
         if won {
             // SAFETY: our CAS moved `real` past `b`, so no thief can claim it.
             Some(unsafe { inner.read(b) })
@@ -409,9 +426,17 @@ impl<T> fmt::Debug for Stealer<T> {
 }
 
 impl<T> Stealer<T> {
-    /// Claims up to `want(len)` items from the top. Returns the first claimed
-    /// position and the count; the caller must move the items out and then
-    /// call [`Stealer::release`].
+    /// Claims up to `want(len)` items from the top, one position at a time.
+    /// Returns the first claimed position and the count; the caller must
+    /// move the items out and then call [`Stealer::release`].
+    ///
+    /// Each position is claimed exactly as a single Chase-Lev steal is: load
+    /// `top`, SeqCst fence, load `bottom`, CAS `real` forward by one. A claim
+    /// of several positions in one CAS would be unsound: the owner's pop
+    /// takes positions above `real` without touching `top`, so a `bottom`
+    /// read before two such pops would let one CAS take an item the owner
+    /// already popped. While we extend the claim, `steal != real` keeps other
+    /// thieves out.
     #[inline]
     fn claim(&self, want: impl FnOnce(u32) -> u32) -> Steal<(u32, u32)> {
         let inner = &*self.inner;
@@ -423,27 +448,60 @@ impl<T> Stealer<T> {
             // Another thief is still copying out its range.
             return Steal::Retry;
         }
-        // Ordering: SeqCst fence pairs with the owner's fence in `pop`; see
-        // there.
+        // Ordering: SeqCst fence pairs with the owner's fence in `pop` (Lê et
+        // al.): either the owner sees our claim of `real`, or we see its
+        // decremented `bottom` and do not claim that position.
         fence(Ordering::SeqCst);
-        // Ordering: Acquire pairs with the owner's Release store in `push`, so
-        // the items below `b` are visible once we own them.
+        // Ordering: Acquire pairs with the owner's Release stores of `bottom`
+        // (in `push`, and in `pop` so the release sequence is not cut), so the
+        // items below `b` are visible once we own them.
         let b = inner.bottom.load(Ordering::Acquire);
         let len = b.wrapping_sub(real) as i32;
         if len <= 0 {
             return Steal::Empty;
         }
-        let n = want(len as u32).clamp(1, len as u32);
-        let next = pack(steal, real.wrapping_add(n));
-        // Ordering: SeqCst on success puts our claim in one total order with
-        // the owner's last-item CAS; Relaxed on failure (we touch nothing).
-        match inner
+        let target = want(len as u32).clamp(1, len as u32);
+        // Ordering: SeqCst is more than needed: exclusivity comes from the
+        // single modification order of `top` plus the fences. Relaxed on
+        // failure: we touch nothing.
+        if inner
             .top
-            .compare_exchange(cur, next, Ordering::SeqCst, Ordering::Relaxed)
+            .compare_exchange(
+                cur,
+                pack(steal, real.wrapping_add(1)),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
+            .is_err()
         {
-            Ok(_) => Steal::Success((real, n)),
-            Err(_) => Steal::Retry,
+            return Steal::Retry;
         }
+        let mut n = 1;
+        while n < target {
+            let end = real.wrapping_add(n);
+            // Ordering: as for the first position.
+            fence(Ordering::SeqCst);
+            let b = inner.bottom.load(Ordering::Acquire);
+            if b.wrapping_sub(end) as i32 <= 0 {
+                break;
+            }
+            // Ordering: as for the first position. Fails if the owner took
+            // the last item (its CAS moved `real`); we then stop here.
+            if inner
+                .top
+                .compare_exchange(
+                    pack(steal, end),
+                    pack(steal, end.wrapping_add(1)),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+            {
+                break;
+            }
+            n += 1;
+        }
+        Steal::Success((real, n))
     }
 
     /// Releases the range this thief claimed, after moving its items out.

@@ -5,11 +5,13 @@
 //! * [`buckets`]: a priority bucket array with an occupancy bitmap and a
 //!   starvation bound.
 //! * [`sleep`]: the sleep/wake protocol for idle workers.
+//! * [`gate`]: the submission gate (the shutdown handshake).
 //!
 //! Each is usable on its own; all go through `src/sync.rs`, so the loom
 //! models in `loom-tests/` check the very code the pool runs.
 
 pub mod buckets;
 pub mod deque;
+pub mod gate;
 pub mod ring;
 pub mod sleep;

@@ -1,0 +1,298 @@
+//! Pool configuration: the builder's settings and their validation.
+
+use core::fmt;
+use core::str::FromStr;
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// The most workers a pool accepts.
+pub const MAX_WORKERS: usize = 1024;
+/// The largest queue capacity a pool accepts (per queue).
+pub const MAX_CAPACITY: usize = 1 << 24;
+/// The most retries a pool accepts.
+pub const MAX_RETRIES: u32 = 1000;
+/// The largest chunk size for the chunked strategy.
+pub const MAX_CHUNK: usize = 1 << 16;
+
+/// The built-in distribution strategies.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::StrategyKind;
+/// assert_eq!("work-stealing".parse::<StrategyKind>().unwrap(), StrategyKind::WorkStealing);
+/// assert!("fastest".parse::<StrategyKind>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum StrategyKind {
+    /// Each submitted job goes to the next worker's ring in turn; idle
+    /// workers help drain other rings.
+    RoundRobin,
+    /// Consecutive jobs go to the same worker's ring in chunks of
+    /// `chunk_size`, for cache locality.
+    Chunked,
+    /// A shared injector ring feeds per-worker Chase-Lev deques; idle
+    /// workers steal half a victim's deque; jobs can spawn follow-ups onto
+    /// their own worker's deque.
+    #[default]
+    WorkStealing,
+    /// A priority bucket array: highest priority first, FIFO within a level,
+    /// with a starvation bound.
+    Priority,
+}
+
+impl StrategyKind {
+    /// The strategy's name, as accepted by `parse`.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// assert_eq!(corepool::StrategyKind::Chunked.name(), "chunked");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            StrategyKind::RoundRobin => "round-robin",
+            StrategyKind::Chunked => "chunked",
+            StrategyKind::WorkStealing => "work-stealing",
+            StrategyKind::Priority => "priority",
+        }
+    }
+
+    /// All built-in strategies.
+    pub const ALL: [StrategyKind; 4] = [
+        StrategyKind::RoundRobin,
+        StrategyKind::Chunked,
+        StrategyKind::WorkStealing,
+        StrategyKind::Priority,
+    ];
+}
+
+impl fmt::Display for StrategyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for StrategyKind {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StrategyKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| ConfigError {
+                field: "strategy",
+                given: format!("{s:?}"),
+                allowed: "\"round-robin\", \"chunked\", \"work-stealing\", \"priority\"".into(),
+            })
+    }
+}
+
+/// What an idle worker does.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let policy = corepool::IdlePolicy::default();
+/// assert_eq!(policy, corepool::IdlePolicy::SpinThenPark);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdlePolicy {
+    /// Spin (with a pause hint, yielding now and then) and never sleep: the
+    /// lowest latency, one busy core per idle worker.
+    Spin,
+    /// Spin briefly, yield a few times, then park: low latency under load,
+    /// no CPU when idle.
+    #[default]
+    SpinThenPark,
+    /// Park as soon as there is no work: the least CPU, a wake-up system call
+    /// on the next submit.
+    Park,
+}
+
+/// Which cores workers run on.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let pin = corepool::Pinning::Cores(vec![0]);
+/// assert_ne!(pin, corepool::Pinning::None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Pinning {
+    /// Let the OS place workers.
+    #[default]
+    None,
+    /// Worker `i` is pinned to the `i % n`-th available core.
+    Auto,
+    /// Worker `i` is pinned to `cores[i % cores.len()]` (core ids as the OS
+    /// numbers them).
+    Cores(Vec<usize>),
+}
+
+/// A validated pool configuration (see [`Builder`](crate::Builder) for each field).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Worker threads.
+    pub workers: usize,
+    /// Capacity of each job queue.
+    pub capacity: usize,
+    /// Capacity of the results queue.
+    pub result_capacity: usize,
+    /// The strategy.
+    pub strategy: StrategyKind,
+    /// Chunk size of the chunked strategy (and of batch claims).
+    pub chunk_size: usize,
+    /// Priority levels (priorities `0..levels`).
+    pub priority_levels: usize,
+    /// The priority strategy's starvation bound `K`.
+    pub starvation_bound: usize,
+    /// Idle policy.
+    pub idle: IdlePolicy,
+    /// Core pinning.
+    pub pinning: Pinning,
+    /// Retries after a failed attempt.
+    pub max_retries: u32,
+    /// Default timeout for jobs without their own deadline.
+    pub job_timeout: Option<Duration>,
+    /// Record metrics.
+    pub metrics: bool,
+    /// Record queue and run times.
+    pub timing: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            capacity: 1024,
+            result_capacity: 0,
+            strategy: StrategyKind::default(),
+            chunk_size: 32,
+            priority_levels: crate::primitives::buckets::DEFAULT_LEVELS,
+            starvation_bound: 64,
+            idle: IdlePolicy::default(),
+            pinning: Pinning::None,
+            max_retries: 0,
+            job_timeout: None,
+            metrics: true,
+            timing: true,
+        }
+    }
+}
+
+fn range_err(
+    field: &'static str,
+    given: impl fmt::Display,
+    allowed: impl fmt::Display,
+) -> ConfigError {
+    ConfigError {
+        field,
+        given: given.to_string(),
+        allowed: allowed.to_string(),
+    }
+}
+
+impl Config {
+    /// Checks every field; returns the first that is out of range. Fills in
+    /// the derived defaults (the results capacity).
+    pub(crate) fn validate(mut self) -> Result<Self, ConfigError> {
+        if !(1..=MAX_WORKERS).contains(&self.workers) {
+            return Err(range_err(
+                "workers",
+                self.workers,
+                format!("1..={MAX_WORKERS}"),
+            ));
+        }
+        if !(1..=MAX_CAPACITY).contains(&self.capacity) {
+            return Err(range_err(
+                "capacity",
+                self.capacity,
+                format!("1..={MAX_CAPACITY}"),
+            ));
+        }
+        if self.result_capacity == 0 {
+            self.result_capacity = (self.capacity * self.workers).clamp(1024, MAX_CAPACITY);
+        } else if self.result_capacity > MAX_CAPACITY {
+            return Err(range_err(
+                "result_capacity",
+                self.result_capacity,
+                format!("1..={MAX_CAPACITY}"),
+            ));
+        }
+        if !(1..=MAX_CHUNK).contains(&self.chunk_size) {
+            return Err(range_err(
+                "chunk_size",
+                self.chunk_size,
+                format!("1..={MAX_CHUNK}"),
+            ));
+        }
+        let max_levels = crate::primitives::buckets::MAX_LEVELS;
+        if !(1..=max_levels).contains(&self.priority_levels) {
+            return Err(range_err(
+                "priority_levels",
+                self.priority_levels,
+                format!("1..={max_levels}"),
+            ));
+        }
+        if self.max_retries > MAX_RETRIES {
+            return Err(range_err(
+                "max_retries",
+                self.max_retries,
+                format!("0..={MAX_RETRIES}"),
+            ));
+        }
+        if self.job_timeout == Some(Duration::ZERO) {
+            return Err(range_err(
+                "job_timeout",
+                "0s",
+                "a non-zero duration, or none",
+            ));
+        }
+        match &self.pinning {
+            Pinning::None => {}
+            Pinning::Auto => {
+                if core_affinity::get_core_ids().is_none_or(|c| c.is_empty()) {
+                    return Err(range_err(
+                        "pinning",
+                        "Auto",
+                        "Pinning::None: this platform reports no cores to pin to",
+                    ));
+                }
+            }
+            Pinning::Cores(cores) => {
+                let available: Vec<usize> = core_affinity::get_core_ids()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| c.id)
+                    .collect();
+                if cores.is_empty() {
+                    return Err(range_err(
+                        "pinning",
+                        "an empty core list",
+                        "at least one core",
+                    ));
+                }
+                if let Some(bad) = cores.iter().find(|c| !available.contains(c)) {
+                    return Err(range_err(
+                        "pinning",
+                        format!("core {bad}"),
+                        format!("cores {available:?}"),
+                    ));
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    /// The core worker `i` is pinned to, if any.
+    pub(crate) fn core_for(&self, worker: usize) -> Option<core_affinity::CoreId> {
+        match &self.pinning {
+            Pinning::None => None,
+            Pinning::Auto => {
+                let ids = core_affinity::get_core_ids()?;
+                ids.get(worker % ids.len()).copied()
+            }
+            Pinning::Cores(cores) => Some(core_affinity::CoreId {
+                id: cores[worker % cores.len()],
+            }),
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Results: what comes back for every job.
+
+use core::fmt;
+use std::time::Duration;
+
+use arrayvec::ArrayString;
+
+use crate::job::JobId;
+
+/// The longest panic message kept in a [`JobError::Panicked`], in bytes; longer
+/// messages are truncated at a character boundary.
+pub const PANIC_MESSAGE_LEN: usize = 120;
+
+/// Why a job produced no output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobError<E> {
+    /// The processor returned this error (after the configured retries).
+    Failed(E),
+    /// The processor panicked; the message is kept (truncated to
+    /// [`PANIC_MESSAGE_LEN`] bytes). Panics are not retried.
+    Panicked(ArrayString<PANIC_MESSAGE_LEN>),
+    /// The job's deadline (or the batch's timeout) passed before it started,
+    /// so it was not run.
+    TimedOut,
+    /// The pool was shut down immediately while the job waited for a retry.
+    Cancelled,
+}
+
+impl<E: fmt::Display> fmt::Display for JobError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobError::Failed(e) => write!(f, "job failed: {e}"),
+            JobError::Panicked(m) => write!(f, "job panicked: {m}"),
+            JobError::TimedOut => f.write_str("job timed out before it started"),
+            JobError::Cancelled => f.write_str("job cancelled by shutdown"),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for JobError<E> {}
+
+/// The outcome of one job.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::{Job, Pool};
+///
+/// let pool = Pool::builder().workers(1).build(|job: &Job<u32>, _ctx| {
+///     Ok::<_, std::convert::Infallible>(job.data() * 2)
+/// }).unwrap();
+/// let results = pool.run(vec![Job::new(21)]).unwrap();
+/// assert_eq!(results[0].output(), Some(&42));
+/// assert_eq!(results[0].attempts, 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobResult<R, E> {
+    /// The job's id.
+    pub id: JobId,
+    /// The output, or why there is none.
+    pub outcome: Result<R, JobError<E>>,
+    /// The index of the worker that ran (or skipped) the job.
+    pub worker: usize,
+    /// How many times the processor ran (0 if the job never started).
+    pub attempts: u32,
+    /// Time from submission to the start of the last attempt (zero when
+    /// timing is off).
+    pub queued: Duration,
+    /// Time the last attempt ran (zero when timing is off).
+    pub running: Duration,
+}
+
+impl<R, E> JobResult<R, E> {
+    /// The output, if the job succeeded.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let r = corepool::JobResult::<u8, ()> { id: 1, outcome: Ok(5), worker: 0,
+    ///     attempts: 1, queued: Default::default(), running: Default::default() };
+    /// assert_eq!(r.output(), Some(&5));
+    /// ```
+    pub fn output(&self) -> Option<&R> {
+        self.outcome.as_ref().ok()
+    }
+
+    /// True if the job succeeded.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let r = corepool::JobResult::<u8, ()> { id: 1, outcome: Err(corepool::JobError::TimedOut),
+    ///     worker: 0, attempts: 0, queued: Default::default(), running: Default::default() };
+    /// assert!(!r.is_ok());
+    /// ```
+    pub fn is_ok(&self) -> bool {
+        self.outcome.is_ok()
+    }
+}
+
+/// Turns a panic payload into a bounded message without allocating.
+pub(crate) fn panic_message(
+    payload: &(dyn std::any::Any + Send),
+) -> ArrayString<PANIC_MESSAGE_LEN> {
+    let text: &str = if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "panic with a non-string payload"
+    };
+    let mut out = ArrayString::new();
+    for ch in text.chars() {
+        if out.try_push(ch).is_err() {
+            break;
+        }
+    }
+    out
+}

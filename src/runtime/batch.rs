@@ -1,0 +1,285 @@
+//! Batch mode: a whole set of jobs known up front, handed out as index ranges
+//! and answered in place, without copying a job through any queue.
+
+use core::mem::MaybeUninit;
+use core::ops::Range;
+
+use crossbeam_utils::CachePadded;
+
+use crate::job::Job;
+use crate::result::JobResult;
+use crate::strategy::BatchPlan;
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, UnsafeCell};
+
+#[inline(always)]
+fn pack(start: u32, end: u32) -> u64 {
+    ((start as u64) << 32) | end as u64
+}
+
+#[inline(always)]
+fn unpack(v: u64) -> (u32, u32) {
+    ((v >> 32) as u32, v as u32)
+}
+
+/// One batch in flight.
+///
+/// Invariants:
+/// * Every position `0..n` is claimed exactly once (by a cursor `fetch_add`,
+///   or a CAS on a split range), by a worker or by the caller expiring the
+///   batch. Whoever claims position `k` moves job `order[k]` out and writes
+///   result `order[k]`; nobody else touches those two slots.
+/// * `remaining` counts positions whose result is not yet written; it is
+///   decremented (Release) after the writes, so the caller's Acquire load that
+///   sees 0 sees every result.
+pub(crate) struct Batch<T, R, E> {
+    jobs: Box<[UnsafeCell<MaybeUninit<Job<T>>>]>,
+    results: Box<[UnsafeCell<MaybeUninit<JobResult<R, E>>>]>,
+    order: Option<Box<[u32]>>,
+    plan: BatchPlan,
+    cursor: CachePadded<AtomicUsize>,
+    ranges: Box<[CachePadded<AtomicU64>]>,
+    remaining: CachePadded<AtomicUsize>,
+    expired: AtomicBool,
+    done: Mutex<bool>,
+    done_cv: Condvar,
+}
+
+// SAFETY: jobs and results move between threads by value; each slot is
+// accessed by the one thread that claimed its position (struct invariants).
+unsafe impl<T: Send, R: Send, E: Send> Send for Batch<T, R, E> {}
+// SAFETY: as above.
+unsafe impl<T: Send, R: Send, E: Send> Sync for Batch<T, R, E> {}
+
+impl<T, R, E> Batch<T, R, E> {
+    pub(crate) fn new(jobs: Vec<Job<T>>, plan: BatchPlan, workers: usize) -> Self {
+        let n = jobs.len();
+        let order = match plan {
+            BatchPlan::ByPriority => {
+                let mut idx: Vec<u32> = (0..n as u32).collect();
+                // Stable: input order within a priority.
+                idx.sort_by_key(|&i| core::cmp::Reverse(jobs[i as usize].priority));
+                Some(idx.into_boxed_slice())
+            }
+            _ => None,
+        };
+        let ranges = match plan {
+            BatchPlan::Split { .. } => (0..workers)
+                .map(|w| {
+                    let start = (n * w / workers) as u32;
+                    let end = (n * (w + 1) / workers) as u32;
+                    CachePadded::new(AtomicU64::new(pack(start, end)))
+                })
+                .collect(),
+            _ => Box::default(),
+        };
+        Batch {
+            jobs: jobs
+                .into_iter()
+                .map(|j| UnsafeCell::new(MaybeUninit::new(j)))
+                .collect(),
+            results: (0..n)
+                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                .collect(),
+            order,
+            plan,
+            cursor: CachePadded::new(AtomicUsize::new(0)),
+            ranges,
+            remaining: CachePadded::new(AtomicUsize::new(n)),
+            expired: AtomicBool::new(false),
+            done: Mutex::new(n == 0),
+            done_cv: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Claims the next positions for worker `worker`.
+    pub(crate) fn claim(&self, worker: usize) -> Option<Range<usize>> {
+        let n = self.len();
+        match self.plan {
+            BatchPlan::Cursor { chunk } => self.claim_cursor(chunk.max(1), n),
+            BatchPlan::ByPriority => self.claim_cursor(1, n),
+            BatchPlan::Split { grain } => self.claim_split(worker, grain.max(1)),
+        }
+    }
+
+    fn claim_cursor(&self, chunk: usize, n: usize) -> Option<Range<usize>> {
+        // Ordering: Relaxed: the RMW alone makes claims disjoint; the jobs
+        // were published to workers before the batch was (mutex + Arc).
+        if self.cursor.load(Ordering::Relaxed) >= n {
+            return None;
+        }
+        let start = self.cursor.fetch_add(chunk, Ordering::Relaxed);
+        (start < n).then(|| start..(start + chunk).min(n))
+    }
+
+    fn claim_split(&self, worker: usize, grain: usize) -> Option<Range<usize>> {
+        let own = &self.ranges[worker % self.ranges.len()];
+        loop {
+            // Ordering: Relaxed loads and CASes: the CAS makes claims
+            // disjoint; no data is published through the ranges.
+            let cur = own.load(Ordering::Relaxed);
+            let (s, e) = unpack(cur);
+            if s < e {
+                let take = (grain as u32).min(e - s);
+                if own
+                    .compare_exchange_weak(
+                        cur,
+                        pack(s + take, e),
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    return Some(s as usize..(s + take) as usize);
+                }
+                continue;
+            }
+            // Own slice done: steal the back half of the largest other slice.
+            let (victim, len) = self
+                .ranges
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let (s, e) = unpack(r.load(Ordering::Relaxed));
+                    (i, e.saturating_sub(s))
+                })
+                .max_by_key(|&(_, len)| len)?;
+            if len == 0 {
+                return None;
+            }
+            let vr = &self.ranges[victim];
+            let cur = vr.load(Ordering::Relaxed);
+            let (s, e) = unpack(cur);
+            if s >= e {
+                continue;
+            }
+            let mid = s + (e - s) / 2;
+            if vr
+                .compare_exchange(cur, pack(s, mid), Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            // [mid, e) is ours. Run a grain now and keep the rest in our
+            // slice, where others can steal it in turn. Our slice is empty,
+            // so nobody else writes it (a thief's CAS on it would fail).
+            let take = (grain as u32).min(e - mid);
+            own.store(pack(mid + take, e), Ordering::Relaxed);
+            return Some(mid as usize..(mid + take) as usize);
+        }
+    }
+
+    /// Claims every position not yet claimed (the caller, on timeout).
+    pub(crate) fn claim_rest(&self) -> Vec<Range<usize>> {
+        let n = self.len();
+        let mut out = Vec::new();
+        match self.plan {
+            BatchPlan::Cursor { .. } | BatchPlan::ByPriority => {
+                // Ordering: as in `claim_cursor`.
+                let start = self.cursor.fetch_add(n, Ordering::Relaxed);
+                if start < n {
+                    out.push(start..n);
+                }
+            }
+            BatchPlan::Split { .. } => {
+                for r in self.ranges.iter() {
+                    // Ordering: as in `claim_split`.
+                    let (s, e) = unpack(r.swap(pack(u32::MAX, 0), Ordering::Relaxed));
+                    if s < e {
+                        out.push(s as usize..e as usize);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The job index for position `k`.
+    #[inline]
+    pub(crate) fn index(&self, k: usize) -> usize {
+        self.order.as_ref().map_or(k, |o| o[k] as usize)
+    }
+
+    /// Moves job `idx` out.
+    ///
+    /// # Safety
+    /// The caller claimed the position of `idx` and calls this once.
+    #[inline]
+    pub(crate) unsafe fn take_job(&self, idx: usize) -> Job<T> {
+        // SAFETY: by the caller's claim (struct invariant 1) the slot is ours
+        // and still holds the job.
+        self.jobs[idx].with(|p| unsafe { (*p).assume_init_read() })
+    }
+
+    /// Writes result `idx`.
+    ///
+    /// # Safety
+    /// The caller claimed the position of `idx` and calls this once.
+    #[inline]
+    pub(crate) unsafe fn put_result(&self, idx: usize, r: JobResult<R, E>) {
+        // SAFETY: by the caller's claim the slot is ours and empty.
+        self.results[idx].with_mut(|p| unsafe { (*p).write(r) });
+    }
+
+    /// Marks `count` results as written; wakes the caller after the last.
+    pub(crate) fn finished(&self, count: usize) {
+        // Ordering: AcqRel: Release publishes our result writes; Acquire on
+        // the last decrement so the wake-up below follows every writer.
+        if self.remaining.fetch_sub(count, Ordering::AcqRel) == count {
+            let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+            *done = true;
+            drop(done);
+            self.done_cv.notify_all();
+        }
+    }
+
+    pub(crate) fn is_expired(&self) -> bool {
+        // Ordering: a flag checked before each job; a job that starts just
+        // after expiry is run, which is allowed (it had not started).
+        self.expired.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn expire(&self) {
+        // Ordering: see `is_expired`.
+        self.expired.store(true, Ordering::Relaxed);
+    }
+
+    /// Waits until every result is written, or until `deadline`. Returns
+    /// true when done.
+    pub(crate) fn wait(&self, deadline: Option<std::time::Instant>) -> bool {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        while !*done {
+            match deadline {
+                None => done = self.done_cv.wait(done).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = std::time::Instant::now();
+                    if now >= d {
+                        return false;
+                    }
+                    done = self
+                        .done_cv
+                        .wait_timeout(done, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+        true
+    }
+
+    /// Moves every result out, in input order.
+    ///
+    /// # Safety
+    /// Only after `wait` returned true (every result written, and the
+    /// Acquire in `finished`/the mutex made the writes visible), once.
+    pub(crate) unsafe fn take_results(&self) -> Vec<JobResult<R, E>> {
+        self.results
+            .iter()
+            // SAFETY: all written (caller's contract); each read once.
+            .map(|c| c.with(|p| unsafe { (*p).assume_init_read() }))
+            .collect()
+    }
+}

@@ -1,0 +1,1091 @@
+//! The pool: builder, submission, results, batches and shutdown.
+
+pub(crate) mod batch;
+pub(crate) mod worker;
+
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+
+use crate::config::{Config, IdlePolicy, Pinning, StrategyKind};
+use crate::error::{ConfigError, RunError, SubmitError};
+use crate::job::{Job, JobId};
+use crate::metrics::{self, Metrics, SharedStats, WorkerStats};
+use crate::primitives::gate::Gate;
+use crate::primitives::ring::Ring;
+use crate::primitives::sleep::Sleep;
+use crate::result::JobResult;
+use crate::strategy::{Builtin, PoolShape, Strategy, Wake};
+use crate::sync::{
+    Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, fence, thread,
+};
+
+use batch::Batch;
+pub use worker::Context;
+use worker::WorkerEnv;
+
+/// The `worker` of a result the pool produced without a worker: a batch job
+/// marked timed out by the caller of [`Pool::run_timeout`].
+pub const NO_WORKER: usize = usize::MAX;
+
+type Processor<T, R, E> = Box<dyn Fn(&Job<T>, &Context<'_, T>) -> Result<R, E> + Send + Sync>;
+type Sink<R, E> = Box<dyn Fn(JobResult<R, E>) + Send + Sync>;
+
+/// The results queue: a bounded ring plus a wait protocol for receivers.
+pub(crate) struct ResultQueue<R, E> {
+    ring: Ring<JobResult<R, E>>,
+    waiters: CachePadded<AtomicUsize>,
+    lock: Mutex<()>,
+    cv: Condvar,
+}
+
+impl<R, E> ResultQueue<R, E> {
+    fn new(capacity: usize) -> Self {
+        ResultQueue {
+            ring: Ring::new(capacity),
+            waiters: CachePadded::new(AtomicUsize::new(0)),
+            lock: Mutex::new(()),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// Pushes a result, waiting while the queue is full (the receiver is
+    /// behind). Spins, yields, then sleeps in short steps; gives up waiting
+    /// for nobody: shutdown drains the queue while it joins the workers.
+    pub(crate) fn push_blocking(&self, result: JobResult<R, E>, _stop: &AtomicBool) {
+        let mut r = result;
+        let mut tries = 0u32;
+        loop {
+            match self.ring.push(r) {
+                Ok(()) => break,
+                Err(back) => {
+                    r = back;
+                    backoff(&mut tries);
+                }
+            }
+        }
+        self.notify();
+    }
+
+    /// Wakes waiting receivers, if any. Ordering: the SeqCst fence pairs with
+    /// the fence in `wait` (store-buffer pattern): either we see the
+    /// receiver's `waiters` increment, or its check sees our push.
+    fn notify(&self) {
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::Relaxed) > 0 {
+            drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()));
+            self.cv.notify_all();
+        }
+    }
+
+    /// Blocks until `ready()` or `deadline`.
+    fn wait(&self, ready: impl Fn() -> bool, deadline: Option<Instant>) {
+        // Ordering: the RMW's order is set by the fence that follows.
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        // Ordering: pairs with the fence in `notify`.
+        fence(Ordering::SeqCst);
+        let guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if !ready() {
+            match deadline {
+                None => drop(self.cv.wait(guard).unwrap_or_else(|e| e.into_inner())),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    drop(
+                        self.cv
+                            .wait_timeout(guard, left)
+                            .unwrap_or_else(|e| e.into_inner()),
+                    );
+                }
+            }
+        } else {
+            drop(guard);
+        }
+        // Ordering: only counts waiters.
+        self.waiters.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Spin, then yield, then sleep in 50 µs steps.
+fn backoff(tries: &mut u32) {
+    if *tries < 64 {
+        crate::sync::spin_loop();
+    } else if *tries < 96 {
+        thread::yield_now();
+    } else {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    *tries = tries.saturating_add(1);
+}
+
+pub(crate) enum Delivery<R, E> {
+    Queue(ResultQueue<R, E>),
+    Sink(Sink<R, E>),
+}
+
+/// Everything the workers and the handle share.
+pub(crate) struct Shared<T, R, E, S> {
+    pub(crate) config: Config,
+    pub(crate) strategy: S,
+    pub(crate) processor: Processor<T, R, E>,
+    pub(crate) delivery: Delivery<R, E>,
+    pub(crate) sleep: Sleep,
+    pub(crate) gate: Gate,
+    /// Raised (SeqCst) after the gate drained: finish the queues, then exit.
+    pub(crate) closing: AtomicBool,
+    /// Raised (SeqCst) for an immediate stop.
+    pub(crate) stop: AtomicBool,
+    /// Streamed jobs accepted (including follow-ups); also the id source.
+    pub(crate) accepted: CachePadded<AtomicU64>,
+    /// Results taken by receivers.
+    pub(crate) received: CachePadded<AtomicU64>,
+    /// Batch jobs accepted.
+    pub(crate) batched: AtomicU64,
+    pub(crate) stats: Box<[CachePadded<WorkerStats>]>,
+    pub(crate) shared_stats: SharedStats,
+    pub(crate) batch_epoch: AtomicU64,
+    pub(crate) batch: Mutex<Option<Arc<Batch<T, R, E>>>>,
+    pub(crate) batch_lock: Mutex<()>,
+    pub(crate) handed_back: Mutex<Vec<Job<T>>>,
+    pub(crate) exited: AtomicUsize,
+}
+
+impl<T, R, E, S: Strategy<Job<T>>> Shared<T, R, E, S>
+where
+    T: Send + 'static,
+{
+    /// Counts the job as accepted, assigns its id, stamps its times.
+    #[inline]
+    pub(crate) fn stamp(&self, job: &mut Job<T>) -> JobId {
+        // Ordering: Relaxed: a counter; receivers read it after taking a
+        // result, which the result ring's Release/Acquire orders after this.
+        let k = self.accepted.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = *job.id.get_or_insert(k);
+        let needs_now = self.config.timing
+            || (job.deadline.is_none()
+                && (job.timeout.is_some() || self.config.job_timeout.is_some()));
+        if needs_now {
+            let now = Instant::now();
+            if self.config.timing {
+                job.created = Some(now);
+            }
+            if job.deadline.is_none()
+                && let Some(t) = job.timeout.or(self.config.job_timeout)
+            {
+                job.deadline = Some(now + t);
+            }
+        }
+        id
+    }
+
+    /// Undoes the accounting of `stamp` for a job that was handed back full.
+    #[inline]
+    pub(crate) fn unstamp(&self) {
+        // Ordering: a counter (see `stamp`).
+        self.shared_stats
+            .rejected_full
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Wakes whoever the strategy says, unless workers never sleep.
+    #[inline]
+    pub(crate) fn after_push(&self, wake: Wake) {
+        if self.config.idle == IdlePolicy::Spin {
+            return;
+        }
+        match wake {
+            Wake::None => {}
+            Wake::One => {
+                self.sleep.wake_one();
+            }
+            Wake::Worker(i) => {
+                self.sleep.wake(i);
+            }
+        }
+    }
+
+    /// Streamed results not yet received.
+    fn outstanding(&self) -> u64 {
+        // Ordering: Acquire on `accepted` is not needed for counting; a stale
+        // value only makes a receiver wait for a result that is coming.
+        let accepted = self.accepted.load(Ordering::Relaxed);
+        let rejected = self.shared_stats.rejected_full.load(Ordering::Relaxed);
+        let received = self.received.load(Ordering::Relaxed);
+        accepted.saturating_sub(rejected).saturating_sub(received)
+    }
+}
+
+/// Builds a [`Pool`]; every setting is validated by `build`, which returns a
+/// [`ConfigError`] naming the field and the allowed range.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::{IdlePolicy, Job, Pool, StrategyKind};
+/// use std::time::Duration;
+///
+/// let pool = Pool::builder()
+///     .workers(2)
+///     .capacity(256)
+///     .strategy(StrategyKind::Priority)
+///     .idle(IdlePolicy::SpinThenPark)
+///     .max_retries(2)
+///     .job_timeout(Duration::from_secs(5))
+///     .build(|job: &Job<String>, _ctx| Ok::<_, std::fmt::Error>(job.data().len()))
+///     .unwrap();
+/// assert_eq!(pool.workers(), 2);
+/// assert_eq!(pool.strategy_name(), "priority");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    config: Config,
+    strategy_error: Option<ConfigError>,
+}
+
+impl Builder {
+    /// Worker threads (default: available parallelism; 1..=1024).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.config.workers = n;
+        self
+    }
+
+    /// Capacity of each job queue (default 1024; 1..=2^24). A full queue
+    /// makes `try_submit` hand the job back and `submit` wait.
+    pub fn capacity(mut self, n: usize) -> Self {
+        self.config.capacity = n;
+        self
+    }
+
+    /// Capacity of the results queue (default: capacity x workers, at least
+    /// 1024). Workers wait while it is full.
+    pub fn result_capacity(mut self, n: usize) -> Self {
+        self.config.result_capacity = n;
+        self
+    }
+
+    /// The strategy (default: work-stealing).
+    pub fn strategy(mut self, kind: StrategyKind) -> Self {
+        self.config.strategy = kind;
+        self.strategy_error = None;
+        self
+    }
+
+    /// The strategy by name: `"round-robin"`, `"chunked"`,
+    /// `"work-stealing"` or `"priority"`. An unknown name makes `build` fail.
+    pub fn strategy_name(mut self, name: &str) -> Self {
+        match name.parse() {
+            Ok(kind) => {
+                self.config.strategy = kind;
+                self.strategy_error = None;
+            }
+            Err(e) => self.strategy_error = Some(e),
+        }
+        self
+    }
+
+    /// Chunk size of the chunked strategy and of batch claims (default 32;
+    /// 1..=65536).
+    pub fn chunk_size(mut self, n: usize) -> Self {
+        self.config.chunk_size = n;
+        self
+    }
+
+    /// Priority levels: job priorities must be in `0..levels` (default 8;
+    /// 1..=64).
+    pub fn priority_levels(mut self, n: usize) -> Self {
+        self.config.priority_levels = n;
+        self
+    }
+
+    /// The priority strategy's starvation bound `K`: a waiting job is served
+    /// after at most `K` pops of higher priorities (default 64).
+    pub fn starvation_bound(mut self, k: usize) -> Self {
+        self.config.starvation_bound = k;
+        self
+    }
+
+    /// What idle workers do (default: spin, then park).
+    pub fn idle(mut self, policy: IdlePolicy) -> Self {
+        self.config.idle = policy;
+        self
+    }
+
+    /// Core pinning (default: none).
+    pub fn pinning(mut self, pinning: Pinning) -> Self {
+        self.config.pinning = pinning;
+        self
+    }
+
+    /// Retries after a failed attempt (default 0; 0..=1000). A retry is
+    /// re-queued at once (no sleep); panics are not retried.
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.config.max_retries = n;
+        self
+    }
+
+    /// Deadline for jobs that have none, counted from submission.
+    pub fn job_timeout(mut self, t: Duration) -> Self {
+        self.config.job_timeout = Some(t);
+        self
+    }
+
+    /// Record metrics (default on).
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.config.metrics = on;
+        self
+    }
+
+    /// Record queue and run times (default on; off saves two clock reads per
+    /// job, and results then carry zero durations).
+    pub fn timing(mut self, on: bool) -> Self {
+        self.config.timing = on;
+        self
+    }
+
+    /// Builds a pool with a built-in strategy; results go to the results
+    /// queue ([`Pool::recv`]).
+    pub fn build<T, R, E, F>(self, processor: F) -> Result<Pool<T, R, E>, ConfigError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        E: Send + 'static,
+        F: Fn(&Job<T>, &Context<'_, T>) -> Result<R, E> + Send + Sync + 'static,
+    {
+        let kind = self.config.strategy;
+        self.build_inner(Box::new(processor), None, |shape| Builtin::new(kind, shape))
+    }
+
+    /// Builds a pool whose results go to `sink`, called on the worker right
+    /// after each job (the lowest latency; `recv` then returns nothing).
+    pub fn build_with_sink<T, R, E, F, K>(
+        self,
+        processor: F,
+        sink: K,
+    ) -> Result<Pool<T, R, E>, ConfigError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        E: Send + 'static,
+        F: Fn(&Job<T>, &Context<'_, T>) -> Result<R, E> + Send + Sync + 'static,
+        K: Fn(JobResult<R, E>) + Send + Sync + 'static,
+    {
+        let kind = self.config.strategy;
+        self.build_inner(Box::new(processor), Some(Box::new(sink)), |shape| {
+            Builtin::new(kind, shape)
+        })
+    }
+
+    /// Builds a pool with a user strategy, made by `make` for the pool's
+    /// shape (the `strategy` setting is then ignored).
+    pub fn build_custom<T, R, E, F, S>(
+        self,
+        processor: F,
+        make: impl FnOnce(&PoolShape) -> S,
+    ) -> Result<Pool<T, R, E, S>, ConfigError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        E: Send + 'static,
+        F: Fn(&Job<T>, &Context<'_, T>) -> Result<R, E> + Send + Sync + 'static,
+        S: Strategy<Job<T>>,
+    {
+        self.build_inner(Box::new(processor), None, make)
+    }
+
+    fn build_inner<T, R, E, S>(
+        self,
+        processor: Processor<T, R, E>,
+        sink: Option<Sink<R, E>>,
+        make: impl FnOnce(&PoolShape) -> S,
+    ) -> Result<Pool<T, R, E, S>, ConfigError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        E: Send + 'static,
+        S: Strategy<Job<T>>,
+    {
+        if let Some(e) = self.strategy_error {
+            return Err(e);
+        }
+        let config = self.config.validate()?;
+        let shape = PoolShape {
+            workers: config.workers,
+            capacity: config.capacity,
+            chunk_size: config.chunk_size,
+            priority_levels: config.priority_levels,
+            starvation_bound: config.starvation_bound,
+        };
+        let strategy = make(&shape);
+        let delivery = match sink {
+            Some(s) => Delivery::Sink(s),
+            None => Delivery::Queue(ResultQueue::new(config.result_capacity)),
+        };
+        let workers = config.workers;
+        let shared = Arc::new(Shared {
+            strategy,
+            processor,
+            delivery,
+            sleep: Sleep::new(workers),
+            gate: Gate::new(),
+            closing: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            accepted: CachePadded::new(AtomicU64::new(0)),
+            received: CachePadded::new(AtomicU64::new(0)),
+            batched: AtomicU64::new(0),
+            stats: (0..workers)
+                .map(|_| CachePadded::new(WorkerStats::new()))
+                .collect(),
+            shared_stats: SharedStats::new(),
+            batch_epoch: AtomicU64::new(0),
+            batch: Mutex::new(None),
+            batch_lock: Mutex::new(()),
+            handed_back: Mutex::new(Vec::new()),
+            exited: AtomicUsize::new(0),
+            config,
+        });
+        let mut pool = Pool {
+            shared,
+            threads: Vec::with_capacity(workers),
+        };
+        for i in 0..workers {
+            let sh = pool.shared.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("corepool-worker-{i}"))
+                .spawn(move || worker_main(&sh, i));
+            match spawned {
+                Ok(h) => pool.threads.push(h),
+                Err(e) => {
+                    // Workers that did start see `exited` counted for the
+                    // missing ones and stop with the pool.
+                    pool.shared.exited.fetch_add(workers - i, Ordering::Relaxed);
+                    drop(pool);
+                    return Err(ConfigError {
+                        field: "workers",
+                        given: workers.to_string(),
+                        allowed: format!("as many as the OS lets us spawn (failed at {i}: {e})"),
+                    });
+                }
+            }
+        }
+        Ok(pool)
+    }
+}
+
+fn worker_main<T, R, E, S>(sh: &Shared<T, R, E, S>, index: usize)
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: Send + 'static,
+    S: Strategy<Job<T>>,
+{
+    if let Some(core) = sh.config.core_for(index) {
+        // Pinning is best effort at run time: the core was validated at
+        // build time, and a refusal by the OS leaves the worker unpinned.
+        let _ = core_affinity::set_for_current(core);
+    }
+    let local = sh.strategy.local(index);
+    let env = WorkerEnv {
+        shared: sh,
+        local: &local,
+        index,
+    };
+    env.run();
+    drop(local);
+    // Ordering: Release so the joiner's Acquire sees everything this worker
+    // delivered and handed back.
+    sh.exited.fetch_add(1, Ordering::Release);
+}
+
+/// What an immediate shutdown returns.
+#[derive(Debug)]
+pub struct Shutdown<T, R, E> {
+    /// Jobs that were accepted but never started, handed back.
+    pub unstarted: Vec<Job<T>>,
+    /// Results not yet received (jobs that finished, or were cancelled while
+    /// waiting for a retry).
+    pub results: Vec<JobResult<R, E>>,
+}
+
+/// A worker pool over jobs with data `T`, producing `R` or a processor error
+/// `E`, distributing work with strategy `S`.
+///
+/// Every accepted job yields exactly one [`JobResult`] (through
+/// [`recv`](Pool::recv), the iterator, the sink, a batch's output, or the
+/// shutdown's leftovers), or is handed back to the caller by a failed submit
+/// or an immediate shutdown.
+///
+/// Dropping the pool shuts it down gracefully: queued jobs run, their results
+/// are dropped, and the workers are joined.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::{Job, Pool};
+///
+/// let pool = Pool::builder()
+///     .workers(2)
+///     .build(|job: &Job<&str>, _ctx| Ok::<_, ()>(job.data().to_uppercase()))
+///     .unwrap();
+/// for word in ["lock", "free"] {
+///     pool.submit(Job::new(word)).unwrap();
+/// }
+/// let mut out: Vec<String> = pool.results().map(|r| r.outcome.unwrap()).collect();
+/// out.sort();
+/// assert_eq!(out, ["FREE", "LOCK"]);
+/// ```
+pub struct Pool<T, R, E, S = Builtin<Job<T>>>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: Send + 'static,
+    S: Strategy<Job<T>>,
+{
+    shared: Arc<Shared<T, R, E, S>>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Pool<(), (), ()> {
+    /// A builder with the default settings.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder()
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data()))
+    ///     .unwrap();
+    /// assert!(pool.workers() >= 1);
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+}
+
+impl<T, R, E, S> Pool<T, R, E, S>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: Send + 'static,
+    S: Strategy<Job<T>>,
+{
+    /// Submits a job without waiting. Returns its id, or hands it back if
+    /// its queue is full, the pool is closed, or its priority is out of range.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool, SubmitError};
+    /// let pool = Pool::builder().workers(1).priority_levels(4)
+    ///     .build(|j: &Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert!(pool.try_submit(Job::new(1)).is_ok());
+    /// match pool.try_submit(Job::new(2).with_priority(9)) {
+    ///     Err(SubmitError::BadPriority { levels, .. }) => assert_eq!(levels, 4),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
+    #[inline]
+    pub fn try_submit(&self, job: Job<T>) -> Result<JobId, SubmitError<T>> {
+        let sh = &*self.shared;
+        if job.priority as usize >= sh.config.priority_levels {
+            return Err(SubmitError::BadPriority {
+                job,
+                levels: sh.config.priority_levels,
+            });
+        }
+        if !sh.gate.enter() {
+            return Err(SubmitError::Closed(job));
+        }
+        let mut job = job;
+        let id = sh.stamp(&mut job);
+        let prio = job.priority;
+        let pushed = sh.strategy.push(job, prio);
+        sh.gate.leave();
+        match pushed {
+            Ok(wake) => {
+                sh.after_push(wake);
+                Ok(id)
+            }
+            Err(job) => {
+                sh.unstamp();
+                Err(SubmitError::Full(job))
+            }
+        }
+    }
+
+    /// Submits a job, waiting while its queue is full (spinning, then
+    /// yielding, then sleeping in 50 µs steps). Hands it back only if the
+    /// pool is closed or the priority is out of range.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// let pool = Pool::builder().workers(1).capacity(2)
+    ///     .build(|j: &Job<u32>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// for i in 0..100 {
+    ///     pool.submit(Job::new(i)).unwrap(); // waits for room; never drops a job
+    /// }
+    /// assert_eq!(pool.results().count(), 100);
+    /// ```
+    pub fn submit(&self, job: Job<T>) -> Result<JobId, SubmitError<T>> {
+        let mut job = job;
+        let mut tries = 0u32;
+        loop {
+            match self.try_submit(job) {
+                Err(SubmitError::Full(back)) => {
+                    job = back;
+                    backoff(&mut tries);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Takes a result if one is ready.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(1)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert!(pool.try_recv().is_none());
+    /// ```
+    #[inline]
+    pub fn try_recv(&self) -> Option<JobResult<R, E>> {
+        let Delivery::Queue(q) = &self.shared.delivery else {
+            return None;
+        };
+        let r = q.ring.pop()?;
+        let sh = &*self.shared;
+        // Ordering: a counter read by receivers only.
+        sh.received.fetch_add(1, Ordering::Relaxed);
+        if sh.outstanding() == 0 {
+            // Other receivers may be waiting for a result that will not
+            // come: let them see that.
+            q.notify();
+        }
+        Some(r)
+    }
+
+    /// Waits for the next result. Returns `None` once no streamed job is
+    /// outstanding (every accepted job's result has been received), and
+    /// always with a result sink.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// let pool = Pool::builder().workers(1)
+    ///     .build(|j: &Job<u8>, _| Ok::<_, ()>(*j.data() + 1)).unwrap();
+    /// pool.submit(Job::new(1)).unwrap();
+    /// assert_eq!(pool.recv().unwrap().outcome, Ok(2));
+    /// assert!(pool.recv().is_none());
+    /// ```
+    pub fn recv(&self) -> Option<JobResult<R, E>> {
+        self.recv_until(None)
+    }
+
+    /// Like [`recv`](Pool::recv), but gives up after `timeout`.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use std::time::Duration;
+    /// let pool = corepool::Pool::builder().workers(1)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert!(pool.recv_timeout(Duration::from_millis(1)).is_none());
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<JobResult<R, E>> {
+        self.recv_until(Some(Instant::now() + timeout))
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Option<JobResult<R, E>> {
+        let Delivery::Queue(q) = &self.shared.delivery else {
+            return None;
+        };
+        let mut spins = 0u32;
+        loop {
+            if let Some(r) = self.try_recv() {
+                return Some(r);
+            }
+            if self.shared.outstanding() == 0 {
+                return None;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+            if spins < 256 {
+                spins += 1;
+                crate::sync::spin_loop();
+                continue;
+            }
+            q.wait(
+                || !q.ring.is_empty() || self.shared.outstanding() == 0,
+                deadline,
+            );
+        }
+    }
+
+    /// An iterator that waits for results until none is outstanding.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// let pool = Pool::builder().workers(2)
+    ///     .build(|j: &Job<u64>, _| Ok::<_, ()>(j.data() * j.data())).unwrap();
+    /// for i in 0..10 { pool.submit(Job::new(i)).unwrap(); }
+    /// let sum: u64 = pool.results().map(|r| r.outcome.unwrap()).sum();
+    /// assert_eq!(sum, 285);
+    /// ```
+    pub fn results(&self) -> Results<'_, T, R, E, S> {
+        Results { pool: self }
+    }
+
+    /// Runs a whole batch and returns every result in input order. The jobs
+    /// are not copied through the queues: workers claim index ranges (as the
+    /// strategy's [`BatchPlan`](crate::strategy::BatchPlan) says) and write
+    /// each result into its slot. Retries run in place. Can be called again
+    /// and again; concurrent calls run one after the other.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// let pool = Pool::builder().workers(2)
+    ///     .build(|j: &Job<u32>, _| Ok::<_, ()>(j.data() + 1)).unwrap();
+    /// for _ in 0..3 {
+    ///     let out = pool.run((0..1000).map(Job::new)).unwrap();
+    ///     assert!(out.iter().enumerate().all(|(i, r)| r.outcome == Ok(i as u32 + 1)));
+    /// }
+    /// ```
+    pub fn run<I>(&self, jobs: I) -> Result<Vec<JobResult<R, E>>, RunError>
+    where
+        I: IntoIterator<Item = Job<T>>,
+    {
+        self.run_inner(jobs.into_iter().collect(), None)
+    }
+
+    /// Like [`run`](Pool::run), but jobs not started within `timeout` come
+    /// back as [`JobError::TimedOut`](crate::JobError::TimedOut) (jobs
+    /// already running are waited for).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, JobError, Pool};
+    /// use std::time::Duration;
+    /// let pool = Pool::builder().workers(1).build(|_: &Job<()>, _| {
+    ///     std::thread::sleep(Duration::from_millis(20));
+    ///     Ok::<_, ()>(())
+    /// }).unwrap();
+    /// let out = pool.run_timeout((0..50).map(|_| Job::new(())), Duration::from_millis(50)).unwrap();
+    /// assert_eq!(out.len(), 50);
+    /// assert!(out.iter().any(|r| r.outcome == Err(JobError::TimedOut)));
+    /// ```
+    pub fn run_timeout<I>(
+        &self,
+        jobs: I,
+        timeout: Duration,
+    ) -> Result<Vec<JobResult<R, E>>, RunError>
+    where
+        I: IntoIterator<Item = Job<T>>,
+    {
+        self.run_inner(jobs.into_iter().collect(), Some(Instant::now() + timeout))
+    }
+
+    fn run_inner(
+        &self,
+        mut jobs: Vec<Job<T>>,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<JobResult<R, E>>, RunError> {
+        let sh = &*self.shared;
+        let levels = sh.config.priority_levels;
+        if let Some((index, j)) = jobs
+            .iter()
+            .enumerate()
+            .find(|(_, j)| j.priority as usize >= levels)
+        {
+            return Err(RunError::BadPriority {
+                index,
+                priority: j.priority,
+                levels,
+            });
+        }
+        if jobs.len() >= u32::MAX as usize {
+            return Err(RunError::TooLarge(jobs.len()));
+        }
+        if !sh.gate.enter() {
+            return Err(RunError::Closed);
+        }
+        let _serial = sh.batch_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let n = jobs.len();
+        // Ordering: a counter; ids for batch jobs come from their own range.
+        let first = sh.batched.fetch_add(n as u64, Ordering::Relaxed);
+        let now = (sh.config.timing || sh.config.job_timeout.is_some()).then(Instant::now);
+        for (i, j) in jobs.iter_mut().enumerate() {
+            j.id.get_or_insert((1 << 63) | (first + i as u64 + 1));
+            if let Some(now) = now {
+                if sh.config.timing {
+                    j.created = Some(now);
+                }
+                if j.deadline.is_none()
+                    && let Some(t) = j.timeout.or(sh.config.job_timeout)
+                {
+                    j.deadline = Some(now + t);
+                }
+            } else if j.deadline.is_none()
+                && let Some(t) = j.timeout
+            {
+                j.deadline = Some(Instant::now() + t);
+            }
+        }
+        let batch = Arc::new(Batch::new(
+            jobs,
+            sh.strategy.batch_plan(),
+            sh.config.workers,
+        ));
+        *sh.batch.lock().unwrap_or_else(|e| e.into_inner()) = Some(batch.clone());
+        // Ordering: Release pairs with the workers' Acquire load of the
+        // epoch; they then take the batch from the mutex.
+        sh.batch_epoch.fetch_add(1, Ordering::Release);
+        if sh.config.idle != IdlePolicy::Spin {
+            sh.sleep.wake_all();
+        }
+        if !batch.wait(deadline) {
+            batch.expire();
+            let mut count = 0;
+            for range in batch.claim_rest() {
+                for k in range {
+                    let idx = batch.index(k);
+                    // SAFETY: `claim_rest` claimed these positions for us.
+                    let job = unsafe { batch.take_job(idx) };
+                    let result = JobResult {
+                        id: job.id.unwrap_or_default(),
+                        outcome: Err(crate::JobError::TimedOut),
+                        worker: NO_WORKER,
+                        attempts: 0,
+                        queued: Duration::ZERO,
+                        running: Duration::ZERO,
+                    };
+                    // SAFETY: as above.
+                    unsafe { batch.put_result(idx, result) };
+                    count += 1;
+                }
+            }
+            if count > 0 {
+                batch.finished(count);
+            }
+            batch.wait(None);
+        }
+        *sh.batch.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        sh.gate.leave();
+        // SAFETY: `wait` returned true: every result is written.
+        Ok(unsafe { batch.take_results() })
+    }
+
+    /// Stops accepting jobs; the queued ones still run and their results can
+    /// still be received. Later submissions are handed back. Idempotent.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool, SubmitError};
+    /// let pool = Pool::builder().workers(1)
+    ///     .build(|j: &Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// pool.submit(Job::new(1)).unwrap();
+    /// pool.close();
+    /// assert!(matches!(pool.try_submit(Job::new(2)), Err(SubmitError::Closed(_))));
+    /// assert_eq!(pool.results().count(), 1);
+    /// ```
+    pub fn close(&self) {
+        let sh = &*self.shared;
+        sh.gate.close();
+        sh.gate.wait_drained();
+        // Ordering: SeqCst store, then `wake_all`'s fence: a worker either
+        // sees the flag in its last look before parking, or is woken.
+        sh.closing.store(true, Ordering::SeqCst);
+        sh.sleep.wake_all();
+    }
+
+    /// Graceful shutdown: stops accepting jobs, runs everything queued, joins
+    /// the workers, and returns the results not yet received.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// let pool = Pool::builder().workers(2)
+    ///     .build(|j: &Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// for i in 0..10 { pool.submit(Job::new(i)).unwrap(); }
+    /// assert_eq!(pool.shutdown().len(), 10);
+    /// ```
+    pub fn shutdown(mut self) -> Vec<JobResult<R, E>> {
+        self.close();
+        self.join_collecting()
+    }
+
+    /// Immediate shutdown: stops accepting jobs, lets running jobs finish,
+    /// joins the workers, and hands back every job that never started.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// let pool = Pool::builder().workers(1).capacity(64).build(|_: &Job<u8>, _| {
+    ///     std::thread::sleep(std::time::Duration::from_millis(1));
+    ///     Ok::<_, ()>(())
+    /// }).unwrap();
+    /// for i in 0..20 { pool.submit(Job::new(i)).unwrap(); }
+    /// let s = pool.shutdown_now();
+    /// assert_eq!(s.unstarted.len() + s.results.len(), 20);
+    /// ```
+    pub fn shutdown_now(mut self) -> Shutdown<T, R, E> {
+        let sh = &*self.shared;
+        sh.gate.close();
+        sh.gate.wait_drained();
+        // Ordering: as in `close`.
+        sh.stop.store(true, Ordering::SeqCst);
+        sh.closing.store(true, Ordering::SeqCst);
+        sh.sleep.wake_all();
+        let results = self.join_collecting();
+        let unstarted = core::mem::take(
+            &mut *self
+                .shared
+                .handed_back
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        Shutdown { unstarted, results }
+    }
+
+    /// Joins the workers while draining the results queue (so no worker
+    /// waits on a full queue forever).
+    fn join_collecting(&mut self) -> Vec<JobResult<R, E>> {
+        let mut out = Vec::new();
+        let workers = self.shared.config.workers;
+        let mut tries = 0u32;
+        loop {
+            while let Some(r) = self.try_recv() {
+                out.push(r);
+                tries = 0;
+            }
+            // Ordering: Acquire pairs with the workers' Release increment.
+            if self.shared.exited.load(Ordering::Acquire) >= workers {
+                break;
+            }
+            backoff(&mut tries);
+        }
+        for h in self.threads.drain(..) {
+            // A worker never panics (jobs' panics are caught); if it did, the
+            // pool still shuts down.
+            let _ = h.join();
+        }
+        while let Some(r) = self.try_recv() {
+            out.push(r);
+        }
+        out
+    }
+
+    /// A snapshot of the metrics.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(3)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.metrics().workers.len(), 3);
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        let sh = &*self.shared;
+        let pending = match &sh.delivery {
+            Delivery::Queue(q) => q.ring.len(),
+            Delivery::Sink(_) => 0,
+        };
+        // Ordering: snapshots of counters.
+        let streamed = sh.accepted.load(Ordering::Relaxed)
+            - sh.shared_stats.rejected_full.load(Ordering::Relaxed);
+        metrics::snapshot(
+            &sh.stats,
+            &sh.shared_stats,
+            streamed + sh.batched.load(Ordering::Relaxed),
+            sh.strategy.len(),
+            pending,
+        )
+    }
+
+    /// The number of workers.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(2)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.workers(), 2);
+    /// ```
+    pub fn workers(&self) -> usize {
+        self.shared.config.workers
+    }
+
+    /// The strategy's name.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(1).strategy_name("round-robin")
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.strategy_name(), "round-robin");
+    /// ```
+    pub fn strategy_name(&self) -> &str {
+        self.shared.strategy.name()
+    }
+
+    /// The validated configuration.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(1).capacity(100)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.config().capacity, 100);
+    /// ```
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+}
+
+impl<T, R, E, S> Drop for Pool<T, R, E, S>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: Send + 'static,
+    S: Strategy<Job<T>>,
+{
+    fn drop(&mut self) {
+        if self.threads.is_empty() {
+            return;
+        }
+        self.close();
+        drop(self.join_collecting());
+    }
+}
+
+impl<T, R, E, S> core::fmt::Debug for Pool<T, R, E, S>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: Send + 'static,
+    S: Strategy<Job<T>>,
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Pool")
+            .field("workers", &self.workers())
+            .field("strategy", &self.strategy_name())
+            .finish()
+    }
+}
+
+/// Iterator over results; see [`Pool::results`].
+pub struct Results<'a, T, R, E, S>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: Send + 'static,
+    S: Strategy<Job<T>>,
+{
+    pool: &'a Pool<T, R, E, S>,
+}
+
+impl<T, R, E, S> Iterator for Results<'_, T, R, E, S>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: Send + 'static,
+    S: Strategy<Job<T>>,
+{
+    type Item = JobResult<R, E>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.pool.recv()
+    }
+}

@@ -1,0 +1,392 @@
+//! The worker loop: take a job, run it, deliver its result; sleep when idle.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use crate::config::IdlePolicy;
+use crate::error::SubmitError;
+use crate::job::{Job, JobId};
+use crate::metrics::Event;
+use crate::result::{JobError, JobResult, panic_message};
+use crate::strategy::{Source, Strategy};
+use crate::sync::{Arc, Ordering};
+
+use super::batch::Batch;
+use super::{Delivery, Shared};
+
+/// Spins before an idle worker starts yielding (SpinThenPark).
+const IDLE_SPINS: u32 = 128;
+/// Yields before an idle worker parks (SpinThenPark).
+const IDLE_YIELDS: u32 = 16;
+
+/// What a running job can see and do: which worker runs it, its deadline,
+/// whether the pool is shutting down, and submitting follow-up jobs.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::{Job, Pool};
+///
+/// // Each job with data n > 0 spawns a follow-up with n - 1 (fork-join style).
+/// let pool = Pool::builder().workers(2).build(|job: &Job<u32>, ctx| {
+///     if *job.data() > 0 {
+///         ctx.spawn(Job::new(job.data() - 1)).expect("room for the follow-up");
+///     }
+///     Ok::<_, ()>(ctx.worker())
+/// }).unwrap();
+/// pool.submit(Job::new(3)).unwrap();
+/// let results: Vec<_> = pool.results().take(4).collect();
+/// assert_eq!(results.len(), 4);
+/// ```
+pub struct Context<'a, T> {
+    pub(crate) worker: usize,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) attempt: u32,
+    pub(crate) spawner: &'a dyn Spawn<T>,
+}
+
+/// Submitting from inside a job (type-erased over the pool's strategy).
+pub(crate) trait Spawn<T> {
+    fn spawn(&self, job: Job<T>) -> Result<JobId, SubmitError<T>>;
+    fn shutting_down(&self) -> bool;
+}
+
+impl<T> Context<'_, T> {
+    /// The index of the worker running the job (`0..workers`).
+    pub fn worker(&self) -> usize {
+        self.worker
+    }
+
+    /// The job's deadline, if it has one. The pool does not interrupt a
+    /// running job; a long job can check this and stop early.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Which attempt this is (1 for the first run).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// True once the pool is closing or stopping.
+    pub fn is_shutting_down(&self) -> bool {
+        self.spawner.shutting_down()
+    }
+
+    /// Submits a follow-up job from inside a running job. Under work-stealing
+    /// it goes onto this worker's own deque (other workers may steal it); its
+    /// result is delivered like any streamed job's. Hands the job back if the
+    /// queues are full or the pool is stopping immediately.
+    pub fn spawn(&self, job: Job<T>) -> Result<JobId, SubmitError<T>> {
+        self.spawner.spawn(job)
+    }
+}
+
+/// A worker's view of the pool while it runs.
+pub(crate) struct WorkerEnv<'a, T: Send, R, E, S: Strategy<Job<T>>> {
+    pub(crate) shared: &'a Shared<T, R, E, S>,
+    pub(crate) local: &'a S::Local,
+    pub(crate) index: usize,
+}
+
+impl<T: Send + 'static, R: Send + 'static, E: Send + 'static, S: Strategy<Job<T>>> Spawn<T>
+    for WorkerEnv<'_, T, R, E, S>
+{
+    fn spawn(&self, mut job: Job<T>) -> Result<JobId, SubmitError<T>> {
+        let sh = self.shared;
+        if sh.stop.load(Ordering::Relaxed) {
+            return Err(SubmitError::Closed(job));
+        }
+        if job.priority as usize >= sh.config.priority_levels {
+            return Err(SubmitError::BadPriority {
+                job,
+                levels: sh.config.priority_levels,
+            });
+        }
+        let id = sh.stamp(&mut job);
+        let prio = job.priority;
+        match sh.strategy.push_local(self.local, self.index, job, prio) {
+            Ok(wake) => {
+                sh.after_push(wake);
+                Ok(id)
+            }
+            Err(job) => {
+                sh.unstamp();
+                Err(SubmitError::Full(job))
+            }
+        }
+    }
+
+    fn shutting_down(&self) -> bool {
+        // Ordering: a hint for the job.
+        self.shared.closing.load(Ordering::Relaxed) || self.shared.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// How a finished attempt ends.
+enum Step<R, E> {
+    Done(Result<R, JobError<E>>),
+    Retry,
+}
+
+impl<'a, T, R, E, S> WorkerEnv<'a, T, R, E, S>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: Send + 'static,
+    S: Strategy<Job<T>>,
+{
+    fn stats(&self) -> &crate::metrics::WorkerStats {
+        &self.shared.stats[self.index]
+    }
+
+    fn count(&self, e: Event) {
+        if self.shared.config.metrics {
+            self.stats().count(e);
+        }
+    }
+
+    /// Runs one attempt of `job` (deadline check, processor, panic catch).
+    /// Returns the step and (queued, running) times.
+    fn attempt(&self, job: &mut Job<T>) -> (Step<R, E>, Duration, Duration) {
+        let sh = self.shared;
+        let timing = sh.config.timing;
+        let start = (timing || job.deadline.is_some()).then(Instant::now);
+        if let (Some(d), Some(now)) = (job.deadline, start)
+            && now >= d
+        {
+            return (
+                Step::Done(Err(JobError::TimedOut)),
+                Duration::ZERO,
+                Duration::ZERO,
+            );
+        }
+        job.attempts += 1;
+        let ctx = Context {
+            worker: self.index,
+            deadline: job.deadline,
+            attempt: job.attempts,
+            spawner: self,
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| (sh.processor)(job, &ctx)));
+        let (queued, running) = match (timing, start) {
+            (true, Some(start)) => (
+                job.created
+                    .map_or(Duration::ZERO, |c| start.saturating_duration_since(c)),
+                start.elapsed(),
+            ),
+            _ => (Duration::ZERO, Duration::ZERO),
+        };
+        if sh.config.metrics {
+            self.stats().ran(queued, running, timing);
+        }
+        let step = match outcome {
+            Ok(Ok(r)) => Step::Done(Ok(r)),
+            Ok(Err(e)) if job.attempts > sh.config.max_retries => {
+                Step::Done(Err(JobError::Failed(e)))
+            }
+            Ok(Err(_)) => Step::Retry,
+            Err(payload) => Step::Done(Err(JobError::Panicked(panic_message(&*payload)))),
+        };
+        (step, queued, running)
+    }
+
+    fn count_outcome(&self, outcome: &Result<R, JobError<E>>) {
+        self.count(match outcome {
+            Ok(_) => Event::Succeeded,
+            Err(JobError::Failed(_)) => Event::Failed,
+            Err(JobError::Panicked(_)) => Event::Panicked,
+            Err(JobError::TimedOut) => Event::TimedOut,
+            Err(JobError::Cancelled) => Event::Cancelled,
+        });
+    }
+
+    /// Runs a streamed job to a result (or re-queues it for a retry).
+    fn process(&self, mut job: Job<T>) {
+        loop {
+            let (step, queued, running) = self.attempt(&mut job);
+            match step {
+                Step::Done(outcome) => {
+                    self.count_outcome(&outcome);
+                    let result = JobResult {
+                        id: job.id.unwrap_or_default(),
+                        outcome,
+                        worker: self.index,
+                        attempts: job.attempts,
+                        queued,
+                        running,
+                    };
+                    drop(job);
+                    self.deliver(result);
+                    return;
+                }
+                Step::Retry => {
+                    self.count(Event::Retried);
+                    let prio = job.priority;
+                    match self
+                        .shared
+                        .strategy
+                        .push_local(self.local, self.index, job, prio)
+                    {
+                        Ok(wake) => {
+                            self.shared.after_push(wake);
+                            return;
+                        }
+                        // No room to re-queue: retry right here.
+                        Err(j) => job = j,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs a batch job to its result; retries run in place.
+    fn process_batch(&self, batch: &Batch<T, R, E>, mut job: Job<T>) -> JobResult<R, E> {
+        let (outcome, queued, running) = if batch.is_expired() {
+            (Err(JobError::TimedOut), Duration::ZERO, Duration::ZERO)
+        } else {
+            loop {
+                let (step, queued, running) = self.attempt(&mut job);
+                match step {
+                    Step::Done(o) => break (o, queued, running),
+                    Step::Retry => self.count(Event::Retried),
+                }
+            }
+        };
+        self.count_outcome(&outcome);
+        JobResult {
+            id: job.id.unwrap_or_default(),
+            outcome,
+            worker: self.index,
+            attempts: job.attempts,
+            queued,
+            running,
+        }
+    }
+
+    fn deliver(&self, result: JobResult<R, E>) {
+        match &self.shared.delivery {
+            Delivery::Sink(sink) => {
+                // A panicking sink must not take the worker down.
+                let _ = catch_unwind(AssertUnwindSafe(|| sink(result)));
+            }
+            Delivery::Queue(q) => q.push_blocking(result, &self.shared.stop),
+        }
+    }
+
+    /// Works on the current batch until no position is left to claim.
+    fn work_batch(&self, batch: &Batch<T, R, E>) {
+        while let Some(range) = batch.claim(self.index) {
+            let count = range.len();
+            for k in range {
+                let idx = batch.index(k);
+                // SAFETY: we claimed position `k` (Batch invariant 1).
+                let job = unsafe { batch.take_job(idx) };
+                let result = self.process_batch(batch, job);
+                // SAFETY: as above.
+                unsafe { batch.put_result(idx, result) };
+            }
+            batch.finished(count);
+        }
+    }
+
+    fn has_work(&self, batch_seen: u64) -> bool {
+        let sh = self.shared;
+        // Ordering: Acquire on the flags pairs with the SeqCst stores that
+        // raise them (followed by `wake_all`).
+        sh.strategy.has_work(self.local, self.index)
+            || sh.closing.load(Ordering::Acquire)
+            || sh.stop.load(Ordering::Acquire)
+            || sh.batch_epoch.load(Ordering::Acquire) != batch_seen
+    }
+
+    /// The worker's main loop.
+    pub(crate) fn run(&self) {
+        let sh = self.shared;
+        let mut idle = 0u32;
+        let mut batch_seen = 0u64;
+        loop {
+            // Ordering: Acquire pairs with the Release store in `Pool::run`.
+            let epoch = sh.batch_epoch.load(Ordering::Acquire);
+            if epoch != batch_seen {
+                batch_seen = epoch;
+                let batch: Option<Arc<Batch<T, R, E>>> =
+                    sh.batch.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if let Some(b) = batch {
+                    self.work_batch(&b);
+                }
+                idle = 0;
+                continue;
+            }
+            if sh.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if let Some((job, source)) = sh.strategy.pop(self.local, self.index) {
+                if source == Source::Stolen {
+                    self.count(Event::Stolen);
+                }
+                self.process(job);
+                idle = 0;
+                continue;
+            }
+            // Ordering: Acquire pairs with `close`; the gate was drained
+            // before `closing` was raised, so every accepted job is queued.
+            if sh.closing.load(Ordering::Acquire) && !sh.strategy.has_work(self.local, self.index) {
+                break;
+            }
+            match sh.config.idle {
+                IdlePolicy::Spin => {
+                    idle = idle.wrapping_add(1);
+                    if idle % IDLE_SPINS == 0 {
+                        crate::sync::thread::yield_now();
+                    } else {
+                        crate::sync::spin_loop();
+                    }
+                }
+                IdlePolicy::SpinThenPark if idle < IDLE_SPINS => {
+                    idle += 1;
+                    crate::sync::spin_loop();
+                }
+                IdlePolicy::SpinThenPark if idle < IDLE_SPINS + IDLE_YIELDS => {
+                    idle += 1;
+                    crate::sync::thread::yield_now();
+                }
+                _ => {
+                    if sh.sleep.sleep(self.index, || !self.has_work(batch_seen)) {
+                        self.count(Event::Parked);
+                    }
+                    idle = 0;
+                }
+            }
+        }
+        if sh.stop.load(Ordering::Relaxed) {
+            self.hand_back_queued();
+        }
+    }
+
+    /// After an immediate stop: everything this worker can still pop goes
+    /// back to the caller: jobs never started are handed back, jobs waiting
+    /// for a retry get a `Cancelled` result.
+    fn hand_back_queued(&self) {
+        let sh = self.shared;
+        while let Some((job, _)) = sh.strategy.pop(self.local, self.index) {
+            if job.attempts == 0 {
+                sh.handed_back
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(job);
+            } else {
+                self.count(Event::Cancelled);
+                let result = JobResult {
+                    id: job.id.unwrap_or_default(),
+                    outcome: Err(JobError::Cancelled),
+                    worker: self.index,
+                    attempts: job.attempts,
+                    queued: Duration::ZERO,
+                    running: Duration::ZERO,
+                };
+                drop(job);
+                self.deliver(result);
+            }
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Distribution strategies: where a submitted job goes, and where an idle
+//! worker looks next.
+//!
+//! The pool is generic over its strategy (static dispatch: nothing is boxed
+//! per job). The four built-ins are variants of [`Builtin`], chosen at run
+//! time by [`StrategyKind`](crate::StrategyKind); a user's strategy implements
+//! [`Strategy`] and is plugged in with
+//! [`Builder::build_custom`](crate::Builder::build_custom) (see the
+//! `custom_strategy` example). Strategies are built from the lock-free
+//! [`primitives`](crate::primitives), which are public for that purpose.
+
+mod priority;
+mod round_robin;
+mod work_stealing;
+
+pub use priority::PriorityStrategy;
+pub use round_robin::RoundRobin;
+pub use work_stealing::WorkStealing;
+
+use crate::config::StrategyKind;
+
+/// Whom the pool must wake after a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// Nobody: the job went where an awake worker (the caller) will see it.
+    None,
+    /// Any one sleeping worker (the job is in a queue every worker checks).
+    One,
+    /// This worker (the job is in a queue only it checks before sleeping).
+    Worker(usize),
+}
+
+/// Where a popped job came from, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The worker's own queue.
+    Own,
+    /// A queue every worker shares.
+    Shared,
+    /// Another worker's queue.
+    Stolen,
+}
+
+/// How a batch ([`Pool::run`](crate::Pool::run)) is handed out. A batch never
+/// goes through the queues: workers claim index ranges of the input and write
+/// each result into its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchPlan {
+    /// Workers claim `chunk` consecutive indices at a time from one shared
+    /// cursor (chunk 1: job by job, in input order).
+    Cursor {
+        /// Indices per claim.
+        chunk: usize,
+    },
+    /// Each worker owns a contiguous slice and claims `grain` indices at a
+    /// time from its front; a worker whose slice is done steals the back half
+    /// of the largest other slice.
+    Split {
+        /// Indices per claim from the own slice.
+        grain: usize,
+    },
+    /// Job by job from one shared cursor over the jobs sorted by priority,
+    /// highest first (stable: input order within a priority).
+    ByPriority,
+}
+
+/// The shape of the pool a strategy is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolShape {
+    /// Number of workers.
+    pub workers: usize,
+    /// Capacity of each queue.
+    pub capacity: usize,
+    /// Chunk size (chunked strategy, batch claims).
+    pub chunk_size: usize,
+    /// Priority levels; job priorities are `0..priority_levels`.
+    pub priority_levels: usize,
+    /// Starvation bound of the priority strategy.
+    pub starvation_bound: usize,
+}
+
+/// A distribution strategy over queued items of type `J`.
+///
+/// Implement it generically over `J` (`impl<J: Send + 'static> Strategy<J> for
+/// Mine`); the pool calls it with its internal job type. Every method is
+/// called concurrently from submitters and workers except where noted.
+///
+/// The contract the pool relies on (nothing lost):
+/// * an item `push` accepted is returned by some later `pop` (or stays in the
+///   strategy until it is dropped);
+/// * `has_work(local, w)` returns true whenever an item is in a queue that a
+///   `Wake::Worker(w)` or `Wake::One` push put there and only `w` (or any
+///   worker) would pop, so the sleep protocol's last look sees it.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::primitives::ring::Ring;
+/// use corepool::strategy::{Source, Strategy, Wake};
+///
+/// /// One shared FIFO ring for everyone.
+/// struct SharedFifo<J>(Ring<J>);
+///
+/// impl<J: Send + 'static> Strategy<J> for SharedFifo<J> {
+///     type Local = ();
+///     fn name(&self) -> &str { "shared-fifo" }
+///     fn local(&self, _worker: usize) {}
+///     fn push(&self, job: J, _priority: u8) -> Result<Wake, J> {
+///         self.0.push(job).map(|()| Wake::One)
+///     }
+///     fn pop(&self, _: &(), _worker: usize) -> Option<(J, Source)> {
+///         self.0.pop().map(|j| (j, Source::Shared))
+///     }
+///     fn has_work(&self, _: &(), _worker: usize) -> bool { !self.0.is_empty() }
+///     fn len(&self) -> usize { self.0.len() }
+/// }
+/// let s = SharedFifo(Ring::new(8));
+/// assert_eq!(Strategy::<u32>::push(&s, 1, 0), Ok(Wake::One));
+/// assert_eq!(s.pop(&(), 0), Some((1, Source::Shared)));
+/// ```
+pub trait Strategy<J: Send>: Send + Sync + 'static {
+    /// Per-worker state that lives on the worker's thread (for example the
+    /// owner half of a deque).
+    type Local: Send + 'static;
+
+    /// A short name for metrics and logs.
+    fn name(&self) -> &str;
+
+    /// Creates worker `worker`'s local state. Called once per worker, on
+    /// that worker's thread, before it takes jobs.
+    fn local(&self, worker: usize) -> Self::Local;
+
+    /// Places a job submitted from outside the pool. Hands it back if full.
+    fn push(&self, job: J, priority: u8) -> Result<Wake, J>;
+
+    /// Places a job submitted by worker `worker` while it runs a job (a
+    /// follow-up job or a retry). By default the same as `push`.
+    fn push_local(
+        &self,
+        local: &Self::Local,
+        worker: usize,
+        job: J,
+        priority: u8,
+    ) -> Result<Wake, J> {
+        let _ = (local, worker);
+        self.push(job, priority)
+    }
+
+    /// The next job for worker `worker`, if any.
+    fn pop(&self, local: &Self::Local, worker: usize) -> Option<(J, Source)>;
+
+    /// The last look before worker `worker` parks: is there anything it
+    /// would pop?
+    fn has_work(&self, local: &Self::Local, worker: usize) -> bool;
+
+    /// A snapshot of the number of queued jobs.
+    fn len(&self) -> usize;
+
+    /// True when a snapshot shows no queued jobs.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How batches are handed out; by default job by job in input order.
+    fn batch_plan(&self) -> BatchPlan {
+        BatchPlan::Cursor { chunk: 1 }
+    }
+}
+
+/// The built-in strategies behind one type, dispatched with a `match`.
+pub enum Builtin<J> {
+    /// Round-robin or chunked.
+    RoundRobin(RoundRobin<J>),
+    /// Work-stealing.
+    WorkStealing(WorkStealing<J>),
+    /// Priority.
+    Priority(PriorityStrategy<J>),
+}
+
+impl<J: Send + 'static> Builtin<J> {
+    /// Builds the strategy `kind` for a pool of shape `shape`.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::strategy::{Builtin, PoolShape, Strategy};
+    /// let shape = PoolShape { workers: 2, capacity: 16, chunk_size: 4,
+    ///     priority_levels: 8, starvation_bound: 8 };
+    /// let s = Builtin::<u32>::new(corepool::StrategyKind::Chunked, &shape);
+    /// assert_eq!(s.name(), "chunked");
+    /// ```
+    pub fn new(kind: StrategyKind, shape: &PoolShape) -> Self {
+        match kind {
+            StrategyKind::RoundRobin => Builtin::RoundRobin(RoundRobin::new(shape, 1)),
+            StrategyKind::Chunked => Builtin::RoundRobin(RoundRobin::new(shape, shape.chunk_size)),
+            StrategyKind::WorkStealing => Builtin::WorkStealing(WorkStealing::new(shape)),
+            StrategyKind::Priority => Builtin::Priority(PriorityStrategy::new(shape)),
+        }
+    }
+}
+
+/// The local state of a [`Builtin`] strategy.
+pub enum BuiltinLocal<J: Send + 'static> {
+    /// Round-robin, chunked and priority keep nothing per worker.
+    None,
+    /// Work-stealing: the worker's deque.
+    WorkStealing(<WorkStealing<J> as Strategy<J>>::Local),
+}
+
+impl<J: Send + 'static> Strategy<J> for Builtin<J> {
+    type Local = BuiltinLocal<J>;
+
+    fn name(&self) -> &str {
+        match self {
+            Builtin::RoundRobin(s) => Strategy::<J>::name(s),
+            Builtin::WorkStealing(s) => s.name(),
+            Builtin::Priority(s) => s.name(),
+        }
+    }
+
+    fn local(&self, worker: usize) -> Self::Local {
+        match self {
+            Builtin::WorkStealing(s) => BuiltinLocal::WorkStealing(s.local(worker)),
+            _ => BuiltinLocal::None,
+        }
+    }
+
+    #[inline]
+    fn push(&self, job: J, priority: u8) -> Result<Wake, J> {
+        match self {
+            Builtin::RoundRobin(s) => s.push(job, priority),
+            Builtin::WorkStealing(s) => s.push(job, priority),
+            Builtin::Priority(s) => s.push(job, priority),
+        }
+    }
+
+    #[inline]
+    fn push_local(
+        &self,
+        local: &Self::Local,
+        worker: usize,
+        job: J,
+        priority: u8,
+    ) -> Result<Wake, J> {
+        match (self, local) {
+            (Builtin::RoundRobin(s), _) => s.push_local(&(), worker, job, priority),
+            (Builtin::WorkStealing(s), BuiltinLocal::WorkStealing(l)) => {
+                s.push_local(l, worker, job, priority)
+            }
+            (Builtin::Priority(s), _) => s.push_local(&(), worker, job, priority),
+            (Builtin::WorkStealing(s), BuiltinLocal::None) => s.push(job, priority),
+        }
+    }
+
+    #[inline]
+    fn pop(&self, local: &Self::Local, worker: usize) -> Option<(J, Source)> {
+        match (self, local) {
+            (Builtin::RoundRobin(s), _) => s.pop(&(), worker),
+            (Builtin::WorkStealing(s), BuiltinLocal::WorkStealing(l)) => s.pop(l, worker),
+            (Builtin::Priority(s), _) => s.pop(&(), worker),
+            (Builtin::WorkStealing(_), BuiltinLocal::None) => None,
+        }
+    }
+
+    fn has_work(&self, local: &Self::Local, worker: usize) -> bool {
+        match (self, local) {
+            (Builtin::RoundRobin(s), _) => s.has_work(&(), worker),
+            (Builtin::WorkStealing(s), BuiltinLocal::WorkStealing(l)) => s.has_work(l, worker),
+            (Builtin::Priority(s), _) => s.has_work(&(), worker),
+            (Builtin::WorkStealing(s), BuiltinLocal::None) => !s.is_empty(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Builtin::RoundRobin(s) => Strategy::<J>::len(s),
+            Builtin::WorkStealing(s) => s.len(),
+            Builtin::Priority(s) => s.len(),
+        }
+    }
+
+    fn batch_plan(&self) -> BatchPlan {
+        match self {
+            Builtin::RoundRobin(s) => Strategy::<J>::batch_plan(s),
+            Builtin::WorkStealing(s) => s.batch_plan(),
+            Builtin::Priority(s) => s.batch_plan(),
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Priority: one lock-free priority bucket array shared by all workers.
+
+use super::{BatchPlan, PoolShape, Source, Strategy, Wake};
+use crate::primitives::buckets::PriorityBuckets;
+
+/// Highest priority first, FIFO within a priority, with the starvation bound
+/// of [`PriorityBuckets`] (a waiting lower-priority job is served after at
+/// most `K` higher-priority pops, see its docs for the exact bound).
+pub struct PriorityStrategy<J> {
+    buckets: PriorityBuckets<J>,
+}
+
+impl<J> PriorityStrategy<J> {
+    /// `shape.priority_levels` levels of `shape.capacity` each.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::strategy::{PoolShape, PriorityStrategy, Strategy};
+    /// let shape = PoolShape { workers: 1, capacity: 4, chunk_size: 1,
+    ///     priority_levels: 4, starvation_bound: 100 };
+    /// let p = PriorityStrategy::new(&shape);
+    /// p.push("low", 0).unwrap();
+    /// p.push("high", 3).unwrap();
+    /// assert_eq!(p.pop(&(), 0).unwrap().0, "high");
+    /// ```
+    pub fn new(shape: &PoolShape) -> Self {
+        PriorityStrategy {
+            buckets: PriorityBuckets::new(
+                shape.priority_levels,
+                shape.capacity,
+                shape.starvation_bound,
+            ),
+        }
+    }
+}
+
+impl<J: Send + 'static> Strategy<J> for PriorityStrategy<J> {
+    type Local = ();
+
+    fn name(&self) -> &str {
+        "priority"
+    }
+
+    fn local(&self, _worker: usize) {}
+
+    #[inline]
+    fn push(&self, job: J, priority: u8) -> Result<Wake, J> {
+        self.buckets
+            .push(priority as usize, job)
+            .map(|()| Wake::One)
+            .map_err(|e| e.into_inner())
+    }
+
+    #[inline]
+    fn pop(&self, _: &(), _worker: usize) -> Option<(J, Source)> {
+        self.buckets.pop().map(|j| (j, Source::Shared))
+    }
+
+    fn has_work(&self, _: &(), _worker: usize) -> bool {
+        !self.buckets.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    fn batch_plan(&self) -> BatchPlan {
+        BatchPlan::ByPriority
+    }
+}

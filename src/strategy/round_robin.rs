@@ -1,0 +1,109 @@
+//! Round-robin and chunked: one bounded ring per worker.
+
+use crossbeam_utils::CachePadded;
+
+use super::{BatchPlan, PoolShape, Source, Strategy, Wake};
+use crate::primitives::ring::Ring;
+use crate::sync::{AtomicUsize, Ordering};
+
+/// Round-robin (chunk 1) or chunked (chunk > 1) distribution over per-worker
+/// [`Ring`]s.
+///
+/// Submission `k` goes to worker `(k / chunk) % workers`; if that ring is
+/// full, to the next worker's. A worker pops its own ring first and, when it
+/// is empty, helps by popping the other rings, so a slow job does not strand
+/// the jobs queued behind it while other workers idle.
+/// FIFO per worker ring; no global order.
+pub struct RoundRobin<J> {
+    rings: Box<[Ring<J>]>,
+    cursor: CachePadded<AtomicUsize>,
+    chunk: usize,
+}
+
+impl<J> RoundRobin<J> {
+    /// `shape.workers` rings of `shape.capacity`, dealing `chunk` consecutive
+    /// submissions to each worker in turn.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::strategy::{PoolShape, RoundRobin, Strategy, Wake};
+    /// let shape = PoolShape { workers: 2, capacity: 4, chunk_size: 1,
+    ///     priority_levels: 1, starvation_bound: 0 };
+    /// let rr = RoundRobin::new(&shape, 1);
+    /// assert_eq!(rr.push(10u32, 0), Ok(Wake::Worker(0)));
+    /// assert_eq!(rr.push(11u32, 0), Ok(Wake::Worker(1)));
+    /// ```
+    pub fn new(shape: &PoolShape, chunk: usize) -> Self {
+        RoundRobin {
+            rings: (0..shape.workers)
+                .map(|_| Ring::new(shape.capacity))
+                .collect(),
+            cursor: CachePadded::new(AtomicUsize::new(0)),
+            chunk: chunk.max(1),
+        }
+    }
+}
+
+impl<J: Send + 'static> Strategy<J> for RoundRobin<J> {
+    type Local = ();
+
+    fn name(&self) -> &str {
+        if self.chunk == 1 {
+            "round-robin"
+        } else {
+            "chunked"
+        }
+    }
+
+    fn local(&self, _worker: usize) {}
+
+    #[inline]
+    fn push(&self, job: J, _priority: u8) -> Result<Wake, J> {
+        let n = self.rings.len();
+        // Ordering: Relaxed: the cursor only spreads load; any interleaving of
+        // submitters is a valid distribution.
+        let k = self.cursor.fetch_add(1, Ordering::Relaxed);
+        let first = (k / self.chunk) % n;
+        let mut job = job;
+        for i in 0..n {
+            let w = (first + i) % n;
+            match self.rings[w].push(job) {
+                Ok(()) => return Ok(Wake::Worker(w)),
+                Err(j) => job = j,
+            }
+        }
+        Err(job)
+    }
+
+    #[inline]
+    fn push_local(&self, _: &(), worker: usize, job: J, _priority: u8) -> Result<Wake, J> {
+        // The caller is worker `worker`, awake; its own ring is checked before
+        // it sleeps.
+        self.rings[worker].push(job).map(|()| Wake::None)
+    }
+
+    #[inline]
+    fn pop(&self, _: &(), worker: usize) -> Option<(J, Source)> {
+        if let Some(j) = self.rings[worker].pop() {
+            return Some((j, Source::Own));
+        }
+        let n = self.rings.len();
+        (1..n).find_map(|i| {
+            self.rings[(worker + i) % n]
+                .pop()
+                .map(|j| (j, Source::Stolen))
+        })
+    }
+
+    fn has_work(&self, _: &(), worker: usize) -> bool {
+        !self.rings[worker].is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.rings.iter().map(Ring::len).sum()
+    }
+
+    fn batch_plan(&self) -> BatchPlan {
+        BatchPlan::Cursor { chunk: self.chunk }
+    }
+}

@@ -1,0 +1,147 @@
+//! Work-stealing: a shared injector ring feeding per-worker Chase-Lev deques.
+
+use crate::primitives::deque::{self, Steal, Stealer, Worker};
+use crate::primitives::ring::Ring;
+use crate::sync::Mutex;
+
+use super::{BatchPlan, PoolShape, Source, Strategy, Wake};
+
+/// Most jobs a worker moves from the injector into its own deque in one go.
+const INJECTOR_BATCH: usize = 16;
+
+/// Work-stealing over the crate's Chase-Lev deques.
+///
+/// Jobs submitted from outside go to a shared injector ring. A worker pops
+/// its own deque (newest first), then the injector (taking a share of it into
+/// its deque), then steals half of another worker's deque (oldest first).
+/// Jobs a running job submits through its
+/// [`Context`](crate::Context) go onto that worker's own deque (fork-join
+/// style) and overflow to the injector when it is full.
+pub struct WorkStealing<J> {
+    injector: Ring<J>,
+    stealers: Box<[Stealer<J>]>,
+    owners: Mutex<Vec<Option<Worker<J>>>>,
+    grain: usize,
+}
+
+impl<J> WorkStealing<J> {
+    /// An injector of `shape.capacity` and one deque of `shape.capacity`
+    /// per worker.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::strategy::{PoolShape, Strategy, WorkStealing};
+    /// let shape = PoolShape { workers: 2, capacity: 8, chunk_size: 4,
+    ///     priority_levels: 1, starvation_bound: 0 };
+    /// let ws = WorkStealing::new(&shape);
+    /// let local = ws.local(0);
+    /// ws.push(1u32, 0).unwrap();
+    /// assert_eq!(ws.pop(&local, 0).unwrap().0, 1);
+    /// ```
+    pub fn new(shape: &PoolShape) -> Self {
+        let (owners, stealers): (Vec<_>, Vec<_>) = (0..shape.workers)
+            .map(|_| {
+                let (w, s) = deque::new(shape.capacity);
+                (Some(w), s)
+            })
+            .unzip();
+        WorkStealing {
+            injector: Ring::new(shape.capacity),
+            stealers: stealers.into_boxed_slice(),
+            owners: Mutex::new(owners),
+            grain: shape.chunk_size,
+        }
+    }
+
+    fn steal(&self, local: &Worker<J>, worker: usize) -> Option<J> {
+        let n = self.stealers.len();
+        for _round in 0..4 {
+            let mut retry = false;
+            for i in 1..n {
+                match self.stealers[(worker + i) % n].steal_batch_and_pop(local) {
+                    Steal::Success(j) => return Some(j),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                break;
+            }
+            crate::sync::spin_loop();
+        }
+        None
+    }
+}
+
+impl<J: Send + 'static> Strategy<J> for WorkStealing<J> {
+    type Local = Worker<J>;
+
+    fn name(&self) -> &str {
+        "work-stealing"
+    }
+
+    fn local(&self, worker: usize) -> Worker<J> {
+        self.owners.lock().unwrap_or_else(|e| e.into_inner())[worker]
+            .take()
+            .expect("each worker's deque is taken once")
+    }
+
+    #[inline]
+    fn push(&self, job: J, _priority: u8) -> Result<Wake, J> {
+        self.injector.push(job).map(|()| Wake::One)
+    }
+
+    #[inline]
+    fn push_local(&self, local: &Worker<J>, _worker: usize, job: J, _: u8) -> Result<Wake, J> {
+        match local.push(job) {
+            // Idle workers may steal it: wake one if any sleeps.
+            Ok(()) => Ok(Wake::One),
+            Err(job) => self.injector.push(job).map(|()| Wake::One),
+        }
+    }
+
+    #[inline]
+    fn pop(&self, local: &Worker<J>, worker: usize) -> Option<(J, Source)> {
+        if let Some(j) = local.pop() {
+            return Some((j, Source::Own));
+        }
+        if let Some(j) = self.injector.pop() {
+            // Take a fair share of the backlog into our deque, where other
+            // workers can still steal it, so the injector's head is not hit
+            // once per job.
+            let share = (self.injector.len() / self.stealers.len())
+                .min(INJECTOR_BATCH)
+                .min(local.capacity() - local.len());
+            for _ in 0..share {
+                match self.injector.pop() {
+                    Some(extra) => {
+                        if let Err(extra) = local.push(extra) {
+                            // Only this thread pushes to `local` and thieves
+                            // only free room, so this cannot happen; keep the
+                            // job anyway.
+                            let _ = self.injector.push(extra).map_err(drop);
+                            break;
+                        }
+                    }
+                    None => break,
+                }
+            }
+            return Some((j, Source::Shared));
+        }
+        self.steal(local, worker).map(|j| (j, Source::Stolen))
+    }
+
+    fn has_work(&self, local: &Worker<J>, _worker: usize) -> bool {
+        !local.is_empty()
+            || !self.injector.is_empty()
+            || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    fn len(&self) -> usize {
+        self.injector.len() + self.stealers.iter().map(Stealer::len).sum::<usize>()
+    }
+
+    fn batch_plan(&self) -> BatchPlan {
+        BatchPlan::Split { grain: self.grain }
+    }
+}
