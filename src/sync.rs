@@ -21,6 +21,12 @@ mod imp {
         std::hint::spin_loop();
     }
 
+    /// A short sleep for back-off loops that wait on another thread.
+    #[inline]
+    pub(crate) fn nap() {
+        std::thread::sleep(std::time::Duration::from_micros(50));
+    }
+
     /// `std::cell::UnsafeCell` behind loom's closure-based API, so the same code
     /// compiles against both.
     #[derive(Debug)]
@@ -60,6 +66,12 @@ mod imp {
     /// others run instead of exhausting the model's branch budget.
     #[inline(always)]
     pub(crate) fn spin_loop() {
+        loom::thread::yield_now();
+    }
+
+    /// Under loom a nap is a yield point (a real sleep would stall the model).
+    #[inline]
+    pub(crate) fn nap() {
         loom::thread::yield_now();
     }
 }

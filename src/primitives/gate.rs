@@ -119,7 +119,7 @@ impl Gate {
         let mut spins = 0u32;
         // Ordering: Acquire pairs with `leave`'s Release.
         while self.state.load(Ordering::Acquire) & !CLOSED != 0 {
-            if spins < 64 {
+            if spins < crate::sync::model_scaled(64, 0) as u32 {
                 crate::sync::spin_loop();
                 spins += 1;
             } else {

@@ -107,12 +107,12 @@ impl<R, E> ResultQueue<R, E> {
 
 /// Spin, then yield, then sleep in 50 µs steps.
 fn backoff(tries: &mut u32) {
-    if *tries < 64 {
+    if *tries < crate::sync::model_scaled(64, 0) as u32 {
         crate::sync::spin_loop();
-    } else if *tries < 96 {
+    } else if *tries < crate::sync::model_scaled(96, 0) as u32 {
         thread::yield_now();
     } else {
-        std::thread::sleep(Duration::from_micros(50));
+        crate::sync::nap();
     }
     *tries = tries.saturating_add(1);
 }
@@ -704,7 +704,7 @@ where
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }
-            if spins < 256 {
+            if spins < crate::sync::model_scaled(256, 0) as u32 {
                 spins += 1;
                 crate::sync::spin_loop();
                 continue;
@@ -713,6 +713,10 @@ where
                 || !q.ring.is_empty() || self.shared.outstanding() == 0,
                 deadline,
             );
+            // The ring can look non-empty while a worker is between its
+            // claim and its write: give it a moment (a yield point under
+            // loom).
+            crate::sync::spin_loop();
         }
     }
 

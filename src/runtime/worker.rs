@@ -317,7 +317,11 @@ where
                 idle = 0;
                 continue;
             }
-            if sh.stop.load(Ordering::Relaxed) {
+            // Ordering: Acquire pairs with the SeqCst store in `shutdown_now`,
+            // which follows the gate's drain: the jobs accepted before the
+            // stop are then visible to the hand-back below (found by the loom
+            // model `pool_submit_races_shutdown_now` when this was Relaxed).
+            if sh.stop.load(Ordering::Acquire) {
                 break;
             }
             if let Some((job, source)) = sh.strategy.pop(self.local, self.index) {
@@ -353,12 +357,19 @@ where
                 _ => {
                     if sh.sleep.sleep(self.index, || !self.has_work(batch_seen)) {
                         self.count(Event::Parked);
+                    } else {
+                        // Work showed up in the last look, possibly a job a
+                        // producer has claimed a slot for but not yet
+                        // written: pause before popping again (a yield point
+                        // under loom).
+                        crate::sync::spin_loop();
                     }
                     idle = 0;
                 }
             }
         }
-        if sh.stop.load(Ordering::Relaxed) {
+        // Ordering: Acquire, as at the top of the loop.
+        if sh.stop.load(Ordering::Acquire) {
             self.hand_back_queued();
         }
     }

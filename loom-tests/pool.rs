@@ -1,0 +1,113 @@
+//! Loom models of the pool's own synchronization: the submission gate (the
+//! shutdown handshake) and the whole path of a job through a one-worker pool
+//! (submit, wake, run, deliver, receive, shut down).
+//!
+//! * `gate_close_races_enter`: a submitter entering the gate races `close` +
+//!   `wait_drained`. Either the submitter is refused, or its work inside the
+//!   gate is visible to the closer once `wait_drained` returns: nothing is
+//!   accepted after the closer stops looking.
+//! * `pool_job_roundtrip_parked_worker`: a `Park` worker, one job submitted
+//!   from another thread; the receiver gets exactly one result, and a
+//!   graceful shutdown joins the worker (a lost wake-up or a lost result
+//!   shows as a loom deadlock or a failed assertion).
+//! * `pool_submit_races_shutdown_now`: a submit races an immediate shutdown;
+//!   the job is either refused, handed back unstarted, or has exactly one
+//!   result.
+#![cfg(feature = "loom")]
+
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+
+use corepool::primitives::gate::Gate;
+use corepool::{IdlePolicy, Job, Pool, StrategyKind, SubmitError};
+
+#[test]
+fn gate_close_races_enter() {
+    loom::model(|| {
+        let gate = Arc::new(Gate::new());
+        let work = Arc::new(AtomicUsize::new(0));
+        let submitter = {
+            let (gate, work) = (gate.clone(), work.clone());
+            thread::spawn(move || {
+                if gate.enter() {
+                    work.store(1, Ordering::Relaxed);
+                    gate.leave();
+                    true
+                } else {
+                    false
+                }
+            })
+        };
+        gate.close();
+        gate.wait_drained();
+        // Everything accepted before the close is visible now.
+        let seen = work.load(Ordering::Relaxed);
+        let accepted = submitter.join().unwrap();
+        if accepted {
+            assert_eq!(seen, 1, "accepted work not visible after wait_drained");
+        } else {
+            assert_eq!(seen, 0);
+        }
+        assert!(!gate.enter(), "a closed gate admitted a submitter");
+    });
+}
+
+fn one_worker_pool() -> Pool<u32, u32, ()> {
+    Pool::builder()
+        .workers(1)
+        .capacity(2)
+        .result_capacity(2)
+        .idle(IdlePolicy::Park)
+        // One ring: the smallest state space for the worker loop.
+        .strategy(StrategyKind::RoundRobin)
+        .timing(false)
+        .metrics(false)
+        .build(|job: &Job<u32>, _ctx| Ok::<_, ()>(job.data() + 1))
+        .expect("valid config")
+}
+
+#[test]
+fn pool_job_roundtrip_parked_worker() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(2).min(2));
+    // The worker loop, the receiver and shutdown together take many steps.
+    builder.max_branches = 100_000;
+    builder.check(|| {
+        let pool = Arc::new(one_worker_pool());
+        let submitter = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.submit(Job::new(41)).expect("room for one job"))
+        };
+        let id = submitter.join().unwrap();
+        let r = pool.recv().expect("one job outstanding");
+        assert_eq!((r.id, r.outcome), (id, Ok(42)));
+        assert!(pool.try_recv().is_none());
+        let pool = Arc::try_unwrap(pool).ok().expect("submitter joined");
+        assert!(pool.shutdown().is_empty());
+    });
+}
+
+#[test]
+fn pool_submit_races_shutdown_now() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(2).min(2));
+    // The worker loop, the receiver and shutdown together take many steps.
+    builder.max_branches = 100_000;
+    builder.check(|| {
+        let pool = one_worker_pool();
+        let handle = Arc::new(pool);
+        let submitter = {
+            let pool = handle.clone();
+            thread::spawn(move || match pool.try_submit(Job::new(1)) {
+                Ok(_) => 1usize,
+                Err(SubmitError::Closed(_)) | Err(SubmitError::Full(_)) => 0,
+                Err(e) => panic!("unexpected {e}"),
+            })
+        };
+        let accepted = submitter.join().unwrap();
+        let pool = Arc::try_unwrap(handle).ok().expect("submitter joined");
+        let s = pool.shutdown_now();
+        assert_eq!(s.unstarted.len() + s.results.len(), accepted);
+    });
+}
