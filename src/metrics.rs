@@ -31,7 +31,7 @@ fn bucket_high(i: usize) -> u64 {
     let e = (i / SUB) as u32 + SUB_BITS - 1;
     let m = (i % SUB) as u64;
     let low = (SUB as u64 + m) << (e - SUB_BITS);
-    low + (1u64 << (e - SUB_BITS)) - 1
+    low + ((1u64 << (e - SUB_BITS)) - 1)
 }
 
 /// A fixed-size log-linear histogram of nanosecond values with a single
@@ -143,12 +143,15 @@ impl WorkerStats {
 /// Pool-wide counters written by submitters.
 pub(crate) struct SharedStats {
     pub(crate) rejected_full: CachePadded<AtomicU64>,
+    /// Batch jobs the caller of `run_timeout` marked timed out.
+    pub(crate) batch_timed_out: AtomicU64,
 }
 
 impl SharedStats {
     pub(crate) fn new() -> Self {
         SharedStats {
             rejected_full: CachePadded::new(AtomicU64::new(0)),
+            batch_timed_out: AtomicU64::new(0),
         }
     }
 }
@@ -262,6 +265,7 @@ pub(crate) fn snapshot(
     let mut m = Metrics {
         submitted,
         rejected_full: get(&shared.rejected_full),
+        timed_out: get(&shared.batch_timed_out),
         queue_depth,
         results_pending,
         ..Metrics::default()

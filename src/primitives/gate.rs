@@ -106,8 +106,9 @@ impl Gate {
         self.state.fetch_or(CLOSED, Ordering::AcqRel);
     }
 
-    /// After [`Gate::close`]: waits until nobody is inside. Spins, then
-    /// yields: submissions are short.
+    /// After [`Gate::close`]: waits until nobody is inside. Spins, yields,
+    /// then naps in short steps (a batch `run` holds the gate for its whole
+    /// length).
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -121,10 +122,12 @@ impl Gate {
         while self.state.load(Ordering::Acquire) & !CLOSED != 0 {
             if spins < crate::sync::model_scaled(64, 0) as u32 {
                 crate::sync::spin_loop();
-                spins += 1;
-            } else {
+            } else if spins < crate::sync::model_scaled(128, 0) as u32 {
                 crate::sync::thread::yield_now();
+            } else {
+                crate::sync::nap();
             }
+            spins = spins.saturating_add(1);
         }
     }
 

@@ -197,6 +197,35 @@ impl Sleep {
         false
     }
 
+    /// Wakes worker `worker` if it sleeps, and otherwise any one sleeping
+    /// worker: for work that `worker` is meant to take but others may help
+    /// with (its target may be busy). Returns true if it woke one. With
+    /// nobody asleep this costs what [`Sleep::wake`] costs: a fence and a
+    /// load.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let s = corepool::primitives::sleep::Sleep::new(2);
+    /// assert!(!s.wake_preferring(0));
+    /// ```
+    #[inline]
+    pub fn wake_preferring(&self, worker: usize) -> bool {
+        let (w, bit) = Self::word_bit(worker);
+        let word = &self.idle[w];
+        // Ordering: pairs with the fence in `sleep` (see there).
+        fence(Ordering::SeqCst);
+        // Ordering: Relaxed after the fence; the RMW only claims the wake.
+        let cur = word.load(Ordering::Relaxed);
+        if cur & bit != 0 && word.fetch_and(!bit, Ordering::Relaxed) & bit != 0 {
+            self.parkers[worker].unpark();
+            return true;
+        }
+        if self.idle.len() == 1 && cur & !bit == 0 {
+            return false;
+        }
+        self.wake_one()
+    }
+
     /// Wakes every sleeping worker (shutdown). Returns how many it woke.
     ///
     /// ```

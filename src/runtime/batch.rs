@@ -164,8 +164,11 @@ impl<T, R, E> Batch<T, R, E> {
                 continue;
             }
             // [mid, e) is ours. Run a grain now and keep the rest in our
-            // slice, where others can steal it in turn. Our slice is empty,
-            // so nobody else writes it (a thief's CAS on it would fail).
+            // slice, where others can steal it in turn. Our slice is empty, so
+            // no thief writes it; `claim_rest` may have swapped in its expired
+            // marker meanwhile, which this store overwrites: we then claim
+            // those positions ourselves (and, the batch being expired, answer
+            // them TimedOut), so each is still claimed once.
             let take = (grain as u32).min(e - mid);
             own.store(pack(mid + take, e), Ordering::Relaxed);
             return Some(mid as usize..(mid + take) as usize);

@@ -50,9 +50,11 @@ impl<R, E> ResultQueue<R, E> {
     }
 
     /// Pushes a result, waiting while the queue is full (the receiver is
-    /// behind). Spins, yields, then sleeps in short steps; gives up waiting
-    /// for nobody: shutdown drains the queue while it joins the workers.
-    pub(crate) fn push_blocking(&self, result: JobResult<R, E>, _stop: &AtomicBool) {
+    /// behind): spins, yields, then sleeps in short steps, calling
+    /// `on_wait` between steps (the worker uses it to help with a batch, so
+    /// `run` never waits on unreceived streamed results). Shutdown drains the
+    /// queue while it joins the workers, so this wait always ends there.
+    pub(crate) fn push_blocking(&self, result: JobResult<R, E>, mut on_wait: impl FnMut()) {
         let mut r = result;
         let mut tries = 0u32;
         loop {
@@ -60,6 +62,7 @@ impl<R, E> ResultQueue<R, E> {
                 Ok(()) => break,
                 Err(back) => {
                     r = back;
+                    on_wait();
                     backoff(&mut tries);
                 }
             }
@@ -136,6 +139,8 @@ pub(crate) struct Shared<T, R, E, S> {
     pub(crate) stop: AtomicBool,
     /// Streamed jobs accepted (including follow-ups); also the id source.
     pub(crate) accepted: CachePadded<AtomicU64>,
+    /// Stamped jobs that were then handed back full (not accepted after all).
+    pub(crate) refused: CachePadded<AtomicU64>,
     /// Results taken by receivers.
     pub(crate) received: CachePadded<AtomicU64>,
     /// Batch jobs accepted.
@@ -180,10 +185,13 @@ where
     /// Undoes the accounting of `stamp` for a job that was handed back full.
     #[inline]
     pub(crate) fn unstamp(&self) {
-        // Ordering: a counter (see `stamp`).
-        self.shared_stats
-            .rejected_full
-            .fetch_add(1, Ordering::Relaxed);
+        // Ordering: Release so a receiver that Acquire-loads `refused` (before
+        // `accepted`, in `outstanding`) sees the matching `accepted` increment.
+        self.refused.fetch_add(1, Ordering::Release);
+        // A receiver may be waiting for this job's result: let it re-count.
+        if let Delivery::Queue(q) = &self.delivery {
+            q.notify();
+        }
     }
 
     /// Wakes whoever the strategy says, unless workers never sleep.
@@ -200,17 +208,31 @@ where
             Wake::Worker(i) => {
                 self.sleep.wake(i);
             }
+            Wake::Prefer(i) => {
+                self.sleep.wake_preferring(i);
+            }
         }
     }
 
-    /// Streamed results not yet received.
+    /// Streamed results not yet received. Never undercounts: `received`
+    /// and `refused` are loaded (Acquire) before `accepted`, and each of
+    /// their increments happens after the `accepted` increment it answers,
+    /// so the `accepted` we read covers them.
     fn outstanding(&self) -> u64 {
-        // Ordering: Acquire on `accepted` is not needed for counting; a stale
-        // value only makes a receiver wait for a result that is coming.
+        let received = self.received.load(Ordering::Acquire);
+        let refused = self.refused.load(Ordering::Acquire);
+        // Ordering: Relaxed suffices after the Acquire loads above.
         let accepted = self.accepted.load(Ordering::Relaxed);
-        let rejected = self.shared_stats.rejected_full.load(Ordering::Relaxed);
-        let received = self.received.load(Ordering::Relaxed);
-        accepted.saturating_sub(rejected).saturating_sub(received)
+        accepted.saturating_sub(refused).saturating_sub(received)
+    }
+
+    /// Streamed jobs accepted so far.
+    fn streamed(&self) -> u64 {
+        // Ordering: as in `outstanding`.
+        let refused = self.refused.load(Ordering::Acquire);
+        self.accepted
+            .load(Ordering::Relaxed)
+            .saturating_sub(refused)
     }
 }
 
@@ -428,6 +450,7 @@ impl Builder {
             closing: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             accepted: CachePadded::new(AtomicU64::new(0)),
+            refused: CachePadded::new(AtomicU64::new(0)),
             received: CachePadded::new(AtomicU64::new(0)),
             batched: AtomicU64::new(0),
             stats: (0..workers)
@@ -481,17 +504,27 @@ where
         // build time, and a refusal by the OS leaves the worker unpinned.
         let _ = core_affinity::set_for_current(core);
     }
+    /// Counts the worker as exited however it leaves (even by a panic in
+    /// user code outside the processor, such as a strategy or a `Drop`), so
+    /// shutdown never waits for a dead worker.
+    struct Exit<'a>(&'a AtomicUsize);
+    impl Drop for Exit<'_> {
+        fn drop(&mut self) {
+            // Ordering: Release so the joiner's Acquire sees everything this
+            // worker delivered and handed back.
+            self.0.fetch_add(1, Ordering::Release);
+        }
+    }
+    let _exit = Exit(&sh.exited);
     let local = sh.strategy.local(index);
     let env = WorkerEnv {
         shared: sh,
         local: &local,
         index,
+        batch_seen: core::cell::Cell::new(0),
     };
     env.run();
     drop(local);
-    // Ordering: Release so the joiner's Acquire sees everything this worker
-    // delivered and handed back.
-    sh.exited.fetch_add(1, Ordering::Release);
 }
 
 /// What an immediate shutdown returns.
@@ -579,6 +612,19 @@ where
     /// ```
     #[inline]
     pub fn try_submit(&self, job: Job<T>) -> Result<JobId, SubmitError<T>> {
+        let r = self.submit_once(job);
+        if matches!(r, Err(SubmitError::Full(_))) {
+            // Ordering: a metric.
+            self.shared
+                .shared_stats
+                .rejected_full
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    #[inline]
+    fn submit_once(&self, job: Job<T>) -> Result<JobId, SubmitError<T>> {
         let sh = &*self.shared;
         if job.priority as usize >= sh.config.priority_levels {
             return Err(SubmitError::BadPriority {
@@ -608,7 +654,8 @@ where
 
     /// Submits a job, waiting while its queue is full (spinning, then
     /// yielding, then sleeping in 50 µs steps). Hands it back only if the
-    /// pool is closed or the priority is out of range.
+    /// pool is closed or the priority is out of range. Waiting here is not
+    /// counted in `Metrics::rejected_full`.
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -624,7 +671,7 @@ where
         let mut job = job;
         let mut tries = 0u32;
         loop {
-            match self.try_submit(job) {
+            match self.submit_once(job) {
                 Err(SubmitError::Full(back)) => {
                     job = back;
                     backoff(&mut tries);
@@ -649,8 +696,8 @@ where
         };
         let r = q.ring.pop()?;
         let sh = &*self.shared;
-        // Ordering: a counter read by receivers only.
-        sh.received.fetch_add(1, Ordering::Relaxed);
+        // Ordering: Release pairs with the Acquire load in `outstanding`.
+        sh.received.fetch_add(1, Ordering::Release);
         if sh.outstanding() == 0 {
             // Other receivers may be waiting for a result that will not
             // come: let them see that.
@@ -865,6 +912,10 @@ where
                 }
             }
             if count > 0 {
+                // Ordering: a metric.
+                sh.shared_stats
+                    .batch_timed_out
+                    .fetch_add(count as u64, Ordering::Relaxed);
                 batch.finished(count);
             }
             batch.wait(None);
@@ -965,8 +1016,8 @@ where
             backoff(&mut tries);
         }
         for h in self.threads.drain(..) {
-            // A worker never panics (jobs' panics are caught); if it did, the
-            // pool still shuts down.
+            // Jobs' panics are caught; a worker killed by a panic elsewhere
+            // (a user strategy or `Drop`) was counted as exited by its guard.
             let _ = h.join();
         }
         while let Some(r) = self.try_recv() {
@@ -990,12 +1041,10 @@ where
             Delivery::Sink(_) => 0,
         };
         // Ordering: snapshots of counters.
-        let streamed = sh.accepted.load(Ordering::Relaxed)
-            - sh.shared_stats.rejected_full.load(Ordering::Relaxed);
         metrics::snapshot(
             &sh.stats,
             &sh.shared_stats,
-            streamed + sh.batched.load(Ordering::Relaxed),
+            sh.streamed() + sh.batched.load(Ordering::Relaxed),
             sh.strategy.len(),
             pending,
         )

@@ -86,6 +86,14 @@ pub(crate) struct WorkerEnv<'a, T: Send, R, E, S: Strategy<Job<T>>> {
     pub(crate) shared: &'a Shared<T, R, E, S>,
     pub(crate) local: &'a S::Local,
     pub(crate) index: usize,
+    /// The last batch epoch this worker worked on.
+    pub(crate) batch_seen: core::cell::Cell<u64>,
+}
+
+/// Drops a value, containing a panic from its `Drop` so the worker survives.
+#[inline]
+fn drop_quietly<V>(v: V) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(v)));
 }
 
 impl<T: Send + 'static, R: Send + 'static, E: Send + 'static, S: Strategy<Job<T>>> Spawn<T>
@@ -215,8 +223,8 @@ where
                         queued,
                         running,
                     };
-                    drop(job);
                     self.deliver(result);
+                    drop_quietly(job);
                     return;
                 }
                 Step::Retry => {
@@ -253,14 +261,16 @@ where
             }
         };
         self.count_outcome(&outcome);
-        JobResult {
+        let result = JobResult {
             id: job.id.unwrap_or_default(),
             outcome,
             worker: self.index,
             attempts: job.attempts,
             queued,
             running,
-        }
+        };
+        drop_quietly(job);
+        result
     }
 
     fn deliver(&self, result: JobResult<R, E>) {
@@ -269,7 +279,11 @@ where
                 // A panicking sink must not take the worker down.
                 let _ = catch_unwind(AssertUnwindSafe(|| sink(result)));
             }
-            Delivery::Queue(q) => q.push_blocking(result, &self.shared.stop),
+            // While the results queue is full, help with a batch if one
+            // arrives, so `run` never waits on unreceived streamed results.
+            Delivery::Queue(q) => q.push_blocking(result, || {
+                self.help_batch();
+            }),
         }
     }
 
@@ -289,31 +303,40 @@ where
         }
     }
 
-    fn has_work(&self, batch_seen: u64) -> bool {
+    /// If a batch was published since we last looked, works on it. Returns
+    /// true if there was one.
+    fn help_batch(&self) -> bool {
+        let sh = self.shared;
+        // Ordering: Acquire pairs with the Release increment in `Pool::run`.
+        let epoch = sh.batch_epoch.load(Ordering::Acquire);
+        if epoch == self.batch_seen.get() {
+            return false;
+        }
+        self.batch_seen.set(epoch);
+        let batch: Option<Arc<Batch<T, R, E>>> =
+            sh.batch.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(b) = batch {
+            self.work_batch(&b);
+        }
+        true
+    }
+
+    fn has_work(&self) -> bool {
         let sh = self.shared;
         // Ordering: Acquire on the flags pairs with the SeqCst stores that
         // raise them (followed by `wake_all`).
         sh.strategy.has_work(self.local, self.index)
             || sh.closing.load(Ordering::Acquire)
             || sh.stop.load(Ordering::Acquire)
-            || sh.batch_epoch.load(Ordering::Acquire) != batch_seen
+            || sh.batch_epoch.load(Ordering::Acquire) != self.batch_seen.get()
     }
 
     /// The worker's main loop.
     pub(crate) fn run(&self) {
         let sh = self.shared;
         let mut idle = 0u32;
-        let mut batch_seen = 0u64;
         loop {
-            // Ordering: Acquire pairs with the Release store in `Pool::run`.
-            let epoch = sh.batch_epoch.load(Ordering::Acquire);
-            if epoch != batch_seen {
-                batch_seen = epoch;
-                let batch: Option<Arc<Batch<T, R, E>>> =
-                    sh.batch.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                if let Some(b) = batch {
-                    self.work_batch(&b);
-                }
+            if self.help_batch() {
                 idle = 0;
                 continue;
             }
@@ -355,7 +378,7 @@ where
                     crate::sync::thread::yield_now();
                 }
                 _ => {
-                    if sh.sleep.sleep(self.index, || !self.has_work(batch_seen)) {
+                    if sh.sleep.sleep(self.index, || !self.has_work()) {
                         self.count(Event::Parked);
                     } else {
                         // Work showed up in the last look, possibly a job a
@@ -395,8 +418,8 @@ where
                     queued: Duration::ZERO,
                     running: Duration::ZERO,
                 };
-                drop(job);
                 self.deliver(result);
+                drop_quietly(job);
             }
         }
     }

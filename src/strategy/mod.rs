@@ -26,8 +26,11 @@ pub enum Wake {
     None,
     /// Any one sleeping worker (the job is in a queue every worker checks).
     One,
-    /// This worker (the job is in a queue only it checks before sleeping).
+    /// This worker (the job is in a queue only it pops).
     Worker(usize),
+    /// This worker if it sleeps, otherwise any sleeping worker (the job is
+    /// meant for this worker, but others may take it if it is busy).
+    Prefer(usize),
 }
 
 /// Where a popped job came from, for the metrics.
@@ -89,8 +92,14 @@ pub struct PoolShape {
 /// * an item `push` accepted is returned by some later `pop` (or stays in the
 ///   strategy until it is dropped);
 /// * `has_work(local, w)` returns true whenever an item is in a queue that a
-///   `Wake::Worker(w)` or `Wake::One` push put there and only `w` (or any
-///   worker) would pop, so the sleep protocol's last look sees it.
+///   `Wake::Worker(w)`, `Wake::Prefer(w)` or `Wake::One` push put there and only `w` (or any
+///   worker) would pop, so the sleep protocol's last look sees it;
+/// * `push_local(local, w, ..)` places the job where worker `w` itself pops
+///   it (or in a queue every worker pops): during shutdown, workers exit as
+///   soon as what *they* can pop is empty, so a job pushed only to another
+///   worker's private queue could be left behind;
+/// * a `pop` by any worker after an immediate stop drains what that worker
+///   can reach (the pool hands those jobs back).
 ///
 /// ```
 /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model

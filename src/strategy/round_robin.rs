@@ -12,7 +12,9 @@ use crate::sync::{AtomicUsize, Ordering};
 /// Submission `k` goes to worker `(k / chunk) % workers`; if that ring is
 /// full, to the next worker's. A worker pops its own ring first and, when it
 /// is empty, helps by popping the other rings, so a slow job does not strand
-/// the jobs queued behind it while other workers idle.
+/// the jobs queued behind it while other workers idle: a submission wakes
+/// its target worker if it sleeps, and otherwise a sleeping peer, which then
+/// helps.
 /// FIFO per worker ring; no global order.
 pub struct RoundRobin<J> {
     rings: Box<[Ring<J>]>,
@@ -30,8 +32,8 @@ impl<J> RoundRobin<J> {
     /// let shape = PoolShape { workers: 2, capacity: 4, chunk_size: 1,
     ///     priority_levels: 1, starvation_bound: 0 };
     /// let rr = RoundRobin::new(&shape, 1);
-    /// assert_eq!(rr.push(10u32, 0), Ok(Wake::Worker(0)));
-    /// assert_eq!(rr.push(11u32, 0), Ok(Wake::Worker(1)));
+    /// assert_eq!(rr.push(10u32, 0), Ok(Wake::Prefer(0)));
+    /// assert_eq!(rr.push(11u32, 0), Ok(Wake::Prefer(1)));
     /// ```
     pub fn new(shape: &PoolShape, chunk: usize) -> Self {
         RoundRobin {
@@ -68,7 +70,7 @@ impl<J: Send + 'static> Strategy<J> for RoundRobin<J> {
         for i in 0..n {
             let w = (first + i) % n;
             match self.rings[w].push(job) {
-                Ok(()) => return Ok(Wake::Worker(w)),
+                Ok(()) => return Ok(Wake::Prefer(w)),
                 Err(j) => job = j,
             }
         }
@@ -95,8 +97,10 @@ impl<J: Send + 'static> Strategy<J> for RoundRobin<J> {
         })
     }
 
-    fn has_work(&self, _: &(), worker: usize) -> bool {
-        !self.rings[worker].is_empty()
+    fn has_work(&self, _: &(), _worker: usize) -> bool {
+        // Every ring: a worker about to sleep helps with any backlog (and a
+        // closing worker does not exit while a busy peer's ring holds jobs).
+        self.rings.iter().any(|r| !r.is_empty())
     }
 
     fn len(&self) -> usize {
