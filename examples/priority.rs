@@ -90,7 +90,9 @@ fn run(kind: StrategyKind) {
     stop.store(true, Ordering::Relaxed);
     low.join().unwrap();
     high.join().unwrap();
-    let pool = Arc::try_unwrap(pool).ok().expect("threads joined");
+    let Ok(pool) = Arc::try_unwrap(pool) else {
+        panic!("producer threads were joined")
+    };
     let leftover = pool.shutdown_now();
     lat_high.sort();
     lat_low.sort();

@@ -31,9 +31,11 @@ fn unpack(v: u64) -> (u32, u32) {
 /// * `remaining` counts positions whose result is not yet written; it is
 ///   decremented (Release) after the writes, so the caller's Acquire load that
 ///   sees 0 sees every result.
+type Slots<V> = Box<[UnsafeCell<MaybeUninit<V>>]>;
+
 pub(crate) struct Batch<T, R, E> {
-    jobs: Box<[UnsafeCell<MaybeUninit<Job<T>>>]>,
-    results: Box<[UnsafeCell<MaybeUninit<JobResult<R, E>>>]>,
+    jobs: Slots<Job<T>>,
+    results: Slots<JobResult<R, E>>,
     order: Option<Box<[u32]>>,
     plan: BatchPlan,
     cursor: CachePadded<AtomicUsize>,

@@ -120,6 +120,8 @@ fn backoff(tries: &mut u32) {
     *tries = tries.saturating_add(1);
 }
 
+// The queue is the common case and lives inline; the sink is one pointer.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Delivery<R, E> {
     Queue(ResultQueue<R, E>),
     Sink(Sink<R, E>),

@@ -176,6 +176,8 @@ pub trait Strategy<J: Send>: Send + Sync + 'static {
 }
 
 /// The built-in strategies behind one type, dispatched with a `match`.
+// One strategy per pool, built once: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Builtin<J> {
     /// Round-robin or chunked.
     RoundRobin(RoundRobin<J>),
