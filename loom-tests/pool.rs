@@ -83,7 +83,9 @@ fn pool_job_roundtrip_parked_worker() {
         let r = pool.recv().expect("one job outstanding");
         assert_eq!((r.id, r.outcome), (id, Ok(42)));
         assert!(pool.try_recv().is_none());
-        let pool = Arc::try_unwrap(pool).ok().expect("submitter joined");
+        let Ok(pool) = Arc::try_unwrap(pool) else {
+            panic!("submitter joined")
+        };
         assert!(pool.shutdown().is_empty());
     });
 }
@@ -106,7 +108,9 @@ fn pool_submit_races_shutdown_now() {
             })
         };
         let accepted = submitter.join().unwrap();
-        let pool = Arc::try_unwrap(handle).ok().expect("submitter joined");
+        let Ok(pool) = Arc::try_unwrap(handle) else {
+            panic!("submitter joined")
+        };
         let s = pool.shutdown_now();
         assert_eq!(s.unstarted.len() + s.results.len(), accepted);
     });
