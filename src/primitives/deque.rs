@@ -222,6 +222,10 @@ unsafe impl<T: Send> Send for Worker<T> {}
 impl<T> Worker<T> {
     /// Pushes `value` at the bottom, or hands it back if the deque is full.
     ///
+    /// "Full" counts slots a thief has claimed but not yet finished copying
+    /// out, so a push can be refused for that instant even after the owner
+    /// popped everything it could see.
+    ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let (w, _s) = corepool::primitives::deque::new::<u8>(2);
@@ -555,7 +559,8 @@ impl<T> Stealer<T> {
 
     /// Moves up to half of this deque's items (rounded up, and no more than
     /// `dest` has room for) into `dest`, which must be the calling thread's own
-    /// deque. Returns how many moved.
+    /// deque. Returns how many moved; `Empty` if there was nothing to take or
+    /// `dest` is full.
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -611,7 +616,8 @@ impl<T> Stealer<T> {
         let room = d.capacity() - db.wrapping_sub(dsteal);
         let room = room + pop_first as u32;
         if room == 0 {
-            return Steal::Retry;
+            // Retrying cannot help until `dest`'s owner (the caller) pops.
+            return Steal::Empty;
         }
         let claimed = self.claim(|len| len.div_ceil(2).min(room));
         let (pos, n) = match claimed {
