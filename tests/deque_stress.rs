@@ -382,8 +382,10 @@ fn steal_batch_moves_half_rounded_up() {
                         assert!(len > 0 && room > 0, "{ctx}: success from nothing");
                         assert_eq!(k, expect, "{ctx}: batch size");
                     }
-                    Steal::Empty => assert_eq!(len, 0, "{ctx}: Empty with items"),
-                    Steal::Retry => assert_eq!(room, 0, "{ctx}: Retry without a race"),
+                    Steal::Empty => {
+                        assert!(len == 0 || room == 0, "{ctx}: Empty with items and room")
+                    }
+                    Steal::Retry => panic!("{ctx}: Retry without a race"),
                 }
                 let moved = if matches!(got, Steal::Success(_)) {
                     expect
