@@ -200,6 +200,7 @@ pub fn new<T>(capacity: usize) -> (Worker<T>, Stealer<T>) {
     (
         Worker {
             inner: inner.clone(),
+            steal_seen: core::cell::Cell::new(0),
             _not_sync: PhantomData,
         },
         Stealer { inner },
@@ -212,6 +213,11 @@ pub fn new<T>(capacity: usize) -> (Worker<T>, Stealer<T>) {
 /// lets `push` and `pop` skip a CAS in the common case.
 pub struct Worker<T> {
     inner: Arc<Inner<T>>,
+    /// The last `steal` index the owner loaded. `steal` only grows, so a
+    /// stale copy makes the capacity check stricter, never looser: `push`
+    /// reloads it only when the deque looks full, and so does not read the
+    /// thieves' cache line on every push.
+    steal_seen: core::cell::Cell<u32>,
     _not_sync: PhantomData<core::cell::Cell<()>>,
 }
 
@@ -238,14 +244,19 @@ impl<T> Worker<T> {
         let inner = &*self.inner;
         // Ordering: only this thread writes `bottom`.
         let b = inner.bottom.load(Ordering::Relaxed);
-        // Ordering: Acquire pairs with a thief's Release when it releases its
-        // claimed range, so its reads of those slots happen before our write.
-        let (steal, _) = unpack(inner.top.load(Ordering::Acquire));
-        if b.wrapping_sub(steal) >= inner.capacity() {
-            return Err(value);
+        if b.wrapping_sub(self.steal_seen.get()) >= inner.capacity() {
+            // Ordering: Acquire pairs with a thief's Release when it releases
+            // its claimed range, so its reads of those slots happen before
+            // our write (a cached value was loaded the same way).
+            let (steal, _) = unpack(inner.top.load(Ordering::Acquire));
+            self.steal_seen.set(steal);
+            if b.wrapping_sub(steal) >= inner.capacity() {
+                return Err(value);
+            }
         }
-        // SAFETY: `b - steal < capacity`: the slot is free and no thief holds
-        // it (struct invariant 3), and only the owner writes slots.
+        // SAFETY: `b - steal < capacity` (for a `steal` at most the current
+        // one): the slot is free and no thief holds it (struct invariant 3),
+        // and only the owner writes slots.
         unsafe { inner.write(b, value) };
         // Ordering: Release publishes the slot write to thieves, whose Acquire
         // load of `bottom` sees it before they claim position `b`.
@@ -431,8 +442,9 @@ impl<T> fmt::Debug for Stealer<T> {
 
 impl<T> Stealer<T> {
     /// Claims up to `want(len)` items from the top, one position at a time.
-    /// Returns the first claimed position and the count; the caller must
-    /// move the items out and then call [`Stealer::release`].
+    /// Returns the first claimed position, the count and the value of `top`
+    /// the last claim wrote; the caller must move the items out and then call
+    /// [`Stealer::release`] with that value.
     ///
     /// Each position is claimed exactly as a single Chase-Lev steal is: load
     /// `top`, SeqCst fence, load `bottom`, CAS `real` forward by one. A claim
@@ -442,7 +454,7 @@ impl<T> Stealer<T> {
     /// already popped. While we extend the claim, `steal != real` keeps other
     /// thieves out.
     #[inline]
-    fn claim(&self, want: impl FnOnce(u32) -> u32) -> Steal<(u32, u32)> {
+    fn claim(&self, want: impl FnOnce(u32) -> u32) -> Steal<(u32, u32, u64)> {
         let inner = &*self.inner;
         // Ordering: Acquire pairs with the Release of the previous thief's
         // release CAS (and the owner's claim), so we start from a settled view.
@@ -505,15 +517,16 @@ impl<T> Stealer<T> {
             }
             n += 1;
         }
-        Steal::Success((real, n))
+        Steal::Success((real, n, pack(steal, real.wrapping_add(n))))
     }
 
     /// Releases the range this thief claimed, after moving its items out.
     #[inline]
-    fn release(&self) {
+    fn release(&self, claimed: u64) {
         let inner = &*self.inner;
-        // Ordering: Relaxed initial load; the CAS below re-validates.
-        let mut cur = inner.top.load(Ordering::Relaxed);
+        // Start from the value our last claim CAS wrote; it is still there
+        // unless the owner took the last item meanwhile.
+        let mut cur = claimed;
         loop {
             // The owner may have advanced `real` past our range meanwhile
             // (its last-item CAS); everything below `real` is then taken, so
@@ -545,11 +558,11 @@ impl<T> Stealer<T> {
     /// ```
     pub fn steal(&self) -> Steal<T> {
         match self.claim(|_| 1) {
-            Steal::Success((pos, _)) => {
+            Steal::Success((pos, _, claimed)) => {
                 // SAFETY: our claim CAS made position `pos` ours; the Acquire
                 // load of `bottom` made its contents visible.
                 let value = unsafe { self.inner.read(pos) };
-                self.release();
+                self.release(claimed);
                 Steal::Success(value)
             }
             Steal::Empty => Steal::Empty,
@@ -620,7 +633,7 @@ impl<T> Stealer<T> {
             return Steal::Empty;
         }
         let claimed = self.claim(|len| len.div_ceil(2).min(room));
-        let (pos, n) = match claimed {
+        let (pos, n, claimed) = match claimed {
             Steal::Success(c) => c,
             Steal::Empty => return Steal::Empty,
             Steal::Retry => return Steal::Retry,
@@ -639,7 +652,7 @@ impl<T> Stealer<T> {
                 written += 1;
             }
         }
-        self.release();
+        self.release(claimed);
         if written > 0 {
             // Ordering: Release publishes the copied slots to `dest`'s thieves.
             d.bottom.store(db.wrapping_add(written), Ordering::Release);
