@@ -211,7 +211,7 @@ impl<T> PriorityBuckets<T> {
 
     /// The highest level below `top` that is non-empty and has waited `K`
     /// higher pops, or `top`.
-    #[cold]
+    #[inline]
     fn pick_starving(&self, occ: u64, top: usize) -> usize {
         let mut lower = occ & !(1u64 << top);
         while lower != 0 {
@@ -234,10 +234,15 @@ impl<T> PriorityBuckets<T> {
         if self.waited[level].load(Ordering::Relaxed) != 0 {
             self.waited[level].store(0, Ordering::Relaxed);
         }
+        let k = self.starvation_bound.max(1);
         let mut below = occ & ((1u64 << level) - 1);
         while below != 0 {
             let l = below.trailing_zeros() as usize;
-            self.waited[l].fetch_add(1, Ordering::Relaxed);
+            // A level that has reached `K` is starving and served next; more
+            // counting would not change that, so skip the RMW.
+            if self.waited[l].load(Ordering::Relaxed) < k {
+                self.waited[l].fetch_add(1, Ordering::Relaxed);
+            }
             below &= below - 1;
         }
     }
