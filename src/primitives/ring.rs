@@ -27,7 +27,26 @@ use core::mem::MaybeUninit;
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{AtomicUsize, Ordering, UnsafeCell, fence};
+
+/// Waiting for another thread to finish its half of a slot hand-over: spin
+/// briefly, then yield (so a descheduled thread gets the core back).
+#[derive(Default)]
+struct Snooze(u32);
+
+impl Snooze {
+    #[inline]
+    fn snooze(&mut self) {
+        if self.0 < 6 {
+            for _ in 0..(1u32 << self.0) {
+                crate::sync::spin_loop();
+            }
+            self.0 += 1;
+        } else {
+            crate::sync::thread::yield_now();
+        }
+    }
+}
 
 struct Slot<T> {
     /// Whose turn: `p` (empty, for the producer at position `p`) or `p + 1`
@@ -93,11 +112,10 @@ impl<T> Ring<T> {
         }
     }
 
-    /// Pushes `value`, or hands it back if the ring is full.
-    ///
-    /// "Full" is exact when no consumer is mid-pop; a consumer that has
-    /// claimed the oldest slot but not yet emptied it makes the ring look full
-    /// for that instant.
+    /// Pushes `value`, or hands it back if the ring is full (every slot holds
+    /// an item no consumer has claimed). If the slot it needs is still being
+    /// emptied by a consumer that claimed it, `push` waits for that consumer
+    /// (spinning, then yielding) rather than report a full ring that is not.
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -111,6 +129,7 @@ impl<T> Ring<T> {
         // Ordering: Relaxed: `tail` only picks a candidate position; the
         // slot's `seq` (Acquire below) is what synchronises.
         let mut pos = self.tail.load(Ordering::Relaxed);
+        let mut wait = Snooze::default();
         loop {
             let slot = &self.slots[pos & self.mask];
             // Ordering: Acquire pairs with the consumer's Release store of
@@ -138,8 +157,20 @@ impl<T> Ring<T> {
                     Err(actual) => pos = actual,
                 }
             } else if diff < 0 {
-                // The slot still holds the item from one lap ago: full.
-                return Err(value);
+                // The slot still holds the item from one lap ago. Full only
+                // if no consumer has claimed that item yet; otherwise a
+                // consumer is between its claim and its release: wait for it
+                // (spin, then yield so a descheduled consumer can finish).
+                // Ordering: the fence orders our `seq` load before the `head`
+                // load, so `head` is at least as new as what we saw.
+                fence(Ordering::SeqCst);
+                let head = self.head.load(Ordering::Relaxed);
+                if head.wrapping_add(self.mask + 1) == pos {
+                    return Err(value);
+                }
+                wait.snooze();
+                // Ordering: as the first load.
+                pos = self.tail.load(Ordering::Relaxed);
             } else {
                 // Another producer claimed `pos`; move on.
                 // Ordering: as the first load.
@@ -148,7 +179,9 @@ impl<T> Ring<T> {
         }
     }
 
-    /// Pops the oldest item, or `None` if the ring is empty.
+    /// Pops the oldest item, or `None` if the ring is empty (no producer has
+    /// claimed the next position). If a producer has claimed it but not yet
+    /// written, `pop` waits for that producer (spinning, then yielding).
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -161,6 +194,7 @@ impl<T> Ring<T> {
     pub fn pop(&self) -> Option<T> {
         // Ordering: Relaxed: a candidate; `seq` synchronises.
         let mut pos = self.head.load(Ordering::Relaxed);
+        let mut wait = Snooze::default();
         loop {
             let slot = &self.slots[pos & self.mask];
             // Ordering: Acquire pairs with the producer's Release of `seq`,
@@ -188,8 +222,18 @@ impl<T> Ring<T> {
                     Err(actual) => pos = actual,
                 }
             } else if diff < 0 {
-                // Not yet filled: empty (or a producer mid-push).
-                return None;
+                // Not filled. Empty only if no producer has claimed the
+                // position; otherwise a producer is between its claim and its
+                // write: wait for it, as `push` waits for a consumer.
+                // Ordering: as in `push`.
+                fence(Ordering::SeqCst);
+                let tail = self.tail.load(Ordering::Relaxed);
+                if tail == pos {
+                    return None;
+                }
+                wait.snooze();
+                // Ordering: as the first load.
+                pos = self.head.load(Ordering::Relaxed);
             } else {
                 // Ordering: as the first load.
                 pos = self.head.load(Ordering::Relaxed);

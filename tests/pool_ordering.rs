@@ -1,0 +1,305 @@
+//! The ordering and placement guarantees the docs state, observed with one
+//! worker (priority) or with workers held in lockstep (round-robin,
+//! chunked), so every assertion is exact.
+//!
+//! * priority, one worker: higher priority first, FIFO within a level:
+//!   `priority_serves_higher_first_fifo_within_level` (also at 64 levels);
+//! * the starvation bound: a waiting low job is served after at most `K`
+//!   higher pops: `priority_starvation_bound_is_observable`;
+//! * a priority batch runs highest first, input order within a level:
+//!   `priority_batch_runs_highest_first`;
+//! * round-robin deals submission `k` to worker `k % workers`:
+//!   `round_robin_deals_jobs_to_workers_in_turn`;
+//! * chunked deals `chunk_size` consecutive submissions to one worker, in
+//!   streaming and in batches: `chunked_keeps_consecutive_jobs_on_one_worker`,
+//!   `chunked_batch_keeps_each_chunk_on_one_worker`;
+//! * a job queued behind a slow job is taken by an idle worker (the
+//!   round-robin docs: "a slow job does not strand the jobs queued behind
+//!   it while other workers idle"): `idle_worker_takes_job_queued_behind_a_slow_one`.
+#![cfg(not(feature = "loom"))]
+
+#[path = "pool_support.rs"]
+mod support;
+
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::Duration;
+
+use corepool::{Context, IdlePolicy, Job, Pool, StrategyKind};
+use support::{Hold, recv_n, watchdog};
+
+/// One worker, priority strategy; job data is `(tag, is_hold)`. The
+/// processor records the order it runs tags in; the hold job blocks until
+/// opened, so the backlog queues up behind it.
+fn priority_pool(
+    levels: usize,
+    bound: usize,
+    order: &Arc<Mutex<Vec<u32>>>,
+    hold: &Arc<Hold>,
+) -> Pool<(u32, bool), u32, ()> {
+    let (order, hold) = (order.clone(), hold.clone());
+    Pool::builder()
+        .workers(1)
+        .capacity(1024)
+        .strategy(StrategyKind::Priority)
+        .priority_levels(levels)
+        .starvation_bound(bound)
+        .build(move |job: &Job<(u32, bool)>, _ctx: &Context<'_, _>| {
+            let (tag, is_hold) = *job.data();
+            if is_hold {
+                hold.wait();
+            } else {
+                order.lock().unwrap().push(tag);
+            }
+            Ok(tag)
+        })
+        .unwrap()
+}
+
+/// Submits the hold job (at the top priority), waits until it runs, then
+/// submits `backlog` as `(tag, priority)`, opens the hold and returns the
+/// order the backlog ran in.
+fn run_held(levels: usize, bound: usize, backlog: &[(u32, u8)]) -> Vec<u32> {
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let hold = Hold::new();
+    let pool = priority_pool(levels, bound, &order, &hold);
+    let top = (levels - 1) as u8;
+    pool.submit(Job::new((u32::MAX, true)).with_priority(top))
+        .unwrap();
+    hold.wait_started(1);
+    for &(tag, prio) in backlog {
+        pool.submit(Job::new((tag, false)).with_priority(prio))
+            .unwrap();
+    }
+    hold.open();
+    let results = recv_n(&pool, backlog.len() + 1);
+    assert!(results.iter().all(|r| r.is_ok()));
+    drop(pool);
+    Arc::try_unwrap(order).unwrap().into_inner().unwrap()
+}
+
+/// The backlog sorted by priority, highest first, stable (FIFO in a level).
+fn strict_order(backlog: &[(u32, u8)]) -> Vec<u32> {
+    let mut sorted = backlog.to_vec();
+    sorted.sort_by_key(|&(_, p)| std::cmp::Reverse(p));
+    sorted.into_iter().map(|(t, _)| t).collect()
+}
+
+#[test]
+fn priority_serves_higher_first_fifo_within_level() {
+    watchdog("priority order", || {
+        for levels in [8usize, 64] {
+            let backlog: Vec<(u32, u8)> = (0..600u32)
+                .map(|i| (i, ((i * 7 + i / 13) % levels as u32) as u8))
+                .collect();
+            // A bound above the backlog: strict priority.
+            let ran = run_held(levels, usize::MAX, &backlog);
+            assert_eq!(ran, strict_order(&backlog), "{levels} levels");
+        }
+    });
+}
+
+#[test]
+fn priority_starvation_bound_is_observable() {
+    watchdog("starvation", || {
+        // K = 0 is treated as 1.
+        for (bound, k) in [(0usize, 1usize), (1, 1), (3, 3), (10, 10)] {
+            // One low job waits while 4K high jobs arrive behind it.
+            let mut backlog = vec![(0u32, 0u8)];
+            backlog.extend((1..=4 * k as u32).map(|i| (i, 7u8)));
+            let ran = run_held(8, bound, &backlog);
+            let pos = ran.iter().position(|&t| t == 0).unwrap();
+            assert!(pos <= k, "K={k}: the low job waited {pos} high pops");
+            assert!(pos < 4 * k, "K={k}: the bound never applied");
+            // The high jobs stay FIFO around it.
+            let highs: Vec<u32> = ran.iter().copied().filter(|&t| t != 0).collect();
+            assert_eq!(highs, (1..=4 * k as u32).collect::<Vec<_>>());
+        }
+        // Two waiting levels below a busy top level: each is served within
+        // K + levels - 2 pops (the module doc of `buckets`).
+        let (k, levels) = (4usize, 8usize);
+        let mut backlog = vec![(0u32, 0u8), (1, 3)];
+        backlog.extend((2..2 + 6 * k as u32).map(|i| (i, 7u8)));
+        let ran = run_held(levels, k, &backlog);
+        for low in [0u32, 1] {
+            let pos = ran.iter().position(|&t| t == low).unwrap();
+            let highs_before = ran[..pos].iter().filter(|&&t| t >= 2).count();
+            assert!(
+                highs_before <= k + levels - 2,
+                "job {low} waited {highs_before} high pops"
+            );
+        }
+    });
+}
+
+#[test]
+fn priority_batch_runs_highest_first() {
+    watchdog("priority batch", || {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let hold = Hold::new();
+        let pool = priority_pool(8, 1, &order, &hold);
+        let backlog: Vec<(u32, u8)> = (0..500u32).map(|i| (i, ((i * 5) % 8) as u8)).collect();
+        let out = pool
+            .run(
+                backlog
+                    .iter()
+                    .map(|&(t, p)| Job::new((t, false)).with_priority(p)),
+            )
+            .unwrap();
+        // Results in input order, runs by priority (no starvation bound in
+        // a batch: the order is fixed up front).
+        for (i, r) in out.iter().enumerate() {
+            assert_eq!(r.outcome, Ok(i as u32));
+        }
+        assert_eq!(*order.lock().unwrap(), strict_order(&backlog));
+    });
+}
+
+/// Round-robin (`chunk` 1) or chunked (`chunk` = `workers`): holds every
+/// worker, queues `workers * chunk * rounds` jobs, then lets the workers run
+/// them in lockstep (a barrier per job), so no worker's ring empties before
+/// another's and no worker ever helps another: each job runs on the worker
+/// its ring belongs to. Returns `(submission index, worker)` per job.
+fn dealt(kind: StrategyKind, workers: usize, chunk: usize, rounds: usize) -> Vec<(usize, usize)> {
+    let hold = Hold::new();
+    let barrier = Arc::new(Barrier::new(workers));
+    let (h, b) = (hold.clone(), barrier.clone());
+    let pool = Pool::builder()
+        .workers(workers)
+        .capacity(4096)
+        .strategy(kind)
+        .chunk_size(chunk)
+        // Spinning idle workers help other rings, so the held jobs spread
+        // over all workers whatever ring they land in.
+        .idle(IdlePolicy::Spin)
+        .build(move |job: &Job<usize>, ctx: &Context<'_, usize>| {
+            if *job.data() < workers {
+                h.wait();
+            } else {
+                b.wait();
+            }
+            Ok::<_, ()>(ctx.worker())
+        })
+        .unwrap();
+    // Submissions 0..workers: the held jobs (with `chunk == workers` they
+    // fill exactly the first chunk, so the backlog starts chunk-aligned).
+    for k in 0..workers {
+        pool.submit(Job::new(k).with_id(k as u64)).unwrap();
+    }
+    hold.wait_started(workers);
+    let backlog = workers * chunk * rounds;
+    for k in workers..workers + backlog {
+        pool.submit(Job::new(k).with_id(k as u64)).unwrap();
+    }
+    hold.open();
+    let results = recv_n(&pool, workers + backlog);
+    results
+        .into_iter()
+        .filter(|r| r.id as usize >= workers)
+        .map(|r| {
+            assert_eq!(r.outcome, Ok(r.worker));
+            (r.id as usize, r.worker)
+        })
+        .collect()
+}
+
+#[test]
+fn round_robin_deals_jobs_to_workers_in_turn() {
+    watchdog("round-robin", || {
+        let workers = 4;
+        let got = dealt(StrategyKind::RoundRobin, workers, 1, 25);
+        assert_eq!(got.len(), 100);
+        for (k, w) in got {
+            assert_eq!(w, k % workers, "submission {k}");
+        }
+    });
+}
+
+#[test]
+fn chunked_keeps_consecutive_jobs_on_one_worker() {
+    watchdog("chunked", || {
+        let workers = 4;
+        let chunk = workers;
+        let got = dealt(StrategyKind::Chunked, workers, chunk, 20);
+        assert_eq!(got.len(), workers * chunk * 20);
+        for (k, w) in got {
+            assert_eq!(w, (k / chunk) % workers, "submission {k}");
+        }
+    });
+}
+
+#[test]
+fn chunked_batch_keeps_each_chunk_on_one_worker() {
+    watchdog("chunked batch", || {
+        for chunk in [1usize, 5, 32] {
+            let pool = Pool::builder()
+                .workers(4)
+                .strategy(StrategyKind::Chunked)
+                .chunk_size(chunk)
+                .build(|_: &Job<u32>, ctx: &Context<'_, u32>| Ok::<_, ()>(ctx.worker()))
+                .unwrap();
+            let out = pool.run((0..10_000).map(Job::new)).unwrap();
+            for (c, part) in out.chunks(chunk).enumerate() {
+                let w = part[0].worker;
+                for r in part {
+                    assert_eq!(r.worker, w, "chunk {c} of {chunk} split over workers");
+                    assert_eq!(r.outcome, Ok(w));
+                }
+            }
+        }
+    });
+}
+
+/// One worker is held in a slow job; quick jobs submitted one at a time must
+/// still complete, on the other (idle) worker, before the slow one ends.
+fn quick_jobs_pass_a_slow_one(kind: StrategyKind, idle: IdlePolicy) -> Result<(), String> {
+    let hold = Hold::new();
+    let h = hold.clone();
+    let pool = Pool::builder()
+        .workers(2)
+        .strategy(kind)
+        .idle(idle)
+        .build(move |job: &Job<u32>, _ctx: &Context<'_, u32>| {
+            if *job.data() == 0 {
+                h.wait();
+            }
+            Ok::<_, ()>(*job.data())
+        })
+        .unwrap();
+    pool.submit(Job::new(0)).unwrap();
+    hold.wait_started(1);
+    let mut outcome = Ok(());
+    for i in 1..=6 {
+        // Let the idle worker go to sleep, as it would between requests.
+        std::thread::sleep(Duration::from_millis(20));
+        pool.submit(Job::new(i)).unwrap();
+        // A generous failure detector: a quick job takes microseconds.
+        match pool.recv_timeout(Duration::from_secs(5)) {
+            Some(r) => assert_eq!(r.outcome, Ok(i)),
+            None => {
+                outcome = Err(format!(
+                    "{kind} ({idle:?}): quick job {i} stranded behind the slow job \
+                     while the other worker idles"
+                ));
+                break;
+            }
+        }
+    }
+    hold.open();
+    drop(pool);
+    outcome
+}
+
+#[test]
+fn idle_worker_takes_job_queued_behind_a_slow_one() {
+    watchdog("stranded jobs", || {
+        let mut failures = Vec::new();
+        for kind in StrategyKind::ALL {
+            for idle in [IdlePolicy::Park, IdlePolicy::SpinThenPark] {
+                if let Err(e) = quick_jobs_pass_a_slow_one(kind, idle) {
+                    failures.push(e);
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+    });
+}
