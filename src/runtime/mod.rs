@@ -167,21 +167,30 @@ where
         // result, which the result ring's Release/Acquire orders after this.
         let k = self.accepted.fetch_add(1, Ordering::Relaxed) + 1;
         let id = *job.id.get_or_insert(k);
-        let needs_now = self.config.timing
-            || (job.deadline.is_none()
-                && (job.timeout.is_some() || self.config.job_timeout.is_some()));
-        if needs_now {
-            let now = Instant::now();
-            if self.config.timing {
-                job.created = Some(now);
-            }
-            if job.deadline.is_none()
-                && let Some(t) = job.timeout.or(self.config.job_timeout)
-            {
-                job.deadline = Some(now + t);
-            }
-        }
+        self.stamp_times(job, None);
         id
+    }
+
+    /// Sets the job's creation time (with timing on) and turns its timeout,
+    /// or the pool's default, into a deadline. Reads the clock at most once:
+    /// `now` if given, else only when something needs it.
+    #[inline]
+    pub(crate) fn stamp_times(&self, job: &mut Job<T>, now: Option<Instant>) {
+        let timeout = if job.deadline.is_none() {
+            job.timeout.or(self.config.job_timeout)
+        } else {
+            None
+        };
+        if !self.config.timing && timeout.is_none() {
+            return;
+        }
+        let now = now.unwrap_or_else(Instant::now);
+        if self.config.timing {
+            job.created = Some(now);
+        }
+        if let Some(t) = timeout {
+            job.deadline = Some(now + t);
+        }
     }
 
     /// Undoes the accounting of `stamp` for a job that was handed back full.
@@ -862,23 +871,10 @@ where
         let n = jobs.len();
         // Ordering: a counter; ids for batch jobs come from their own range.
         let first = sh.batched.fetch_add(n as u64, Ordering::Relaxed);
-        let now = (sh.config.timing || sh.config.job_timeout.is_some()).then(Instant::now);
+        let now = Instant::now();
         for (i, j) in jobs.iter_mut().enumerate() {
             j.id.get_or_insert((1 << 63) | (first + i as u64 + 1));
-            if let Some(now) = now {
-                if sh.config.timing {
-                    j.created = Some(now);
-                }
-                if j.deadline.is_none()
-                    && let Some(t) = j.timeout.or(sh.config.job_timeout)
-                {
-                    j.deadline = Some(now + t);
-                }
-            } else if j.deadline.is_none()
-                && let Some(t) = j.timeout
-            {
-                j.deadline = Some(Instant::now() + t);
-            }
+            sh.stamp_times(j, Some(now));
         }
         let batch = Arc::new(Batch::new(
             jobs,
@@ -900,14 +896,8 @@ where
                     let idx = batch.index(k);
                     // SAFETY: `claim_rest` claimed these positions for us.
                     let job = unsafe { batch.take_job(idx) };
-                    let result = JobResult {
-                        id: job.id.unwrap_or_default(),
-                        outcome: Err(crate::JobError::TimedOut),
-                        worker: NO_WORKER,
-                        attempts: 0,
-                        queued: Duration::ZERO,
-                        running: Duration::ZERO,
-                    };
+                    let result =
+                        worker::unstarted_result(&job, crate::JobError::TimedOut, NO_WORKER);
                     // SAFETY: as above.
                     unsafe { batch.put_result(idx, result) };
                     count += 1;

@@ -90,6 +90,32 @@ pub(crate) struct WorkerEnv<'a, T: Send, R, E, S: Strategy<Job<T>>> {
     pub(crate) batch_seen: core::cell::Cell<u64>,
 }
 
+/// The result for `job`.
+fn result_of<T, R, E>(
+    job: &Job<T>,
+    outcome: Result<R, JobError<E>>,
+    worker: usize,
+    (queued, running): (Duration, Duration),
+) -> JobResult<R, E> {
+    JobResult {
+        id: job.id.unwrap_or_default(),
+        outcome,
+        worker,
+        attempts: job.attempts,
+        queued,
+        running,
+    }
+}
+
+/// The result of a job that did not run (again): timed out or cancelled.
+pub(crate) fn unstarted_result<T, R, E>(
+    job: &Job<T>,
+    error: JobError<E>,
+    worker: usize,
+) -> JobResult<R, E> {
+    result_of(job, Err(error), worker, (Duration::ZERO, Duration::ZERO))
+}
+
 /// Drops a value, containing a panic from its `Drop` so the worker survives.
 #[inline]
 fn drop_quietly<V>(v: V) {
@@ -215,14 +241,7 @@ where
             match step {
                 Step::Done(outcome) => {
                     self.count_outcome(&outcome);
-                    let result = JobResult {
-                        id: job.id.unwrap_or_default(),
-                        outcome,
-                        worker: self.index,
-                        attempts: job.attempts,
-                        queued,
-                        running,
-                    };
+                    let result = result_of(&job, outcome, self.index, (queued, running));
                     self.deliver(result);
                     drop_quietly(job);
                     return;
@@ -261,14 +280,7 @@ where
             }
         };
         self.count_outcome(&outcome);
-        let result = JobResult {
-            id: job.id.unwrap_or_default(),
-            outcome,
-            worker: self.index,
-            attempts: job.attempts,
-            queued,
-            running,
-        };
+        let result = result_of(&job, outcome, self.index, (queued, running));
         drop_quietly(job);
         result
     }
@@ -410,14 +422,7 @@ where
                     .push(job);
             } else {
                 self.count(Event::Cancelled);
-                let result = JobResult {
-                    id: job.id.unwrap_or_default(),
-                    outcome: Err(JobError::Cancelled),
-                    worker: self.index,
-                    attempts: job.attempts,
-                    queued: Duration::ZERO,
-                    running: Duration::ZERO,
-                };
+                let result = unstarted_result(&job, JobError::Cancelled, self.index);
                 self.deliver(result);
                 drop_quietly(job);
             }
