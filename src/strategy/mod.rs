@@ -3,7 +3,7 @@
 //!
 //! The pool is generic over its strategy (static dispatch: nothing is boxed
 //! per job). The four built-ins are variants of [`Builtin`], chosen at run
-//! time by [`StrategyKind`](crate::StrategyKind); a user's strategy implements
+//! time by [`StrategyKind`]; a user's strategy implements
 //! [`Strategy`] and is plugged in with
 //! [`Builder::build_custom`](crate::Builder::build_custom) (see the
 //! `custom_strategy` example). Strategies are built from the lock-free
