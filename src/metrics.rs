@@ -207,7 +207,8 @@ pub struct WorkerMetrics {
     pub executed: u64,
     /// Jobs this worker took from another worker's queue.
     pub stolen: u64,
-    /// Times this worker parked.
+    /// Times this worker parked and was woken again (a park in progress
+    /// counts once it ends).
     pub parks: u64,
 }
 
