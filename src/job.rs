@@ -3,23 +3,62 @@
 use core::fmt;
 use std::time::Instant;
 
-use arrayvec::{ArrayString, ArrayVec};
+use arrayvec::ArrayVec;
 
 /// How many metadata entries a job carries at most.
 pub const METADATA_CAPACITY: usize = 4;
-/// The longest metadata string value, in bytes.
-pub const METADATA_STR_LEN: usize = 24;
+/// The longest metadata string value, in bytes (so that a value, string or
+/// number, takes 16 bytes and a job stays small).
+pub const METADATA_STR_LEN: usize = 14;
 
 /// A job's identifier, unique within a pool when the pool assigns it.
 pub type JobId = u64;
 
-/// A metadata value: a number or a short string, stored inline.
+/// A short string stored inline: at most [`METADATA_STR_LEN`] bytes.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let s = corepool::MetaStr::new("/users").unwrap();
+/// assert_eq!(s.as_str(), "/users");
+/// assert!(corepool::MetaStr::new("a string that is far too long").is_none());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MetaStr {
+    len: u8,
+    bytes: [u8; METADATA_STR_LEN],
+}
+
+impl MetaStr {
+    /// `s` if it fits in [`METADATA_STR_LEN`] bytes.
+    pub fn new(s: &str) -> Option<Self> {
+        let mut bytes = [0u8; METADATA_STR_LEN];
+        bytes.get_mut(..s.len())?.copy_from_slice(s.as_bytes());
+        Some(MetaStr {
+            len: s.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        // Always valid: the bytes were copied from a `&str`.
+        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for MetaStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// A metadata value: a number or a short string, stored inline (16 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MetaValue {
     /// A signed integer.
     Int(i64),
     /// A string of at most [`METADATA_STR_LEN`] bytes.
-    Str(ArrayString<METADATA_STR_LEN>),
+    Str(MetaStr),
 }
 
 impl From<i64> for MetaValue {
@@ -185,8 +224,7 @@ impl<T> Job<T> {
     /// assert!(corepool::Job::new(()).with_meta_str("k", &long).is_err());
     /// ```
     pub fn with_meta_str(mut self, key: &'static str, value: &str) -> Result<Self, MetadataError> {
-        let s = ArrayString::from(value)
-            .map_err(|_| MetadataError::ValueTooLong { len: value.len() })?;
+        let s = MetaStr::new(value).ok_or(MetadataError::ValueTooLong { len: value.len() })?;
         self.meta
             .try_push((key, MetaValue::Str(s)))
             .map_err(|_| MetadataError::Full)?;

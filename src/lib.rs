@@ -48,7 +48,7 @@ mod sync;
 
 pub use config::{Config, IdlePolicy, Pinning, StrategyKind};
 pub use error::{ConfigError, RunError, SubmitError};
-pub use job::{Job, JobId, METADATA_CAPACITY, METADATA_STR_LEN, MetaValue, MetadataError};
+pub use job::{Job, JobId, METADATA_CAPACITY, METADATA_STR_LEN, MetaStr, MetaValue, MetadataError};
 pub use metrics::{Metrics, Percentiles, WorkerMetrics};
-pub use result::{JobError, JobResult, PANIC_MESSAGE_LEN};
+pub use result::{JobError, JobResult, PANIC_MESSAGE_LEN, PanicMessage};
 pub use runtime::{Builder, Context, NO_WORKER, Pool, Results, Shutdown};

@@ -3,13 +3,50 @@
 use core::fmt;
 use std::time::Duration;
 
-use arrayvec::ArrayString;
-
 use crate::job::JobId;
 
 /// The longest panic message kept in a [`JobError::Panicked`], in bytes; longer
 /// messages are truncated at a character boundary.
 pub const PANIC_MESSAGE_LEN: usize = 120;
+
+/// A panic's message (truncated to [`PANIC_MESSAGE_LEN`] bytes).
+///
+/// Boxed, so that every result stays small: a panic allocates anyway (its
+/// payload), so this costs nothing on the path that never panics.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::{Job, JobError, Pool};
+/// let pool = Pool::builder().workers(1)
+///     .build(|_: &Job<()>, _| -> Result<(), ()> { panic!("bad input") }).unwrap();
+/// let r = pool.run([Job::new(())]).unwrap();
+/// match &r[0].outcome {
+///     Err(JobError::Panicked(msg)) => assert_eq!(msg.as_str(), "bad input"),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PanicMessage(Box<str>);
+
+impl PanicMessage {
+    /// The message.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl core::ops::Deref for PanicMessage {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PanicMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// Why a job produced no output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +55,7 @@ pub enum JobError<E> {
     Failed(E),
     /// The processor panicked; the message is kept (truncated to
     /// [`PANIC_MESSAGE_LEN`] bytes). Panics are not retried.
-    Panicked(ArrayString<PANIC_MESSAGE_LEN>),
+    Panicked(PanicMessage),
     /// The job's deadline (or the batch's timeout) passed before it started,
     /// so it was not run.
     TimedOut,
@@ -95,10 +132,8 @@ impl<R, E> JobResult<R, E> {
     }
 }
 
-/// Turns a panic payload into a bounded message without allocating.
-pub(crate) fn panic_message(
-    payload: &(dyn std::any::Any + Send),
-) -> ArrayString<PANIC_MESSAGE_LEN> {
+/// Turns a panic payload into a bounded message.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> PanicMessage {
     let text: &str = if let Some(s) = payload.downcast_ref::<&'static str>() {
         s
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -106,11 +141,9 @@ pub(crate) fn panic_message(
     } else {
         "panic with a non-string payload"
     };
-    let mut out = ArrayString::new();
-    for ch in text.chars() {
-        if out.try_push(ch).is_err() {
-            break;
-        }
+    let mut end = text.len().min(PANIC_MESSAGE_LEN);
+    while !text.is_char_boundary(end) {
+        end -= 1;
     }
-    out
+    PanicMessage(text[..end].into())
 }

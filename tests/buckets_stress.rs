@@ -524,10 +524,10 @@ fn leftovers_dropped_once() {
                 if let Err(e) = q.push(level, ledger.item(id)) {
                     ledger.take(e.into_inner().id);
                 }
-                if rng.below(3) == 0 {
-                    if let Some(it) = q.pop() {
-                        ledger.take(it.id);
-                    }
+                if rng.below(3) == 0
+                    && let Some(it) = q.pop()
+                {
+                    ledger.take(it.id);
                 }
             }
             let left = q.len();

@@ -137,10 +137,10 @@ fn owner_and_thieves_take_each_item_once() {
     for id in 0..n as u64 {
         refused += push_making_room(&owner, ledger.item(id), |it| consume(&ledger, &taken, it));
         // Pop now and then, so owner pops race steals at every length.
-        if rng.below(4) == 0 {
-            if let Some(it) = owner.pop() {
-                consume(&ledger, &taken, it);
-            }
+        if rng.below(4) == 0
+            && let Some(it) = owner.pop()
+        {
+            consume(&ledger, &taken, it);
         }
     }
     while let Some(it) = owner.pop() {
@@ -200,11 +200,11 @@ fn pool_of_deques_steal_from_each_other() {
                         push_making_room(&mine, ledger.item(id), |it| consume(&ledger, &taken, it));
                         continue;
                     }
-                    if rng.below(2) == 0 {
-                        if let Some(it) = mine.pop() {
-                            consume(&ledger, &taken, it);
-                            continue;
-                        }
+                    if rng.below(2) == 0
+                        && let Some(it) = mine.pop()
+                    {
+                        consume(&ledger, &taken, it);
+                        continue;
                     }
                     let victim = rng.below(WORKERS as u64) as usize;
                     if victim == me {

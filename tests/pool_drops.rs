@@ -467,7 +467,7 @@ struct Bomb(u64, Arc<AtomicUsize>);
 impl Drop for Bomb {
     fn drop(&mut self) {
         self.1.fetch_add(1, Ordering::SeqCst);
-        if self.0 % 3 == 0 && !std::thread::panicking() {
+        if self.0.is_multiple_of(3) && !std::thread::panicking() {
             panic!("bomb {} went off", self.0);
         }
     }

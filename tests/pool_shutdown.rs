@@ -147,7 +147,7 @@ fn shutdown_now_accounts_for_every_job() {
                         for _ in 0..200 {
                             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
                         }
-                        if i % 7 == 0 && ctx.attempt() == 1 {
+                        if i.is_multiple_of(7) && ctx.attempt() == 1 {
                             return Err(());
                         }
                         Ok(x)

@@ -117,7 +117,7 @@ fn panicking_sink_keeps_worker_alive() {
                     |job: &Job<u64>, _ctx: &Context<'_, u64>| Ok::<_, ()>(*job.data()),
                     move |r: JobResult<u64, ()>| {
                         s2.record(r.id);
-                        if r.id % 3 == 0 {
+                        if r.id.is_multiple_of(3) {
                             panic!("sink refuses {}", r.id);
                         }
                     },

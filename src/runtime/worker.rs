@@ -375,7 +375,7 @@ where
             match sh.config.idle {
                 IdlePolicy::Spin => {
                     idle = idle.wrapping_add(1);
-                    if idle % IDLE_SPINS == 0 {
+                    if idle.is_multiple_of(IDLE_SPINS) {
                         crate::sync::thread::yield_now();
                     } else {
                         crate::sync::spin_loop();

@@ -59,7 +59,7 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let mut spins = 0u32;
     while !done() {
         spins += 1;
-        if spins % 1024 == 0 {
+        if spins.is_multiple_of(1024) {
             assert!(
                 start.elapsed() < DEADLINE,
                 "{what}: not reached after {DEADLINE:?} (stuck)"
