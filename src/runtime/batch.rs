@@ -1,7 +1,6 @@
 //! Batch mode: a whole set of jobs known up front, handed out as index ranges
 //! and answered in place, without copying a job through any queue.
 
-use core::mem::MaybeUninit;
 use core::ops::Range;
 
 use crossbeam_utils::CachePadded;
@@ -9,7 +8,7 @@ use crossbeam_utils::CachePadded;
 use crate::job::Job;
 use crate::result::JobResult;
 use crate::strategy::BatchPlan;
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
 
 #[inline(always)]
 fn pack(start: u32, end: u32) -> u64 {
@@ -19,6 +18,39 @@ fn pack(start: u32, end: u32) -> u64 {
 #[inline(always)]
 fn unpack(v: u64) -> (u32, u32) {
     ((v >> 32) as u32, v as u32)
+}
+
+/// A buffer taken over from (or handed back as) a `Vec`, accessed slot by
+/// slot through raw pointers: the jobs stay where the caller's `Vec` put
+/// them, and the results are written straight into the `Vec` that `run`
+/// returns, so a batch copies nothing in bulk.
+///
+/// Invariant: `ptr`/`cap` come from a `Vec<V>` whose elements this struct
+/// does not drop; the batch protocol says which slots hold values.
+struct RawBuf<V> {
+    ptr: *mut V,
+    cap: usize,
+}
+
+impl<V> RawBuf<V> {
+    fn from_vec(v: Vec<V>) -> Self {
+        let mut v = core::mem::ManuallyDrop::new(v);
+        RawBuf {
+            ptr: v.as_mut_ptr(),
+            cap: v.capacity(),
+        }
+    }
+}
+
+impl<V> Drop for RawBuf<V> {
+    fn drop(&mut self) {
+        if !self.ptr.is_null() {
+            // SAFETY: `ptr`/`cap` came from a `Vec<V>` (struct invariant); a
+            // length of 0 frees the allocation without dropping any slot
+            // (values still inside, only after a panic, are leaked).
+            drop(unsafe { Vec::from_raw_parts(self.ptr, 0, self.cap) });
+        }
+    }
 }
 
 /// One batch in flight.
@@ -31,11 +63,15 @@ fn unpack(v: u64) -> (u32, u32) {
 /// * `remaining` counts positions whose result is not yet written; it is
 ///   decremented (Release) after the writes, so the caller's Acquire load that
 ///   sees 0 sees every result.
-type Slots<V> = Box<[UnsafeCell<MaybeUninit<V>>]>;
-
 pub(crate) struct Batch<T, R, E> {
-    jobs: Slots<Job<T>>,
-    results: Slots<JobResult<R, E>>,
+    jobs: RawBuf<Job<T>>,
+    results: RawBuf<JobResult<R, E>>,
+    n: usize,
+    /// When `run` was called: the jobs' submission time.
+    pub(crate) start: std::time::Instant,
+    /// Ids for jobs without one: `id_base + index + 1`.
+    id_base: u64,
+    results_taken: AtomicBool,
     order: Option<Box<[u32]>>,
     plan: BatchPlan,
     cursor: CachePadded<AtomicUsize>,
@@ -47,13 +83,15 @@ pub(crate) struct Batch<T, R, E> {
 }
 
 // SAFETY: jobs and results move between threads by value; each slot is
-// accessed by the one thread that claimed its position (struct invariants).
+// accessed by the one thread that claimed its position (struct invariants),
+// and the raw buffers are only freed by the last owner.
 unsafe impl<T: Send, R: Send, E: Send> Send for Batch<T, R, E> {}
 // SAFETY: as above.
 unsafe impl<T: Send, R: Send, E: Send> Sync for Batch<T, R, E> {}
 
 impl<T, R, E> Batch<T, R, E> {
-    pub(crate) fn new(jobs: Vec<Job<T>>, plan: BatchPlan, workers: usize) -> Self {
+    pub(crate) fn new(jobs: Vec<Job<T>>, plan: BatchPlan, workers: usize, id_base: u64) -> Self {
+        let start = std::time::Instant::now();
         let n = jobs.len();
         let order = match plan {
             BatchPlan::ByPriority => {
@@ -75,13 +113,12 @@ impl<T, R, E> Batch<T, R, E> {
             _ => Box::default(),
         };
         Batch {
-            jobs: jobs
-                .into_iter()
-                .map(|j| UnsafeCell::new(MaybeUninit::new(j)))
-                .collect(),
-            results: (0..n)
-                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
-                .collect(),
+            jobs: RawBuf::from_vec(jobs),
+            results: RawBuf::from_vec(Vec::with_capacity(n)),
+            n,
+            start,
+            id_base,
+            results_taken: AtomicBool::new(false),
             order,
             plan,
             cursor: CachePadded::new(AtomicUsize::new(0)),
@@ -94,7 +131,13 @@ impl<T, R, E> Batch<T, R, E> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.jobs.len()
+        self.n
+    }
+
+    /// The id a job at `idx` gets if it has none.
+    #[inline]
+    pub(crate) fn default_id(&self, idx: usize) -> u64 {
+        self.id_base + idx as u64 + 1
     }
 
     /// Claims the next positions for worker `worker`.
@@ -214,9 +257,10 @@ impl<T, R, E> Batch<T, R, E> {
     /// The caller claimed the position of `idx` and calls this once.
     #[inline]
     pub(crate) unsafe fn take_job(&self, idx: usize) -> Job<T> {
-        // SAFETY: by the caller's claim (struct invariant 1) the slot is ours
-        // and still holds the job.
-        self.jobs[idx].with(|p| unsafe { (*p).assume_init_read() })
+        debug_assert!(idx < self.n);
+        // SAFETY: `idx < n`, within the caller's `Vec`; by the caller's claim
+        // (struct invariant 1) the slot is ours and still holds the job.
+        unsafe { self.jobs.ptr.add(idx).read() }
     }
 
     /// Writes result `idx`.
@@ -225,8 +269,10 @@ impl<T, R, E> Batch<T, R, E> {
     /// The caller claimed the position of `idx` and calls this once.
     #[inline]
     pub(crate) unsafe fn put_result(&self, idx: usize, r: JobResult<R, E>) {
-        // SAFETY: by the caller's claim the slot is ours and empty.
-        self.results[idx].with_mut(|p| unsafe { (*p).write(r) });
+        debug_assert!(idx < self.n);
+        // SAFETY: `idx < n <= cap`; by the caller's claim the slot is ours
+        // and empty.
+        unsafe { self.results.ptr.add(idx).write(r) };
     }
 
     /// Marks `count` results as written; wakes the caller after the last.
@@ -275,16 +321,31 @@ impl<T, R, E> Batch<T, R, E> {
         true
     }
 
-    /// Moves every result out, in input order.
+    /// Moves every result out, in input order, as the `Vec` they were
+    /// written into.
     ///
     /// # Safety
     /// Only after `wait` returned true (every result written, and the
-    /// Acquire in `finished`/the mutex made the writes visible), once.
+    /// Acquire in `finished`/the mutex made the writes visible).
     pub(crate) unsafe fn take_results(&self) -> Vec<JobResult<R, E>> {
-        self.results
-            .iter()
-            // SAFETY: all written (caller's contract); each read once.
-            .map(|c| c.with(|p| unsafe { (*p).assume_init_read() }))
-            .collect()
+        // Ordering: only the caller of `run` calls this; the flag only guards
+        // against a second call.
+        if self.results_taken.swap(true, Ordering::Relaxed) {
+            return Vec::new();
+        }
+        // SAFETY: the buffer came from a `Vec` with capacity `cap >= n`, all
+        // `n` results are written (caller's contract), and `results_taken`
+        // keeps `RawBuf`'s drop from freeing what the returned `Vec` owns.
+        unsafe { Vec::from_raw_parts(self.results.ptr, self.n, self.results.cap) }
+    }
+}
+
+impl<T, R, E> Drop for Batch<T, R, E> {
+    fn drop(&mut self) {
+        // Ordering: `&mut self`; the last `Arc` drop synchronised already.
+        if self.results_taken.load(Ordering::Relaxed) {
+            // The returned `Vec` owns the results' buffer now.
+            self.results.ptr = core::ptr::null_mut();
+        }
     }
 }

@@ -171,6 +171,23 @@ where
         id
     }
 
+    /// Moves job `idx` out of `batch`, with its id and times stamped.
+    ///
+    /// # Safety
+    /// As [`Batch::take_job`]: the caller claimed `idx`'s position.
+    #[inline]
+    pub(crate) unsafe fn take_batch_job<R2, E2>(
+        &self,
+        batch: &Batch<T, R2, E2>,
+        idx: usize,
+    ) -> Job<T> {
+        // SAFETY: the caller's contract.
+        let mut job = unsafe { batch.take_job(idx) };
+        job.id.get_or_insert(batch.default_id(idx));
+        self.stamp_times(&mut job, Some(batch.start));
+        job
+    }
+
     /// Sets the job's creation time (with timing on) and turns its timeout,
     /// or the pool's default, into a deadline. Reads the clock at most once:
     /// `now` if given, else only when something needs it.
@@ -845,7 +862,7 @@ where
 
     fn run_inner(
         &self,
-        mut jobs: Vec<Job<T>>,
+        jobs: Vec<Job<T>>,
         deadline: Option<Instant>,
     ) -> Result<Vec<JobResult<R, E>>, RunError> {
         let sh = &*self.shared;
@@ -871,15 +888,13 @@ where
         let n = jobs.len();
         // Ordering: a counter; ids for batch jobs come from their own range.
         let first = sh.batched.fetch_add(n as u64, Ordering::Relaxed);
-        let now = Instant::now();
-        for (i, j) in jobs.iter_mut().enumerate() {
-            j.id.get_or_insert((1 << 63) | (first + i as u64 + 1));
-            sh.stamp_times(j, Some(now));
-        }
+        // Ids and times are stamped as each job is taken (no extra pass over
+        // the jobs here).
         let batch = Arc::new(Batch::new(
             jobs,
             sh.strategy.batch_plan(),
             sh.config.workers,
+            (1 << 63) | first,
         ));
         *sh.batch.lock().unwrap_or_else(|e| e.into_inner()) = Some(batch.clone());
         // Ordering: Release pairs with the workers' Acquire load of the
@@ -895,7 +910,7 @@ where
                 for k in range {
                     let idx = batch.index(k);
                     // SAFETY: `claim_rest` claimed these positions for us.
-                    let job = unsafe { batch.take_job(idx) };
+                    let job = unsafe { sh.take_batch_job(&batch, idx) };
                     let result =
                         worker::unstarted_result(&job, crate::JobError::TimedOut, NO_WORKER);
                     // SAFETY: as above.

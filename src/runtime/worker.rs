@@ -306,7 +306,7 @@ where
             for k in range {
                 let idx = batch.index(k);
                 // SAFETY: we claimed position `k` (Batch invariant 1).
-                let job = unsafe { batch.take_job(idx) };
+                let job = unsafe { self.shared.take_batch_job(batch, idx) };
                 let result = self.process_batch(batch, job);
                 // SAFETY: as above.
                 unsafe { batch.put_result(idx, result) };
