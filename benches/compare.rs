@@ -824,6 +824,13 @@ mod imp {
                     .iter()
                     .map(|k| format!("corepool {} run", k.name()))
                     .collect();
+                // `run_data`: bare data in, jobs built on the workers.
+                let data_kinds = [StrategyKind::WorkStealing, StrategyKind::Chunked];
+                names.extend(
+                    data_kinds
+                        .iter()
+                        .map(|k| format!("corepool {} run_data", k.name())),
+                );
                 names.push("rayon par_iter".into());
                 names.push("crossbeam-channel pool".into());
                 let mut times = vec![Vec::new(); names.len()];
@@ -840,6 +847,18 @@ mod imp {
                             drop(pool.run((0..1000).map(Job::new)).expect("warm-up"));
                             let t = Instant::now();
                             let out = pool.run((0..s.n).map(Job::new)).expect("run");
+                            let secs = t.elapsed().as_secs_f64();
+                            let sum = out
+                                .iter()
+                                .fold(0u64, |a, r| a.wrapping_add(*r.output().expect("ok")));
+                            assert_eq!((out.len() as u64, sum), (s.n, expect), "batch: checksum");
+                            secs
+                        } else if i < StrategyKind::ALL.len() + data_kinds.len() {
+                            let kind = data_kinds[i - StrategyKind::ALL.len()];
+                            let pool = corepool(&s, 0, cost, kind, IdlePolicy::SpinThenPark);
+                            drop(pool.run_data(0..1000).expect("warm-up"));
+                            let t = Instant::now();
+                            let out = pool.run_data(0..s.n).expect("run_data");
                             let secs = t.elapsed().as_secs_f64();
                             let sum = out
                                 .iter()

@@ -53,6 +53,13 @@ impl<V> Drop for RawBuf<V> {
     }
 }
 
+/// What a batch was given: whole jobs, or bare data (each job is then
+/// built on the worker's stack as it is taken, so only the data moves).
+enum Input<T> {
+    Jobs(RawBuf<Job<T>>),
+    Data(RawBuf<T>),
+}
+
 /// One batch in flight.
 ///
 /// Invariants:
@@ -64,7 +71,7 @@ impl<V> Drop for RawBuf<V> {
 ///   decremented (Release) after the writes, so the caller's Acquire load that
 ///   sees 0 sees every result.
 pub(crate) struct Batch<T, R, E> {
-    jobs: RawBuf<Job<T>>,
+    input: Input<T>,
     results: RawBuf<JobResult<R, E>>,
     n: usize,
     /// When `run` was called: the jobs' submission time.
@@ -90,11 +97,11 @@ unsafe impl<T: Send, R: Send, E: Send> Send for Batch<T, R, E> {}
 unsafe impl<T: Send, R: Send, E: Send> Sync for Batch<T, R, E> {}
 
 impl<T, R, E> Batch<T, R, E> {
+    /// A batch of whole jobs.
     pub(crate) fn new(jobs: Vec<Job<T>>, plan: BatchPlan, workers: usize, id_base: u64) -> Self {
-        let start = std::time::Instant::now();
-        let n = jobs.len();
         let order = match plan {
             BatchPlan::ByPriority => {
+                let n = jobs.len();
                 let mut idx: Vec<u32> = (0..n as u32).collect();
                 // Stable: input order within a priority.
                 idx.sort_by_key(|&i| core::cmp::Reverse(jobs[i as usize].priority));
@@ -102,6 +109,41 @@ impl<T, R, E> Batch<T, R, E> {
             }
             _ => None,
         };
+        let n = jobs.len();
+        Self::with_input(
+            Input::Jobs(RawBuf::from_vec(jobs)),
+            n,
+            order,
+            plan,
+            workers,
+            id_base,
+        )
+    }
+
+    /// A batch of bare data: every job gets priority 0, no deadline of its
+    /// own and no metadata.
+    pub(crate) fn from_data(data: Vec<T>, plan: BatchPlan, workers: usize, id_base: u64) -> Self {
+        let n = data.len();
+        // All priorities are equal: priority order is input order.
+        Self::with_input(
+            Input::Data(RawBuf::from_vec(data)),
+            n,
+            None,
+            plan,
+            workers,
+            id_base,
+        )
+    }
+
+    fn with_input(
+        input: Input<T>,
+        n: usize,
+        order: Option<Box<[u32]>>,
+        plan: BatchPlan,
+        workers: usize,
+        id_base: u64,
+    ) -> Self {
+        let start = std::time::Instant::now();
         let ranges = match plan {
             BatchPlan::Split { .. } => (0..workers)
                 .map(|w| {
@@ -113,7 +155,7 @@ impl<T, R, E> Batch<T, R, E> {
             _ => Box::default(),
         };
         Batch {
-            jobs: RawBuf::from_vec(jobs),
+            input,
             results: RawBuf::from_vec(Vec::with_capacity(n)),
             n,
             start,
@@ -258,9 +300,14 @@ impl<T, R, E> Batch<T, R, E> {
     #[inline]
     pub(crate) unsafe fn take_job(&self, idx: usize) -> Job<T> {
         debug_assert!(idx < self.n);
-        // SAFETY: `idx < n`, within the caller's `Vec`; by the caller's claim
-        // (struct invariant 1) the slot is ours and still holds the job.
-        unsafe { self.jobs.ptr.add(idx).read() }
+        match &self.input {
+            // SAFETY: `idx < n`, within the caller's `Vec`; by the caller's
+            // claim (struct invariant 1) the slot is ours and still holds
+            // the job.
+            Input::Jobs(buf) => unsafe { buf.ptr.add(idx).read() },
+            // SAFETY: as above, for the data.
+            Input::Data(buf) => Job::new(unsafe { buf.ptr.add(idx).read() }),
+        }
     }
 
     /// Writes result `idx`.
