@@ -30,6 +30,11 @@ pub struct MetaStr {
 
 impl MetaStr {
     /// `s` if it fits in [`METADATA_STR_LEN`] bytes.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// assert!(corepool::MetaStr::new("fits").is_some());
+    /// ```
     pub fn new(s: &str) -> Option<Self> {
         let mut bytes = [0u8; METADATA_STR_LEN];
         bytes.get_mut(..s.len())?.copy_from_slice(s.as_bytes());
@@ -40,6 +45,11 @@ impl MetaStr {
     }
 
     /// The string.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// assert_eq!(corepool::MetaStr::new("k").unwrap().as_str(), "k");
+    /// ```
     pub fn as_str(&self) -> &str {
         // Always valid: the bytes were copied from a `&str`.
         core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or_default()

@@ -29,7 +29,17 @@ pub const PANIC_MESSAGE_LEN: usize = 120;
 pub struct PanicMessage(Box<str>);
 
 impl PanicMessage {
-    /// The message.
+    /// The message (see the example on [`PanicMessage`]).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(1)
+    ///     .build(|_: &corepool::Job<()>, _| -> Result<(), ()> { panic!("oops") }).unwrap();
+    /// match &pool.run_data([()]).unwrap()[0].outcome {
+    ///     Err(corepool::JobError::Panicked(m)) => assert_eq!(m.as_str(), "oops"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }

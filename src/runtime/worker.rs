@@ -52,22 +52,52 @@ pub(crate) trait Spawn<T> {
 
 impl<T> Context<'_, T> {
     /// The index of the worker running the job (`0..workers`).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(2)
+    ///     .build(|_: &corepool::Job<()>, ctx| Ok::<_, ()>(ctx.worker())).unwrap();
+    /// assert!(pool.run_data([(), ()]).unwrap().iter().all(|r| r.outcome.as_ref().is_ok_and(|w| *w < 2)));
+    /// ```
     pub fn worker(&self) -> usize {
         self.worker
     }
 
     /// The job's deadline, if it has one. The pool does not interrupt a
     /// running job; a long job can check this and stop early.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use std::time::Duration;
+    /// let pool = corepool::Pool::builder().workers(1).job_timeout(Duration::from_secs(60))
+    ///     .build(|_: &corepool::Job<()>, ctx| Ok::<_, ()>(ctx.deadline().is_some())).unwrap();
+    /// assert_eq!(pool.run_data([()]).unwrap()[0].outcome, Ok(true));
+    /// ```
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
     }
 
     /// Which attempt this is (1 for the first run).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(1).max_retries(1)
+    ///     .build(|_: &corepool::Job<()>, ctx| if ctx.attempt() == 1 { Err(()) } else { Ok(ctx.attempt()) })
+    ///     .unwrap();
+    /// assert_eq!(pool.run_data([()]).unwrap()[0].outcome, Ok(2));
+    /// ```
     pub fn attempt(&self) -> u32 {
         self.attempt
     }
 
     /// True once the pool is closing or stopping.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(1)
+    ///     .build(|_: &corepool::Job<()>, ctx| Ok::<_, ()>(ctx.is_shutting_down())).unwrap();
+    /// assert_eq!(pool.run_data([()]).unwrap()[0].outcome, Ok(false));
+    /// ```
     pub fn is_shutting_down(&self) -> bool {
         self.spawner.shutting_down()
     }
@@ -76,6 +106,16 @@ impl<T> Context<'_, T> {
     /// it goes onto this worker's own deque (other workers may steal it); its
     /// result is delivered like any streamed job's. Hands the job back if the
     /// queues are full or the pool is stopping immediately.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u32>, ctx| {
+    ///     if *j.data() > 0 { ctx.spawn(corepool::Job::new(j.data() - 1)).unwrap(); }
+    ///     Ok::<_, ()>(*j.data())
+    /// }).unwrap();
+    /// pool.submit(corepool::Job::new(2)).unwrap();
+    /// assert_eq!(pool.results().count(), 3); // 2, then 1, then 0
+    /// ```
     pub fn spawn(&self, job: Job<T>) -> Result<JobId, SubmitError<T>> {
         self.spawner.spawn(job)
     }
