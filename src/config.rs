@@ -7,12 +7,36 @@ use std::time::Duration;
 use crate::error::ConfigError;
 
 /// The most workers a pool accepts.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// assert!(corepool::Pool::builder().workers(corepool::MAX_WORKERS + 1)
+///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).is_err());
+/// ```
 pub const MAX_WORKERS: usize = 1024;
 /// The largest queue capacity a pool accepts (per queue).
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// assert!(corepool::Pool::builder().capacity(corepool::MAX_CAPACITY + 1)
+///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).is_err());
+/// ```
 pub const MAX_CAPACITY: usize = 1 << 24;
 /// The most retries a pool accepts.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// assert!(corepool::Pool::builder().max_retries(corepool::MAX_RETRIES + 1)
+///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).is_err());
+/// ```
 pub const MAX_RETRIES: u32 = 1000;
 /// The largest chunk size for the chunked strategy.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// assert!(corepool::Pool::builder().chunk_size(corepool::MAX_CHUNK + 1)
+///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).is_err());
+/// ```
 pub const MAX_CHUNK: usize = 1 << 16;
 
 /// The built-in distribution strategies.
@@ -58,6 +82,11 @@ impl StrategyKind {
     }
 
     /// All built-in strategies.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// assert_eq!(corepool::StrategyKind::ALL.len(), 4);
+    /// ```
     pub const ALL: [StrategyKind; 4] = [
         StrategyKind::RoundRobin,
         StrategyKind::Chunked,
@@ -128,6 +157,14 @@ pub enum Pinning {
 }
 
 /// A validated pool configuration (see [`Builder`](crate::Builder) for each field).
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let pool = corepool::Pool::builder().workers(2)
+///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+/// let config: &corepool::Config = pool.config();
+/// assert_eq!(config.workers, 2);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Worker threads.

@@ -38,6 +38,14 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// A job that was not accepted, handed back to the caller.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::{Job, SubmitError};
+/// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+/// pool.close();
+/// assert!(matches!(pool.try_submit(Job::new(1)), Err(SubmitError::Closed(_))));
+/// ```
 #[derive(Clone)]
 pub enum SubmitError<T> {
     /// The queue it would go to is full; try again later or use
@@ -93,6 +101,13 @@ impl<T> fmt::Display for SubmitError<T> {
 impl<T> std::error::Error for SubmitError<T> {}
 
 /// A batch could not be run.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let pool = corepool::Pool::builder().workers(1).priority_levels(2).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+/// let err = pool.run([corepool::Job::new(1).with_priority(5)]).unwrap_err();
+/// assert!(matches!(err, corepool::RunError::BadPriority { index: 0, .. }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunError {
     /// The pool is closed or shutting down.

@@ -6,12 +6,34 @@ use std::time::Instant;
 use arrayvec::ArrayVec;
 
 /// How many metadata entries a job carries at most.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let mut job = corepool::Job::new(());
+/// for i in 0..corepool::METADATA_CAPACITY {
+///     job = job.with_meta("k", i as i64).unwrap();
+/// }
+/// assert!(job.with_meta("k", 0).is_err());
+/// ```
 pub const METADATA_CAPACITY: usize = 4;
 /// The longest metadata string value, in bytes (so that a value, string or
 /// number, takes 16 bytes and a job stays small).
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let fits = "x".repeat(corepool::METADATA_STR_LEN);
+/// assert!(corepool::Job::new(()).with_meta_str("k", &fits).is_ok());
+/// ```
 pub const METADATA_STR_LEN: usize = 14;
 
 /// A job's identifier, unique within a pool when the pool assigns it.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+/// let id: corepool::JobId = pool.submit(corepool::Job::new(1)).unwrap();
+/// assert_eq!(pool.recv().unwrap().id, id);
+/// ```
 pub type JobId = u64;
 
 /// A short string stored inline: at most [`METADATA_STR_LEN`] bytes.
@@ -63,6 +85,12 @@ impl fmt::Debug for MetaStr {
 }
 
 /// A metadata value: a number or a short string, stored inline (16 bytes).
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let job = corepool::Job::new(()).with_meta("n", 3).unwrap();
+/// assert_eq!(job.meta("n"), Some(&corepool::MetaValue::Int(3)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MetaValue {
     /// A signed integer.
@@ -78,6 +106,12 @@ impl From<i64> for MetaValue {
 }
 
 /// A metadata entry could not be added.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let err = corepool::Job::new(()).with_meta_str("k", &"x".repeat(40)).err().unwrap();
+/// assert_eq!(err, corepool::MetadataError::ValueTooLong { len: 40 });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetadataError {
     /// The job already carries [`METADATA_CAPACITY`] entries.

@@ -46,7 +46,9 @@ mod runtime;
 pub mod strategy;
 mod sync;
 
-pub use config::{Config, IdlePolicy, Pinning, StrategyKind};
+pub use config::{
+    Config, IdlePolicy, MAX_CAPACITY, MAX_CHUNK, MAX_RETRIES, MAX_WORKERS, Pinning, StrategyKind,
+};
 pub use error::{ConfigError, RunError, SubmitError};
 pub use job::{Job, JobId, METADATA_CAPACITY, METADATA_STR_LEN, MetaStr, MetaValue, MetadataError};
 pub use metrics::{Metrics, Percentiles, WorkerMetrics};

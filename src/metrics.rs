@@ -158,6 +158,15 @@ impl SharedStats {
 
 /// Percentiles of a latency distribution (bucket upper bounds, so within
 /// about 12% above the true value).
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+/// pool.run_data([1, 2, 3]).unwrap();
+/// let p = pool.metrics().run_time;
+/// assert_eq!(p.count, 3);
+/// assert!(p.p50 <= p.p99 && p.p99 <= p.max);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Percentiles {
     /// Number of samples.
@@ -201,6 +210,13 @@ impl Percentiles {
 }
 
 /// One worker's counters.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+/// pool.run_data([1, 2]).unwrap();
+/// assert_eq!(pool.metrics().workers[0].executed, 2);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkerMetrics {
     /// Processor runs (attempts), including failed and panicked ones.

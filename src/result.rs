@@ -7,6 +7,16 @@ use crate::job::JobId;
 
 /// The longest panic message kept in a [`JobError::Panicked`], in bytes; longer
 /// messages are truncated at a character boundary.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let pool = corepool::Pool::builder().workers(1)
+///     .build(|_: &corepool::Job<()>, _| -> Result<(), ()> { panic!("{}", "x".repeat(500)) }).unwrap();
+/// match &pool.run_data([()]).unwrap()[0].outcome {
+///     Err(corepool::JobError::Panicked(m)) => assert_eq!(m.len(), corepool::PANIC_MESSAGE_LEN),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 pub const PANIC_MESSAGE_LEN: usize = 120;
 
 /// A panic's message (truncated to [`PANIC_MESSAGE_LEN`] bytes).
@@ -59,6 +69,15 @@ impl fmt::Display for PanicMessage {
 }
 
 /// Why a job produced no output.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::JobError;
+/// let pool = corepool::Pool::builder().workers(1)
+///     .build(|j: &corepool::Job<u8>, _| if *j.data() == 0 { Err("zero") } else { Ok(*j.data()) }).unwrap();
+/// let out = pool.run_data([0, 1]).unwrap();
+/// assert_eq!(out[0].outcome, Err(JobError::Failed("zero")));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobError<E> {
     /// The processor returned this error (after the configured retries).

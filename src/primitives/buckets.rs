@@ -45,11 +45,30 @@ use super::ring::Ring;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering, fence};
 
 /// The most priority levels a [`PriorityBuckets`] can have.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::primitives::buckets::{PriorityBuckets, MAX_LEVELS};
+/// assert_eq!(PriorityBuckets::<u8>::new(MAX_LEVELS, 2, 1).levels(), 64);
+/// ```
 pub const MAX_LEVELS: usize = 64;
 /// The number of levels the pool uses unless configured otherwise.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+/// assert_eq!(pool.config().priority_levels, corepool::primitives::buckets::DEFAULT_LEVELS);
+/// ```
 pub const DEFAULT_LEVELS: usize = 8;
 
 /// Why a push failed; carries the item back.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::primitives::buckets::{PriorityBuckets, PushError};
+/// let q = PriorityBuckets::new(1, 2, 1);
+/// assert_eq!(q.push(3, 'x'), Err(PushError::BadLevel('x')));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushError<T> {
     /// The level's ring is full.
@@ -80,6 +99,14 @@ impl<T> PushError<T> {
 ///   `l` is about to set it (a push sets the bit after its ring push), or a
 ///   consumer that cleared it is about to re-check the ring and set it again.
 /// * `waited[l]` is only a scheduling hint; nothing is read through it.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let q = corepool::primitives::buckets::PriorityBuckets::new(8, 16, 4);
+/// q.push(2, "b").unwrap();
+/// q.push(6, "a").unwrap();
+/// assert_eq!(q.pop(), Some("a"));
+/// ```
 pub struct PriorityBuckets<T> {
     occupied: CachePadded<AtomicU64>,
     waited: Box<[CachePadded<AtomicUsize>]>,

@@ -42,6 +42,15 @@ use crossbeam_utils::CachePadded;
 use crate::sync::{Arc, AtomicU32, AtomicU64, Ordering, UnsafeCell, fence};
 
 /// The outcome of a steal.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::primitives::deque::{self, Steal};
+/// let (w, s) = deque::new::<u8>(4);
+/// assert_eq!(s.steal(), Steal::Empty);
+/// w.push(1).unwrap();
+/// assert_eq!(s.steal(), Steal::Success(1));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Steal<T> {
     /// The deque was empty.
@@ -211,6 +220,13 @@ pub fn new<T>(capacity: usize) -> (Worker<T>, Stealer<T>) {
 ///
 /// `Send` but not `Sync`: exactly one thread at a time owns it, which is what
 /// lets `push` and `pop` skip a CAS in the common case.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let (w, _s) = corepool::primitives::deque::new::<u8>(4);
+/// w.push(1).unwrap();
+/// assert_eq!(w.pop(), Some(1));
+/// ```
 pub struct Worker<T> {
     inner: Arc<Inner<T>>,
     /// The last `steal` index the owner loaded. `steal` only grows, so a
@@ -420,6 +436,14 @@ impl<T> fmt::Debug for Worker<T> {
 }
 
 /// A thief's half: steals from the top (FIFO). Cheap to clone, `Send + Sync`.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let (w, s) = corepool::primitives::deque::new::<u8>(4);
+/// w.push(1).unwrap();
+/// let s2 = s.clone();
+/// std::thread::spawn(move || assert_eq!(s2.steal().success(), Some(1))).join().unwrap();
+/// ```
 pub struct Stealer<T> {
     inner: Arc<Inner<T>>,
 }

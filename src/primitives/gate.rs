@@ -31,6 +31,13 @@ const CLOSED: usize = 1 << (usize::BITS - 1);
 ///
 /// Invariant: the low bits count `enter`s that returned true and have not
 /// yet called `leave`; once `CLOSED` is set it is never cleared.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let g = corepool::primitives::gate::Gate::new();
+/// assert!(g.enter());
+/// g.leave();
+/// ```
 pub struct Gate {
     state: CachePadded<AtomicUsize>,
 }

@@ -65,6 +65,13 @@ struct Slot<T> {
 /// * A slot's value is initialised exactly when its `seq` equals the
 ///   position that filled it plus one, and is accessed only by the thread
 ///   whose CAS claimed that position.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let r = corepool::primitives::ring::Ring::new(4);
+/// r.push(1).unwrap();
+/// assert_eq!(r.pop(), Some(1));
+/// ```
 pub struct Ring<T> {
     head: CachePadded<AtomicUsize>,
     tail: CachePadded<AtomicUsize>,

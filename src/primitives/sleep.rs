@@ -71,6 +71,12 @@ impl Parker {
 /// * A waker unparks worker `i` only after clearing bit `i` itself, so each
 ///   token matches one claimed bit; a stale token only makes a later `park`
 ///   return at once.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let s = corepool::primitives::sleep::Sleep::new(2);
+/// assert!(!s.wake_one()); // nobody sleeps: no system call
+/// ```
 pub struct Sleep {
     idle: Box<[CachePadded<AtomicU64>]>,
     parkers: Box<[CachePadded<Parker>]>,

@@ -26,6 +26,18 @@ use worker::WorkerEnv;
 
 /// The `worker` of a result the pool produced without a worker: a batch job
 /// marked timed out by the caller of [`Pool::run_timeout`].
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use std::time::Duration;
+/// let pool = corepool::Pool::builder().workers(1).build(|_: &corepool::Job<()>, _| {
+///     std::thread::sleep(Duration::from_millis(50));
+///     Ok::<_, ()>(())
+/// }).unwrap();
+/// let out = pool.run_timeout((0..4).map(|_| corepool::Job::new(())), Duration::from_millis(10)).unwrap();
+/// // Jobs the caller marked timed out carry NO_WORKER.
+/// assert!(out.iter().all(|r| r.worker == 0 || r.worker == corepool::NO_WORKER));
+/// ```
 pub const NO_WORKER: usize = usize::MAX;
 
 type Processor<T, R, E> = Box<dyn Fn(&Job<T>, &Context<'_, T>) -> Result<R, E> + Send + Sync>;
@@ -693,6 +705,13 @@ where
 }
 
 /// What an immediate shutdown returns.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+/// let s: corepool::Shutdown<u8, u8, ()> = pool.shutdown_now();
+/// assert!(s.unstarted.is_empty() && s.results.is_empty());
+/// ```
 #[derive(Debug)]
 pub struct Shutdown<T, R, E> {
     /// Jobs that were accepted but never started, handed back.
@@ -1297,6 +1316,14 @@ where
 }
 
 /// Iterator over results; see [`Pool::results`].
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+/// pool.submit(corepool::Job::new(4)).unwrap();
+/// let outs: Vec<u8> = pool.results().map(|r| r.outcome.unwrap()).collect();
+/// assert_eq!(outs, [4]);
+/// ```
 pub struct Results<'a, T, R, E, S>
 where
     T: Send + 'static,

@@ -20,6 +20,13 @@ pub use work_stealing::WorkStealing;
 use crate::config::StrategyKind;
 
 /// Whom the pool must wake after a push.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::strategy::{PoolShape, PriorityStrategy, Strategy, Wake};
+/// let shape = PoolShape { workers: 1, capacity: 4, chunk_size: 1, priority_levels: 2, starvation_bound: 1 };
+/// assert_eq!(PriorityStrategy::new(&shape).push(1u8, 0), Ok(Wake::One));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake {
     /// Nobody: the job went where an awake worker (the caller) will see it.
@@ -34,6 +41,15 @@ pub enum Wake {
 }
 
 /// Where a popped job came from, for the metrics.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::strategy::{PoolShape, RoundRobin, Source, Strategy};
+/// let shape = PoolShape { workers: 1, capacity: 4, chunk_size: 1, priority_levels: 1, starvation_bound: 1 };
+/// let rr = RoundRobin::new(&shape, 1);
+/// rr.push(5u8, 0).unwrap();
+/// assert_eq!(rr.pop(&(), 0), Some((5, Source::Own)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     /// The worker's own queue.
@@ -47,6 +63,13 @@ pub enum Source {
 /// How a batch ([`Pool::run`](crate::Pool::run)) is handed out. A batch never
 /// goes through the queues: workers claim index ranges of the input and write
 /// each result into its slot.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::strategy::{BatchPlan, PoolShape, Strategy, WorkStealing};
+/// let shape = PoolShape { workers: 2, capacity: 4, chunk_size: 16, priority_levels: 1, starvation_bound: 1 };
+/// assert_eq!(Strategy::<u8>::batch_plan(&WorkStealing::new(&shape)), BatchPlan::Split { grain: 16 });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchPlan {
     /// Workers claim `chunk` consecutive indices at a time from one shared
@@ -68,6 +91,17 @@ pub enum BatchPlan {
 }
 
 /// The shape of the pool a strategy is built for.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::strategy::PoolShape;
+/// let pool = corepool::Pool::builder().workers(2)
+///     .build_custom(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data()), |shape: &PoolShape| {
+///         assert_eq!(shape.workers, 2);
+///         corepool::strategy::RoundRobin::new(shape, 1)
+///     }).unwrap();
+/// assert_eq!(pool.workers(), 2);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolShape {
     /// Number of workers.
@@ -177,6 +211,13 @@ pub trait Strategy<J: Send>: Send + Sync + 'static {
 
 /// The built-in strategies behind one type, dispatched with a `match`.
 // One strategy per pool, built once: the size difference costs nothing.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::strategy::{Builtin, PoolShape, Strategy};
+/// let shape = PoolShape { workers: 1, capacity: 4, chunk_size: 1, priority_levels: 1, starvation_bound: 1 };
+/// assert_eq!(Builtin::<u8>::new(corepool::StrategyKind::Priority, &shape).name(), "priority");
+/// ```
 #[allow(clippy::large_enum_variant)]
 pub enum Builtin<J> {
     /// Round-robin or chunked.
@@ -209,6 +250,14 @@ impl<J: Send + 'static> Builtin<J> {
 }
 
 /// The local state of a [`Builtin`] strategy.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::strategy::{Builtin, BuiltinLocal, PoolShape, Strategy};
+/// let shape = PoolShape { workers: 1, capacity: 4, chunk_size: 1, priority_levels: 1, starvation_bound: 1 };
+/// let s = Builtin::<u8>::new(corepool::StrategyKind::WorkStealing, &shape);
+/// assert!(matches!(s.local(0), BuiltinLocal::WorkStealing(_)));
+/// ```
 pub enum BuiltinLocal<J: Send + 'static> {
     /// Round-robin, chunked and priority keep nothing per worker.
     None,

@@ -6,6 +6,12 @@ use crate::primitives::buckets::PriorityBuckets;
 /// Highest priority first, FIFO within a priority, with the starvation bound
 /// of [`PriorityBuckets`] (a waiting lower-priority job is served after at
 /// most `K` higher-priority pops, see its docs for the exact bound).
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let pool = corepool::Pool::builder().workers(1).strategy(corepool::StrategyKind::Priority).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+/// assert_eq!(pool.strategy_name(), "priority");
+/// ```
 pub struct PriorityStrategy<J> {
     buckets: PriorityBuckets<J>,
 }

@@ -16,6 +16,12 @@ use crate::sync::{AtomicUsize, Ordering};
 /// its target worker if it sleeps, and otherwise a sleeping peer, which then
 /// helps.
 /// FIFO per worker ring; no global order.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let pool = corepool::Pool::builder().workers(2).strategy(corepool::StrategyKind::RoundRobin).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+/// assert_eq!(pool.strategy_name(), "round-robin");
+/// ```
 pub struct RoundRobin<J> {
     rings: Box<[Ring<J>]>,
     cursor: CachePadded<AtomicUsize>,

@@ -17,6 +17,12 @@ const INJECTOR_BATCH: usize = 16;
 /// Jobs a running job submits through its
 /// [`Context`](crate::Context) go onto that worker's own deque (fork-join
 /// style) and overflow to the injector when it is full.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let pool = corepool::Pool::builder().workers(2).strategy(corepool::StrategyKind::WorkStealing).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+/// assert_eq!(pool.strategy_name(), "work-stealing");
+/// ```
 pub struct WorkStealing<J> {
     injector: Ring<J>,
     stealers: Box<[Stealer<J>]>,
