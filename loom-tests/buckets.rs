@@ -29,23 +29,12 @@
 //!   accounting; both items come out exactly once.
 #![cfg(feature = "loom")]
 
-use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+mod common;
+use common::model;
 
 use corepool::primitives::buckets::PriorityBuckets;
 use loom::sync::Arc;
 use loom::thread;
-
-/// Runs `f` under `loom::model` (bounds from the `LOOM_*` environment
-/// variables) and reports how many executions loom explored.
-fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
-    let runs = std::sync::Arc::new(StdAtomicUsize::new(0));
-    let counter = runs.clone();
-    loom::model(move || {
-        counter.fetch_add(1, StdOrdering::Relaxed);
-        f();
-    });
-    eprintln!("{name}: {} executions", runs.load(StdOrdering::Relaxed));
-}
 
 /// Pops until `None`, then checks that `None` told the truth: no level still
 /// holds an item behind a clear bit.

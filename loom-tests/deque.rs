@@ -42,22 +42,13 @@
 //!   out, even when the last handle is a thief's on another thread.
 #![cfg(feature = "loom")]
 
+mod common;
+use common::model;
+
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 
 use corepool::primitives::deque::{self, Steal, Stealer, Worker};
 use loom::thread;
-
-/// Runs `f` under `loom::model` (bounds from the `LOOM_*` environment
-/// variables) and reports how many executions loom explored.
-fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
-    let runs = std::sync::Arc::new(StdAtomicUsize::new(0));
-    let counter = runs.clone();
-    loom::model(move || {
-        counter.fetch_add(1, StdOrdering::Relaxed);
-        f();
-    });
-    eprintln!("{name}: {} executions", runs.load(StdOrdering::Relaxed));
-}
 
 /// Steals one item, retrying (with a yield, so the model stays finite) while
 /// the steal reports a lost race. `None` means the deque was empty.

@@ -29,24 +29,13 @@
 //!   either way.
 #![cfg(feature = "loom")]
 
-use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+mod common;
+use common::model;
 
 use corepool::primitives::ring::Ring;
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
-
-/// Runs `f` under `loom::model` (bounds from the `LOOM_*` environment
-/// variables) and reports how many executions loom explored.
-fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
-    let runs = std::sync::Arc::new(StdAtomicUsize::new(0));
-    let counter = runs.clone();
-    loom::model(move || {
-        counter.fetch_add(1, StdOrdering::Relaxed);
-        f();
-    });
-    eprintln!("{name}: {} executions", runs.load(StdOrdering::Relaxed));
-}
 
 #[test]
 fn full_empty_wraparound_2p2c() {

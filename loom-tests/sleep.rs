@@ -36,24 +36,13 @@
 //!   wake still reaches it.
 #![cfg(feature = "loom")]
 
-use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+mod common;
+use common::model;
 
 use corepool::primitives::sleep::Sleep;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
-
-/// Runs `f` under `loom::model` (bounds from the `LOOM_*` environment
-/// variables) and reports how many executions loom explored.
-fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
-    let runs = std::sync::Arc::new(StdAtomicUsize::new(0));
-    let counter = runs.clone();
-    loom::model(move || {
-        counter.fetch_add(1, StdOrdering::Relaxed);
-        f();
-    });
-    eprintln!("{name}: {} executions", runs.load(StdOrdering::Relaxed));
-}
 
 /// Worker `id`'s loop: sleep until `flag` is set.
 fn wait_for(sleep: &Sleep, id: usize, flag: &AtomicBool) {

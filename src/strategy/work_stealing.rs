@@ -121,11 +121,16 @@ impl<J: Send + 'static> Strategy<J> for WorkStealing<J> {
             for _ in 0..share {
                 match self.injector.pop() {
                     Some(extra) => {
-                        if let Err(extra) = local.push(extra) {
-                            // Only this thread pushes to `local` and thieves
-                            // only free room, so this cannot happen; keep the
-                            // job anyway.
-                            let _ = self.injector.push(extra).map_err(drop);
+                        if let Err(mut extra) = local.push(extra) {
+                            // Cannot happen: `share` fits the room we saw, only
+                            // this thread pushes to `local`, and thieves only
+                            // free room. Were it to, the job goes back to the
+                            // injector (waiting for room), never dropped.
+                            debug_assert!(false, "deque full within the room we saw");
+                            while let Err(back) = self.injector.push(extra) {
+                                extra = back;
+                                crate::sync::spin_loop();
+                            }
                             break;
                         }
                     }
