@@ -1,0 +1,811 @@
+//! What `compare.rs` (the table and CSV) and `workloads.rs` (criterion
+//! groups) share: the job, the contenders behind one `Contender` trait, and
+//! the workloads that drive them. Each bench target uses a different part,
+//! so unused items are expected in each.
+#![allow(dead_code)]
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use corepool::{IdlePolicy, Job, Pinning, Pool, StrategyKind};
+
+// ---------------------------------------------------------------- settings
+
+/// Jobs in flight at most, for every streaming contender.
+pub const WINDOW: u64 = 1024;
+
+pub fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+/// Which pinning a run uses (workload 7 compares them).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PinMode {
+    On,
+    Off,
+    Both,
+}
+
+impl PinMode {
+    /// The pinned flags a run goes through, pinned first.
+    pub fn flags(self) -> &'static [bool] {
+        match self {
+            PinMode::On => &[true],
+            PinMode::Off => &[false],
+            PinMode::Both => &[true, false],
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Settings {
+    /// Worker count of this run (one of `worker_list`).
+    pub workers: usize,
+    /// Every worker count the throughput workloads run with.
+    pub worker_list: Vec<usize>,
+    pub n: u64,
+    pub rounds: usize,
+    pub lat_n: usize,
+    pub idle_secs: u64,
+    pub alloc_n: u64,
+    pub prio_n: usize,
+    pub only: Option<Vec<String>>,
+    pub cores: Vec<core_affinity::CoreId>,
+    pub pinning: PinMode,
+    /// Whether the workers of this run are pinned.
+    pub pinned: bool,
+}
+
+impl Settings {
+    /// Settings from the environment and the command line (`--workers 1,2`,
+    /// `--pinning on|off|both`; the environment names are in compare.rs).
+    pub fn load() -> Settings {
+        let args: Vec<String> = std::env::args().collect();
+        let arg = |flag: &str| {
+            args.iter()
+                .position(|a| a == flag)
+                .and_then(|i| args.get(i + 1).cloned())
+        };
+        let list = arg("--workers")
+            .or_else(|| std::env::var("COMPARE_WORKERS").ok())
+            .unwrap_or_else(|| "2".into());
+        let mut worker_list: Vec<usize> = list
+            .split(',')
+            .filter_map(|w| w.trim().parse().ok())
+            .filter(|&w| w > 0)
+            .collect();
+        if worker_list.is_empty() {
+            worker_list.push(2);
+        }
+        let pinning = match arg("--pinning")
+            .or_else(|| std::env::var("COMPARE_PINNING").ok())
+            .as_deref()
+        {
+            Some("off") => PinMode::Off,
+            Some("both") => PinMode::Both,
+            _ => PinMode::On,
+        };
+        let only = std::env::var("COMPARE_ONLY")
+            .ok()
+            .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+        Settings {
+            workers: *worker_list.last().unwrap(),
+            worker_list,
+            n: env_or("COMPARE_N", 1_000_000),
+            rounds: env_or("COMPARE_ROUNDS", 3).max(1) as usize,
+            lat_n: env_or("COMPARE_LAT_N", 100_000) as usize,
+            idle_secs: env_or("COMPARE_IDLE_SECS", 2),
+            alloc_n: env_or("COMPARE_ALLOC_N", 100_000),
+            prio_n: env_or("COMPARE_PRIO_N", 2_000) as usize,
+            only,
+            cores: core_affinity::get_core_ids().unwrap_or_default(),
+            pinning,
+            pinned: pinning != PinMode::Off,
+        }
+    }
+
+    /// A copy for one worker count and pinning.
+    pub fn with(&self, workers: usize, pinned: bool) -> Settings {
+        Settings {
+            workers,
+            pinned,
+            ..self.clone()
+        }
+    }
+
+    pub fn wants(&self, w: &str) -> bool {
+        self.only.as_ref().is_none_or(|o| o.iter().any(|x| x == w))
+    }
+
+    /// The core of worker `i` when workers start at core `offset`, or None
+    /// for an unpinned run.
+    pub fn core(&self, offset: usize, i: usize) -> Option<core_affinity::CoreId> {
+        if self.pinned {
+            self.hw_core(offset, i)
+        } else {
+            None
+        }
+    }
+
+    /// As `core`, pinned or not: for the hardware floor, always pinned.
+    pub fn hw_core(&self, offset: usize, i: usize) -> Option<core_affinity::CoreId> {
+        if self.cores.is_empty() {
+            None
+        } else {
+            Some(self.cores[(offset + i) % self.cores.len()])
+        }
+    }
+}
+
+pub static PIN_FAILS: AtomicUsize = AtomicUsize::new(0);
+
+pub fn pin(core: Option<core_affinity::CoreId>) {
+    if let Some(c) = core
+        && !core_affinity::set_for_current(c)
+    {
+        PIN_FAILS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Lets the calling thread run on every core again.
+pub fn unpin_current(cores: &[core_affinity::CoreId]) {
+    // SAFETY: `set` is a plain bit set owned by this frame; the calls
+    // only read it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for c in cores {
+            libc::CPU_SET(c.id, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+// ---------------------------------------------------------------- the job
+
+#[derive(Clone, Copy, Debug)]
+pub struct Cost {
+    pub iters: u32,
+    /// 1 in 100 jobs costs 100x.
+    pub skew: bool,
+    /// Workload 4's timed jobs: see [`HIGH`].
+    pub prio: bool,
+}
+
+impl Cost {
+    pub fn plain(iters: u32) -> Cost {
+        Cost {
+            iters,
+            skew: false,
+            prio: false,
+        }
+    }
+}
+
+/// Workload 4 (priority under load) tags its high-priority jobs with this
+/// bit; the rest of `x` is the submission time in ns since [`epoch`]. A
+/// timed high job returns `HIGH | latency << 31 | wait` (see [`timed`]), a
+/// low one returns 0; the workload checks the counts of both.
+pub const HIGH: u64 = 1 << 63;
+
+/// A high job's answer: `wait` = submission to start, `latency` =
+/// submission to completion, in ns, each clamped to 31 bits (2.1 s).
+pub fn timed(latency: u64, wait: u64) -> u64 {
+    const MAX: u64 = (1 << 31) - 1;
+    HIGH | latency.min(MAX) << 31 | wait.min(MAX)
+}
+
+/// Splits [`timed`]'s answer into (latency, wait).
+pub fn untimed(v: u64) -> (u64, u64) {
+    ((v & !HIGH) >> 31, v & ((1 << 31) - 1))
+}
+
+/// The time base of workload 4's timestamps.
+pub fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Nanoseconds since [`epoch`].
+pub fn now_ns() -> u64 {
+    epoch().elapsed().as_nanos() as u64
+}
+
+/// A dependent chain of multiply-xorshift rounds: cannot be vectorised or
+/// skipped, and its cost grows linearly with `iters`.
+#[inline]
+pub fn work(x: u64, c: Cost) -> u64 {
+    let start = if c.prio && x & HIGH != 0 { now_ns() } else { 0 };
+    let it = if c.skew && x.is_multiple_of(100) {
+        c.iters * 100
+    } else {
+        c.iters
+    };
+    let mut h = x ^ 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..it {
+        h = (h ^ (h >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    }
+    if c.prio {
+        black_box(h);
+        return if x & HIGH != 0 {
+            let submitted = x & !HIGH;
+            timed(
+                now_ns().saturating_sub(submitted),
+                start.saturating_sub(submitted),
+            )
+        } else {
+            0
+        };
+    }
+    h
+}
+
+pub fn reference(n: u64, c: Cost) -> u64 {
+    (0..n).fold(0u64, |s, x| s.wrapping_add(work(x, c)))
+}
+
+/// Nanoseconds per job of `work` with `iters`, single-threaded.
+pub fn job_ns(iters: u32) -> f64 {
+    let c = Cost::plain(iters);
+    let n = 2_000_000u64;
+    let t = Instant::now();
+    let mut s = 0u64;
+    for x in 0..n {
+        s = s.wrapping_add(work(black_box(x), c));
+    }
+    black_box(s);
+    t.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// The smallest `iters` whose job takes at least `target_ns` (best of 3).
+pub fn calibrate(target_ns: f64) -> (u32, f64) {
+    let per = |it: u32| (0..3).map(|_| job_ns(it)).fold(f64::MAX, f64::min);
+    let slope = per(200) / 200.0;
+    let mut it = ((target_ns / slope).round() as u32).max(1);
+    let mut ns = per(it);
+    while ns < target_ns * 0.9 {
+        it += 1;
+        ns = per(it);
+    }
+    (it, ns)
+}
+
+// ---------------------------------------------------------------- contenders
+
+/// One job stream: submit `x`, receive `work(x)`. Results come back in
+/// any order.
+pub trait Contender {
+    fn submit(&mut self, x: u64);
+    /// Submits a high-priority job; FIFO pools have no priorities.
+    fn submit_high(&mut self, x: u64) {
+        self.submit(x);
+    }
+    fn try_recv(&mut self) -> Option<u64>;
+    fn recv(&mut self) -> u64;
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Kind {
+    Core(StrategyKind, IdlePolicy),
+    Channel,
+    ThreadPool,
+    RayonSpawn,
+    Tokio,
+}
+
+impl Kind {
+    pub fn name(self) -> String {
+        match self {
+            Kind::Core(s, IdlePolicy::SpinThenPark) => format!("corepool {}", s.name()),
+            Kind::Core(s, i) => format!("corepool {} ({i:?})", s.name()),
+            Kind::Channel => "crossbeam-channel pool".into(),
+            Kind::ThreadPool => "threadpool".into(),
+            Kind::RayonSpawn => "rayon spawn".into(),
+            Kind::Tokio => "tokio spawn".into(),
+        }
+    }
+}
+
+pub fn corepool_all(idle: IdlePolicy) -> Vec<Kind> {
+    StrategyKind::ALL
+        .iter()
+        .map(|&s| Kind::Core(s, idle))
+        .collect()
+}
+
+pub fn peers() -> Vec<Kind> {
+    vec![
+        Kind::Channel,
+        Kind::ThreadPool,
+        Kind::RayonSpawn,
+        Kind::Tokio,
+    ]
+}
+
+pub struct CoreC(pub Pool<u64, u64, ()>);
+
+impl Contender for CoreC {
+    #[inline]
+    fn submit(&mut self, x: u64) {
+        self.0.submit(Job::new(x)).expect("submit");
+    }
+    fn submit_high(&mut self, x: u64) {
+        let top = (corepool::primitives::buckets::DEFAULT_LEVELS - 1) as u8;
+        self.0
+            .submit(Job::new(x).with_priority(top))
+            .expect("submit");
+    }
+    #[inline]
+    fn try_recv(&mut self) -> Option<u64> {
+        self.0.try_recv().map(|r| r.outcome.expect("job failed"))
+    }
+    #[inline]
+    fn recv(&mut self) -> u64 {
+        self.0.recv().expect("recv").outcome.expect("job failed")
+    }
+}
+
+pub fn corepool(
+    s: &Settings,
+    offset: usize,
+    c: Cost,
+    kind: StrategyKind,
+    idle: IdlePolicy,
+) -> Pool<u64, u64, ()> {
+    let cores = (0..s.workers)
+        .filter_map(|i| s.core(offset, i).map(|c| c.id))
+        .collect::<Vec<_>>();
+    Pool::builder()
+        .workers(s.workers)
+        .strategy(kind)
+        .idle(idle)
+        .pinning(if cores.is_empty() {
+            Pinning::None
+        } else {
+            Pinning::Cores(cores)
+        })
+        .timing(false)
+        .metrics(false)
+        .build(move |j: &Job<u64>, _| Ok::<u64, ()>(work(*j.data(), c)))
+        .expect("corepool build")
+}
+
+/// The idiomatic hand-rolled pool: N threads on one bounded job channel,
+/// results back on another.
+pub struct ChannelC {
+    jobs: Option<crossbeam_channel::Sender<u64>>,
+    results: crossbeam_channel::Receiver<u64>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl ChannelC {
+    pub fn new(s: &Settings, offset: usize, c: Cost) -> ChannelC {
+        let (jtx, jrx) = crossbeam_channel::bounded::<u64>(WINDOW as usize);
+        let (rtx, rrx) = crossbeam_channel::bounded::<u64>(WINDOW as usize);
+        let threads = (0..s.workers)
+            .map(|i| {
+                let (jrx, rtx) = (jrx.clone(), rtx.clone());
+                let core = s.core(offset, i);
+                thread::spawn(move || {
+                    pin(core);
+                    for x in jrx {
+                        if rtx.send(work(x, c)).is_err() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        ChannelC {
+            jobs: Some(jtx),
+            results: rrx,
+            threads,
+        }
+    }
+}
+
+impl Drop for ChannelC {
+    fn drop(&mut self) {
+        self.jobs = None;
+        while self.results.try_recv().is_ok() {}
+        for t in self.threads.drain(..) {
+            t.join().expect("channel worker");
+        }
+    }
+}
+
+impl Contender for ChannelC {
+    #[inline]
+    fn submit(&mut self, x: u64) {
+        self.jobs.as_ref().unwrap().send(x).expect("send");
+    }
+    #[inline]
+    fn try_recv(&mut self) -> Option<u64> {
+        self.results.try_recv().ok()
+    }
+    #[inline]
+    fn recv(&mut self) -> u64 {
+        self.results.recv().expect("recv")
+    }
+}
+
+/// `threadpool`: one boxed closure per job, result on a channel.
+pub struct ThreadPoolC {
+    pool: threadpool::ThreadPool,
+    tx: crossbeam_channel::Sender<u64>,
+    rx: crossbeam_channel::Receiver<u64>,
+    c: Cost,
+}
+
+impl ThreadPoolC {
+    pub fn new(s: &Settings, offset: usize, c: Cost) -> ThreadPoolC {
+        let pool = threadpool::ThreadPool::new(s.workers);
+        // Pin each worker: every pin job blocks on the barrier, so each
+        // of the N threads takes exactly one.
+        let barrier = Arc::new(Barrier::new(s.workers + 1));
+        let next = Arc::new(AtomicUsize::new(0));
+        for _ in 0..s.workers {
+            let (b, next) = (barrier.clone(), next.clone());
+            let cores: Vec<_> = (0..s.workers).map(|i| s.core(offset, i)).collect();
+            pool.execute(move || {
+                pin(cores[next.fetch_add(1, Ordering::Relaxed)]);
+                b.wait();
+            });
+        }
+        barrier.wait();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        ThreadPoolC { pool, tx, rx, c }
+    }
+}
+
+impl Contender for ThreadPoolC {
+    #[inline]
+    fn submit(&mut self, x: u64) {
+        let (tx, c) = (self.tx.clone(), self.c);
+        self.pool.execute(move || {
+            let _ = tx.send(work(x, c));
+        });
+    }
+    #[inline]
+    fn try_recv(&mut self) -> Option<u64> {
+        self.rx.try_recv().ok()
+    }
+    #[inline]
+    fn recv(&mut self) -> u64 {
+        self.rx.recv().expect("recv")
+    }
+}
+
+pub fn rayon_pool(s: &Settings, offset: usize) -> rayon::ThreadPool {
+    let cores: Vec<_> = (0..s.workers).map(|i| s.core(offset, i)).collect();
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(s.workers)
+        .start_handler(move |i| pin(cores[i]))
+        .build()
+        .expect("rayon pool")
+}
+
+/// rayon: `ThreadPool::spawn` per job, result on a channel.
+pub struct RayonC {
+    pool: rayon::ThreadPool,
+    tx: crossbeam_channel::Sender<u64>,
+    rx: crossbeam_channel::Receiver<u64>,
+    c: Cost,
+}
+
+impl Contender for RayonC {
+    #[inline]
+    fn submit(&mut self, x: u64) {
+        let (tx, c) = (self.tx.clone(), self.c);
+        self.pool.spawn(move || {
+            let _ = tx.send(work(x, c));
+        });
+    }
+    #[inline]
+    fn try_recv(&mut self) -> Option<u64> {
+        self.rx.try_recv().ok()
+    }
+    #[inline]
+    fn recv(&mut self) -> u64 {
+        self.rx.recv().expect("recv")
+    }
+}
+
+/// tokio multi-thread runtime: one spawned task per job.
+pub struct TokioC {
+    rt: tokio::runtime::Runtime,
+    tx: crossbeam_channel::Sender<u64>,
+    rx: crossbeam_channel::Receiver<u64>,
+    c: Cost,
+}
+
+impl TokioC {
+    pub fn new(s: &Settings, offset: usize, c: Cost) -> TokioC {
+        let cores: Vec<_> = (0..s.workers).map(|i| s.core(offset, i)).collect();
+        let next = AtomicUsize::new(0);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(s.workers)
+            .on_thread_start(move || {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                pin(cores[i % cores.len()]);
+            })
+            .build()
+            .expect("tokio runtime");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        TokioC { rt, tx, rx, c }
+    }
+}
+
+impl Contender for TokioC {
+    #[inline]
+    fn submit(&mut self, x: u64) {
+        let (tx, c) = (self.tx.clone(), self.c);
+        drop(self.rt.spawn(async move {
+            let _ = tx.send(work(x, c));
+        }));
+    }
+    #[inline]
+    fn try_recv(&mut self) -> Option<u64> {
+        self.rx.try_recv().ok()
+    }
+    #[inline]
+    fn recv(&mut self) -> u64 {
+        self.rx.recv().expect("recv")
+    }
+}
+
+/// A workload generic over the contender (so the hot loop is
+/// monomorphised for each, with no dynamic dispatch).
+pub trait Visit {
+    type Out;
+    fn visit<C: Contender>(self, c: C) -> Self::Out;
+}
+
+pub fn dispatch<V: Visit>(s: &Settings, offset: usize, kind: Kind, c: Cost, v: V) -> V::Out {
+    match kind {
+        Kind::Core(k, idle) => v.visit(CoreC(corepool(s, offset, c, k, idle))),
+        Kind::Channel => v.visit(ChannelC::new(s, offset, c)),
+        Kind::ThreadPool => v.visit(ThreadPoolC::new(s, offset, c)),
+        Kind::RayonSpawn => {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            v.visit(RayonC {
+                pool: rayon_pool(s, offset),
+                tx,
+                rx,
+                c,
+            })
+        }
+        Kind::Tokio => v.visit(TokioC::new(s, offset, c)),
+    }
+}
+
+// ---------------------------------------------------------------- workloads
+
+/// Streams `0..n` with at most WINDOW in flight; returns (time, count, sum).
+pub fn stream<C: Contender>(c: &mut C, n: u64) -> (Duration, u64, u64) {
+    let t = Instant::now();
+    let (mut sent, mut got, mut sum) = (0u64, 0u64, 0u64);
+    while sent < n {
+        if sent - got < WINDOW {
+            c.submit(sent);
+            sent += 1;
+            continue;
+        }
+        sum = sum.wrapping_add(c.recv());
+        got += 1;
+        while let Some(v) = c.try_recv() {
+            sum = sum.wrapping_add(v);
+            got += 1;
+        }
+    }
+    while got < n {
+        sum = sum.wrapping_add(c.recv());
+        got += 1;
+    }
+    (t.elapsed(), got, sum)
+}
+
+pub struct Stream {
+    pub n: u64,
+    pub expect: u64,
+}
+
+impl Visit for Stream {
+    type Out = Duration;
+    fn visit<C: Contender>(self, mut c: C) -> Duration {
+        stream(&mut c, (self.n / 100).min(10_000)); // warm-up
+        let (t, got, sum) = stream(&mut c, self.n);
+        assert_eq!((got, sum), (self.n, self.expect), "stream: count/checksum");
+        t
+    }
+}
+
+/// One job in flight; the caller polls `try_recv` (spins) for every
+/// contender. Returns the sorted round-trip times in ns.
+pub struct PingPong {
+    pub n: usize,
+    pub c: Cost,
+    pub core0: Option<core_affinity::CoreId>,
+    pub cores: Vec<core_affinity::CoreId>,
+}
+
+impl Visit for PingPong {
+    type Out = Vec<u64>;
+    fn visit<C: Contender>(self, mut c: C) -> Vec<u64> {
+        // The bench thread goes to core 0 only now: corepool checks its
+        // pinning against the building thread's affinity.
+        pin(self.core0);
+        let mut lat = Vec::with_capacity(self.n);
+        let warm = (self.n / 10).min(1000);
+        let mut sum = 0u64;
+        for i in 0..(warm + self.n) {
+            let x = i as u64;
+            let t = Instant::now();
+            c.submit(x);
+            let v = loop {
+                if let Some(v) = c.try_recv() {
+                    break v;
+                }
+                std::hint::spin_loop();
+            };
+            let dt = t.elapsed().as_nanos() as u64;
+            if i >= warm {
+                lat.push(dt);
+                sum = sum.wrapping_add(v);
+            } else {
+                assert_eq!(v, work(x, self.c), "ping-pong: result");
+            }
+        }
+        let expect = (warm as u64..(warm + self.n) as u64)
+            .fold(0u64, |s, x| s.wrapping_add(work(x, self.c)));
+        assert_eq!(sum, expect, "ping-pong: checksum");
+        unpin_current(&self.cores);
+        lat.sort_unstable();
+        lat
+    }
+}
+
+/// Workload 4: a saturating low-priority backlog (`backlog` jobs kept
+/// queued), and a high-priority job every `gap`. Returns the high jobs'
+/// latencies (submission to completion) and waits (submission to start),
+/// both measured by the job itself, in ns, each sorted.
+/// The producer sleeps between rounds of topping up, so on a small machine
+/// it does not take a core from the workers.
+pub struct Priority {
+    pub highs: usize,
+    pub backlog: u64,
+    pub gap: Duration,
+}
+
+impl Visit for Priority {
+    type Out = (Vec<u64>, Vec<u64>);
+    fn visit<C: Contender>(self, mut c: C) -> (Vec<u64>, Vec<u64>) {
+        epoch();
+        let mut lat = Vec::with_capacity(self.highs);
+        let mut waits = Vec::with_capacity(self.highs);
+        let (mut outstanding, mut lows, mut lows_got, mut highs_sent) = (0u64, 0u64, 0u64, 0);
+        let mut next = Instant::now();
+        while lat.len() < self.highs {
+            while outstanding < self.backlog {
+                c.submit(0);
+                lows += 1;
+                outstanding += 1;
+            }
+            if highs_sent < self.highs && Instant::now() >= next {
+                c.submit_high(HIGH | now_ns());
+                highs_sent += 1;
+                outstanding += 1;
+                next = Instant::now() + self.gap;
+            }
+            while let Some(v) = c.try_recv() {
+                outstanding -= 1;
+                if v & HIGH != 0 {
+                    let (l, w) = untimed(v);
+                    lat.push(l);
+                    waits.push(w);
+                } else {
+                    lows_got += 1;
+                }
+            }
+            thread::sleep(self.gap / 4);
+        }
+        while outstanding > 0 {
+            let v = c.recv();
+            assert_eq!(v & HIGH, 0, "priority: a high job answered twice");
+            outstanding -= 1;
+            lows_got += 1;
+        }
+        assert_eq!(
+            (lows_got, lat.len()),
+            (lows, highs_sent),
+            "priority: counts"
+        );
+        lat.sort_unstable();
+        waits.sort_unstable();
+        (lat, waits)
+    }
+}
+
+/// One job a millisecond for `secs`; process CPU time consumed.
+pub struct IdleCost {
+    pub secs: u64,
+    pub c: Cost,
+}
+
+pub fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+impl Visit for IdleCost {
+    type Out = Duration;
+    fn visit<C: Contender>(self, mut c: C) -> Duration {
+        thread::sleep(Duration::from_millis(20)); // let start-up settle
+        let ticks = self.secs * 1000;
+        let cpu0 = cpu_time();
+        let start = Instant::now();
+        let mut sum = 0u64;
+        for k in 0..ticks {
+            c.submit(k);
+            sum = sum.wrapping_add(c.recv());
+            let next = start + Duration::from_millis(k + 1);
+            let now = Instant::now();
+            if next > now {
+                thread::sleep(next - now);
+            }
+        }
+        let cpu = cpu_time() - cpu0;
+        assert_eq!(sum, reference(ticks, self.c), "idle: checksum");
+        cpu
+    }
+}
+
+/// The hardware floor: one AtomicU64 bounced between two pinned,
+/// spinning threads (core 0 here, core 1 there). Sorted round trips, ns.
+pub fn cacheline_pingpong(s: &Settings, n: usize) -> Vec<u64> {
+    #[repr(align(128))]
+    struct Line(AtomicU64);
+    let line = Arc::new(Line(AtomicU64::new(0)));
+    let other = line.clone();
+    let core = s.hw_core(1, 0);
+    let total = (n + 1000) as u64;
+    let h = thread::spawn(move || {
+        pin(core);
+        let mut expect = 1u64;
+        while expect < 2 * total {
+            if other.0.load(Ordering::Acquire) == expect {
+                other.0.store(expect + 1, Ordering::Release);
+                expect += 2;
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    });
+    pin(s.hw_core(0, 0));
+    let mut lat = Vec::with_capacity(n);
+    for i in 0..total {
+        let t = Instant::now();
+        line.0.store(2 * i + 1, Ordering::Release);
+        while line.0.load(Ordering::Acquire) != 2 * i + 2 {
+            std::hint::spin_loop();
+        }
+        if i >= 1000 {
+            lat.push(t.elapsed().as_nanos() as u64);
+        }
+    }
+    h.join().expect("floor thread");
+    unpin_current(&s.cores);
+    lat.sort_unstable();
+    lat
+}
