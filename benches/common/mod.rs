@@ -249,10 +249,9 @@ pub fn reference(n: u64, c: Cost) -> u64 {
     (0..n).fold(0u64, |s, x| s.wrapping_add(work(x, c)))
 }
 
-/// Nanoseconds per job of `work` with `iters`, single-threaded.
-pub fn job_ns(iters: u32) -> f64 {
+/// Nanoseconds per job of `work` with `iters`, single-threaded, over `n` jobs.
+pub fn job_ns(iters: u32, n: u64) -> f64 {
     let c = Cost::plain(iters);
-    let n = 2_000_000u64;
     let t = Instant::now();
     let mut s = 0u64;
     for x in 0..n {
@@ -262,15 +261,17 @@ pub fn job_ns(iters: u32) -> f64 {
     t.elapsed().as_nanos() as f64 / n as f64
 }
 
-/// The smallest `iters` whose job takes at least `target_ns` (best of 3).
+/// The smallest `iters` whose job takes at least `target_ns` (best of 3
+/// probes of about 20 ms each, whatever the target).
 pub fn calibrate(target_ns: f64) -> (u32, f64) {
-    let per = |it: u32| (0..3).map(|_| job_ns(it)).fold(f64::MAX, f64::min);
-    let slope = per(200) / 200.0;
+    let n = ((2e7 / target_ns) as u64).clamp(100, 2_000_000);
+    let per = |it: u32, n: u64| (0..3).map(|_| job_ns(it, n)).fold(f64::MAX, f64::min);
+    let slope = per(200, 100_000) / 200.0;
     let mut it = ((target_ns / slope).round() as u32).max(1);
-    let mut ns = per(it);
+    let mut ns = per(it, n);
     while ns < target_ns * 0.9 {
-        it += 1;
-        ns = per(it);
+        it += (it / 50).max(1);
+        ns = per(it, n);
     }
     (it, ns)
 }
