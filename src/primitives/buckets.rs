@@ -13,12 +13,9 @@
 //! cheap. Level `levels - 1` is served first.
 //!
 //! **Starvation bound.** Each level `l` counts the pops served from *higher*
-//! levels since `l` was last served or last became non-empty. The count costs
-//! no write per pop: every ring already counts its own pops (its `head`), so
-//! the count is the sum of the higher rings' pop counters minus a stamp
-//! (`since[l]`) taken from the same sum when the count restarts. When a pop
-//! finds a non-empty lower level whose count has reached `K`, it serves that
-//! level instead (the highest such level) and restamps it. So, with one consumer, the
+//! levels while `l` was non-empty (`waited[l]`). When a pop finds a non-empty
+//! lower level whose count has reached `K`, it serves that level instead
+//! (the highest such level) and resets its count. So, with one consumer, the
 //! front item of a non-empty level is served after at most `K` pops of higher
 //! levels, plus one pop for each other level that is starving at the same
 //! moment (at most `K + levels - 2` in all). Concurrent consumers can each add
@@ -101,7 +98,7 @@ impl<T> PushError<T> {
 /// * If level `l` holds an item, bit `l` of `occupied` is set, or a push to
 ///   `l` is about to set it (a push sets the bit after its ring push), or a
 ///   consumer that cleared it is about to re-check the ring and set it again.
-/// * `since[l]` is only a scheduling hint; nothing is read through it.
+/// * `waited[l]` is only a scheduling hint; nothing is read through it.
 ///
 /// ```
 /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -112,7 +109,7 @@ impl<T> PushError<T> {
 /// ```
 pub struct PriorityBuckets<T> {
     occupied: CachePadded<AtomicU64>,
-    since: Box<[AtomicUsize]>,
+    waited: Box<[CachePadded<AtomicUsize>]>,
     levels: Box<[Ring<T>]>,
     starvation_bound: usize,
 }
@@ -137,7 +134,9 @@ impl<T> PriorityBuckets<T> {
         );
         PriorityBuckets {
             occupied: CachePadded::new(AtomicU64::new(0)),
-            since: (0..levels).map(|_| AtomicUsize::new(0)).collect(),
+            waited: (0..levels)
+                .map(|_| CachePadded::new(AtomicUsize::new(0)))
+                .collect(),
             levels: (0..levels).map(|_| Ring::new(capacity_per_level)).collect(),
             starvation_bound,
         }
@@ -190,8 +189,6 @@ impl<T> PriorityBuckets<T> {
         // case under load.
         fence(Ordering::SeqCst);
         if self.occupied.load(Ordering::Relaxed) & bit == 0 {
-            // The level becomes non-empty: its wait count starts now.
-            self.restamp(level);
             // Ordering: Release so a consumer whose Acquire load reads this
             // value also sees our ring push.
             self.occupied.fetch_or(bit, Ordering::Release);
@@ -224,12 +221,13 @@ impl<T> PriorityBuckets<T> {
                 return None;
             }
             let top = 63 - occ.leading_zeros() as usize;
-            let (level, stamp) = self.pick(occ, top);
+            let level = if occ == 1 << top {
+                top
+            } else {
+                self.pick_starving(occ, top)
+            };
             if let Some(v) = self.levels[level].pop() {
-                if let Some(stamp) = stamp {
-                    // Ordering: a hint; see the struct invariants.
-                    self.since[level].store(stamp, Ordering::Relaxed);
-                }
+                self.account(occ, level);
                 return Some(v);
             }
             if self.clear_if_empty(level) {
@@ -238,51 +236,47 @@ impl<T> PriorityBuckets<T> {
         }
     }
 
-    /// The level to serve: the highest level below `top` that is non-empty
-    /// and has waited through `K` higher pops, else `top`. With it, the stamp
-    /// that restarts the served level's count (the sum of the pop counters
-    /// above it), or `None` when it cannot have changed: the highest level
-    /// has nothing above it.
+    /// The highest level below `top` that is non-empty and has waited `K`
+    /// higher pops, or `top`.
     #[inline]
-    fn pick(&self, occ: u64, top: usize) -> (usize, Option<usize>) {
-        let levels = self.levels.len();
-        if top + 1 == levels && occ == 1 << top {
-            return (top, None);
-        }
-        let k = self.starvation_bound.max(1);
-        // `above` = pops ever served by the levels above `l` (wrapping).
-        let mut above = 0usize;
-        for h in (top + 1..levels).rev() {
-            above = above.wrapping_add(self.levels[h].pops());
-        }
-        let top_stamp = above;
-        let mut l = top;
-        let mut lower = occ & ((1u64 << top) - 1);
+    fn pick_starving(&self, occ: u64, top: usize) -> usize {
+        let mut lower = occ & !(1u64 << top);
         while lower != 0 {
-            let next = 63 - lower.leading_zeros() as usize;
-            while l > next {
-                above = above.wrapping_add(self.levels[l].pops());
-                l -= 1;
-            }
+            let l = 63 - lower.leading_zeros() as usize;
             // Ordering: a hint; see the struct invariants.
-            if above.wrapping_sub(self.since[l].load(Ordering::Relaxed)) >= k {
-                return (l, Some(above));
+            if self.waited[l].load(Ordering::Relaxed) >= self.starvation_bound.max(1) {
+                return l;
             }
             lower &= !(1u64 << l);
         }
-        (top, (top + 1 < levels).then_some(top_stamp))
+        top
     }
 
-    /// Restarts level `level`'s wait count: stamps it with the current sum
-    /// of the pop counters of the levels above it.
-    fn restamp(&self, level: usize) {
-        let above = self.levels[level + 1..]
-            .iter()
-            .fold(0usize, |sum, ring| sum.wrapping_add(ring.pops()));
-        // Ordering: a hint; see the struct invariants.
-        self.since[level].store(above, Ordering::Relaxed);
+    /// After serving `level`: reset its wait count, charge one higher pop to
+    /// every non-empty level below it.
+    #[inline]
+    fn account(&self, occ: u64, level: usize) {
+        // Ordering (all three): the counts are hints; nothing is read through
+        // them, so Relaxed suffices.
+        if self.waited[level].load(Ordering::Relaxed) != 0 {
+            self.waited[level].store(0, Ordering::Relaxed);
+        }
+        let k = self.starvation_bound.max(1);
+        let mut below = occ & ((1u64 << level) - 1);
+        while below != 0 {
+            let l = below.trailing_zeros() as usize;
+            // A level that has reached `K` is starving and served next; more
+            // counting would not change that, so skip the RMW.
+            if self.waited[l].load(Ordering::Relaxed) < k {
+                self.waited[l].fetch_add(1, Ordering::Relaxed);
+            }
+            below &= below - 1;
+        }
     }
 
+    /// The bit for `level` was set but its ring looked empty: clear the bit,
+    /// then re-check, so a push racing with the clear is never hidden.
+    /// Returns true if the level still holds (unfinished) items.
     #[cold]
     fn clear_if_empty(&self, level: usize) -> bool {
         let bit = 1u64 << level;
@@ -294,9 +288,9 @@ impl<T> PriorityBuckets<T> {
         // saw the bit still set and skipped its `fetch_or` is seen by the
         // re-check below.
         fence(Ordering::SeqCst);
-        // The level's wait count restarts when it next fills (the push that
-        // sets the bit restamps it too; this covers the re-check below).
-        self.restamp(level);
+        // The level's wait count restarts when it next fills.
+        // Ordering: a hint.
+        self.waited[level].store(0, Ordering::Relaxed);
         if !self.levels[level].is_empty() {
             // Ordering: Release, as in `push`.
             self.occupied.fetch_or(bit, Ordering::Release);

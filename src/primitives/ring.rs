@@ -258,14 +258,6 @@ impl<T> Ring<T> {
         self.mask + 1
     }
 
-    /// How many pops have claimed a position since the ring was made
-    /// (wrapping). The priority buckets count higher-level pops with it.
-    #[inline]
-    pub(crate) fn pops(&self) -> usize {
-        // Ordering: Relaxed; a scheduling hint, nothing is read through it.
-        self.head.load(Ordering::Relaxed)
-    }
-
     /// A snapshot of the number of items (claimed positions included).
     ///
     /// ```
