@@ -325,21 +325,9 @@ mod imp {
                 Batch::Channel => {
                     let mut c = ChannelC::new(s, 0, cost);
                     stream(&mut c, 1000);
-                    let t = Instant::now();
-                    let mut out = Vec::with_capacity(n as usize);
-                    let (mut sent, mut got) = (0u64, 0u64);
-                    while got < n {
-                        if sent < n && sent - got < WINDOW {
-                            c.submit(sent);
-                            sent += 1;
-                        } else {
-                            out.push(c.recv());
-                            got += 1;
-                        }
-                    }
-                    let secs = t.elapsed().as_secs_f64();
+                    let (t, out) = fed_batch(&mut c, n);
                     check(&out);
-                    secs
+                    t.as_secs_f64()
                 }
             }
         }

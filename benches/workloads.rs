@@ -131,25 +131,6 @@ mod imp {
 
     // ---------------------------------------------------------------- workloads 1 and 2
 
-    /// Submits `0..n` with at most `WINDOW` in flight and collects every
-    /// result: the batch workload for the streaming contenders (as
-    /// compare.rs feeds its channel pool).
-    fn fed_batch<C: Contender>(c: &mut C, n: u64) -> (Duration, Vec<u64>) {
-        let t = Instant::now();
-        let mut out = Vec::with_capacity(n as usize);
-        let (mut sent, mut got) = (0u64, 0u64);
-        while got < n {
-            if sent < n && sent - got < WINDOW {
-                c.submit(sent);
-                sent += 1;
-            } else {
-                out.push(c.recv());
-                got += 1;
-            }
-        }
-        (t.elapsed(), out)
-    }
-
     /// Benchmarks one streaming contender: each iteration streams `0..n`
     /// through it (`collect`: and keeps every result, the batch workload).
     struct Fed<'g, 'c> {

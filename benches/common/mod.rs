@@ -611,6 +611,25 @@ pub fn stream<C: Contender>(c: &mut C, n: u64) -> (Duration, u64, u64) {
     (t.elapsed(), got, sum)
 }
 
+/// Submits `0..n` with at most `WINDOW` in flight and keeps every result:
+/// the batch workload for the streaming contenders. Returns the time and
+/// the results (in completion order).
+pub fn fed_batch<C: Contender>(c: &mut C, n: u64) -> (Duration, Vec<u64>) {
+    let t = Instant::now();
+    let mut out = Vec::with_capacity(n as usize);
+    let (mut sent, mut got) = (0u64, 0u64);
+    while got < n {
+        if sent < n && sent - got < WINDOW {
+            c.submit(sent);
+            sent += 1;
+        } else {
+            out.push(c.recv());
+            got += 1;
+        }
+    }
+    (t.elapsed(), out)
+}
+
 pub struct Stream {
     pub n: u64,
     pub expect: u64,
