@@ -90,3 +90,58 @@ fn closed_pool_refuses_a_data_batch() {
     pool.close();
     assert_eq!(pool.run_data([1u8, 2]).unwrap_err(), RunError::Closed);
 }
+
+/// A job whose result owns a drop-counted value, to see that `run_data_into`
+/// drops what `out` held exactly once, and that reusing `out` keeps its
+/// allocation.
+#[test]
+fn run_data_into_reuses_the_buffer_and_drops_old_results_once() {
+    for kind in StrategyKind::ALL {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let d = drops.clone();
+        let pool = Pool::builder()
+            .workers(3)
+            .strategy(kind)
+            .build(move |j: &Job<u64>, _| Ok::<_, ()>(Counted(j.data() + 1, d.clone())))
+            .unwrap();
+        let mut out = Vec::new();
+        pool.run_data_into(0..20_000u64, &mut out).unwrap();
+        let buffer = out.as_ptr();
+        let capacity = out.capacity();
+        for round in 0..3u64 {
+            let n = 20_000 - 5_000 * round; // never more than the first batch
+            pool.run_data_into(0..n, &mut out).unwrap();
+            assert_eq!(out.as_ptr(), buffer, "{kind} round {round}: buffer moved");
+            assert_eq!(out.capacity(), capacity, "{kind} round {round}");
+            assert_eq!(out.len(), n as usize, "{kind} round {round}");
+            for (i, r) in out.iter().enumerate() {
+                assert_eq!(r.output().map(|c| c.0), Some(i as u64 + 1), "{kind}");
+            }
+        }
+        // 20 000 + 20 000 + 15 000 results were replaced, 10 000 are held.
+        assert_eq!(drops.load(Ordering::SeqCst), 55_000, "{kind}");
+        // A larger batch grows the buffer.
+        pool.run_data_into(0..30_000u64, &mut out).unwrap();
+        assert_eq!(out.len(), 30_000, "{kind}");
+        assert_eq!(drops.load(Ordering::SeqCst), 65_000, "{kind}");
+        drop(out);
+        assert_eq!(drops.load(Ordering::SeqCst), 95_000, "{kind}");
+    }
+}
+
+#[test]
+fn run_data_into_on_a_closed_pool_empties_out_and_refuses() {
+    let pool = Pool::builder()
+        .workers(1)
+        .build(|j: &Job<u8>, _| Ok::<_, ()>(*j.data()))
+        .unwrap();
+    let mut out = Vec::new();
+    pool.run_data_into([7u8, 8], &mut out).unwrap();
+    assert_eq!(out.len(), 2);
+    pool.close();
+    assert_eq!(
+        pool.run_data_into([1u8, 2], &mut out).unwrap_err(),
+        RunError::Closed
+    );
+    assert!(out.is_empty());
+}

@@ -98,7 +98,13 @@ unsafe impl<T: Send, R: Send, E: Send> Sync for Batch<T, R, E> {}
 
 impl<T, R, E> Batch<T, R, E> {
     /// A batch of whole jobs.
-    pub(crate) fn new(jobs: Vec<Job<T>>, plan: BatchPlan, workers: usize, id_base: u64) -> Self {
+    pub(crate) fn new(
+        jobs: Vec<Job<T>>,
+        plan: BatchPlan,
+        workers: usize,
+        id_base: u64,
+        results: Vec<JobResult<R, E>>,
+    ) -> Self {
         let order = match plan {
             BatchPlan::ByPriority => {
                 let n = jobs.len();
@@ -117,12 +123,19 @@ impl<T, R, E> Batch<T, R, E> {
             plan,
             workers,
             id_base,
+            results,
         )
     }
 
     /// A batch of bare data: every job gets priority 0, no deadline of its
     /// own and no metadata.
-    pub(crate) fn from_data(data: Vec<T>, plan: BatchPlan, workers: usize, id_base: u64) -> Self {
+    pub(crate) fn from_data(
+        data: Vec<T>,
+        plan: BatchPlan,
+        workers: usize,
+        id_base: u64,
+        results: Vec<JobResult<R, E>>,
+    ) -> Self {
         let n = data.len();
         // All priorities are equal: priority order is input order.
         Self::with_input(
@@ -132,6 +145,7 @@ impl<T, R, E> Batch<T, R, E> {
             plan,
             workers,
             id_base,
+            results,
         )
     }
 
@@ -142,7 +156,11 @@ impl<T, R, E> Batch<T, R, E> {
         plan: BatchPlan,
         workers: usize,
         id_base: u64,
+        results: Vec<JobResult<R, E>>,
     ) -> Self {
+        // The results are written in place into `results`' buffer, which
+        // must be empty with room for all `n` (`take_results` relies on it).
+        assert!(results.is_empty() && results.capacity() >= n);
         let start = std::time::Instant::now();
         let ranges = match plan {
             BatchPlan::Split { .. } => (0..workers)
@@ -156,7 +174,7 @@ impl<T, R, E> Batch<T, R, E> {
         };
         Batch {
             input,
-            results: RawBuf::from_vec(Vec::with_capacity(n)),
+            results: RawBuf::from_vec(results),
             n,
             start,
             id_base,
