@@ -255,7 +255,11 @@ mod imp {
     enum Batch {
         Run(StrategyKind),
         RunData(StrategyKind),
+        /// `run_data_into` a `Vec` that a full-size warm-up batch filled.
+        RunDataInto(StrategyKind),
         ParIter,
+        /// `collect_into_vec` into a `Vec` that a full-size warm-up filled.
+        ParIterInto,
         Channel,
     }
 
@@ -264,7 +268,9 @@ mod imp {
             let mut v: Vec<Batch> = StrategyKind::ALL.iter().map(|&k| Batch::Run(k)).collect();
             v.push(Batch::RunData(StrategyKind::WorkStealing));
             v.push(Batch::RunData(StrategyKind::Chunked));
+            v.push(Batch::RunDataInto(StrategyKind::WorkStealing));
             v.push(Batch::ParIter);
+            v.push(Batch::ParIterInto);
             v.push(Batch::Channel);
             v
         }
@@ -273,7 +279,9 @@ mod imp {
             match self {
                 Batch::Run(k) => format!("corepool {} run", k.name()),
                 Batch::RunData(k) => format!("corepool {} run_data", k.name()),
+                Batch::RunDataInto(k) => format!("corepool {} run_data_into", k.name()),
                 Batch::ParIter => "rayon par_iter".into(),
+                Batch::ParIterInto => "rayon par_iter collect_into_vec".into(),
                 Batch::Channel => "crossbeam-channel pool".into(),
             }
         }
@@ -306,6 +314,38 @@ mod imp {
                     check(&v);
                     secs
                 }
+                Batch::RunDataInto(k) => {
+                    let pool = corepool(s, 0, cost, k, IdlePolicy::SpinThenPark);
+                    let mut out = Vec::new();
+                    pool.run_data_into(0..n, &mut out).expect("warm-up");
+                    let t = Instant::now();
+                    pool.run_data_into(0..n, &mut out).expect("run_data_into");
+                    let secs = t.elapsed().as_secs_f64();
+                    let v: Vec<u64> = out.iter().map(|r| *r.output().expect("ok")).collect();
+                    check(&v);
+                    secs
+                }
+                Batch::ParIterInto => {
+                    use rayon::prelude::*;
+                    let pool = rayon_pool(s, 0);
+                    let mut out = Vec::new();
+                    pool.install(|| {
+                        (0..n as usize)
+                            .into_par_iter()
+                            .map(|x| work(x as u64, cost))
+                            .collect_into_vec(&mut out)
+                    });
+                    let t = Instant::now();
+                    pool.install(|| {
+                        (0..n as usize)
+                            .into_par_iter()
+                            .map(|x| work(x as u64, cost))
+                            .collect_into_vec(&mut out)
+                    });
+                    let secs = t.elapsed().as_secs_f64();
+                    check(&out);
+                    secs
+                }
                 Batch::ParIter => {
                     use rayon::prelude::*;
                     let pool = rayon_pool(s, 0);
@@ -316,8 +356,12 @@ mod imp {
                             .sum::<u64>()
                     });
                     let t = Instant::now();
-                    let out: Vec<u64> =
-                        pool.install(|| (0..n).into_par_iter().map(|x| work(x, cost)).collect());
+                    let out: Vec<u64> = pool.install(|| {
+                        (0..n as usize)
+                            .into_par_iter()
+                            .map(|x| work(x as u64, cost))
+                            .collect()
+                    });
                     let secs = t.elapsed().as_secs_f64();
                     check(&out);
                     secs

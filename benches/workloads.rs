@@ -271,7 +271,10 @@ mod imp {
                         b.iter_custom(|iters| {
                             timed(iters, &mut || {
                                 pool.install(|| {
-                                    (0..n).into_par_iter().map(|x| work(x, cost)).collect()
+                                    (0..n as usize)
+                                        .into_par_iter()
+                                        .map(|x| work(x as u64, cost))
+                                        .collect()
                                 })
                             })
                         })
