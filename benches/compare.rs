@@ -10,7 +10,7 @@
 //! `COMPARE_WORKERS` (2), `COMPARE_N` (1_000_000 jobs for the streaming and
 //! batch workloads), `COMPARE_ROUNDS` (3), `COMPARE_LAT_N` (100_000 round
 //! trips), `COMPARE_IDLE_SECS` (2), `COMPARE_ALLOC_N` (100_000),
-//! `COMPARE_ONLY` (a comma list of `stream,batch,latency,idle,alloc`).
+//! `COMPARE_ONLY` (a comma list of `stream,batch,latency,priority,idle,alloc`).
 //!
 //! Method:
 //! * Every contender gets the same worker count; worker `i` is pinned to
@@ -260,7 +260,22 @@ mod imp {
         ParIter,
         /// `collect_into_vec` into a `Vec` that a full-size warm-up filled.
         ParIterInto,
-        Channel,
+        /// A streaming contender fed the whole batch (at most `WINDOW` in
+        /// flight), results collected into a Vec.
+        Fed(Kind),
+    }
+
+    /// The batch workload for a streaming contender.
+    struct FedBatch {
+        n: u64,
+    }
+
+    impl Visit for FedBatch {
+        type Out = (Duration, Vec<u64>);
+        fn visit<C: Contender>(self, mut c: C) -> (Duration, Vec<u64>) {
+            stream(&mut c, 1000);
+            fed_batch(&mut c, self.n)
+        }
     }
 
     impl Batch {
@@ -271,7 +286,7 @@ mod imp {
             v.push(Batch::RunDataInto(StrategyKind::WorkStealing));
             v.push(Batch::ParIter);
             v.push(Batch::ParIterInto);
-            v.push(Batch::Channel);
+            v.extend(peers().into_iter().map(Batch::Fed));
             v
         }
 
@@ -282,7 +297,7 @@ mod imp {
                 Batch::RunDataInto(k) => format!("corepool {} run_data_into", k.name()),
                 Batch::ParIter => "rayon par_iter".into(),
                 Batch::ParIterInto => "rayon par_iter collect_into_vec".into(),
-                Batch::Channel => "crossbeam-channel pool".into(),
+                Batch::Fed(k) => k.name(),
             }
         }
 
@@ -366,10 +381,8 @@ mod imp {
                     check(&out);
                     secs
                 }
-                Batch::Channel => {
-                    let mut c = ChannelC::new(s, 0, cost);
-                    stream(&mut c, 1000);
-                    let (t, out) = fed_batch(&mut c, n);
+                Batch::Fed(k) => {
+                    let (t, out) = dispatch(s, 0, k, cost, FedBatch { n });
                     check(&out);
                     t.as_secs_f64()
                 }
@@ -577,9 +590,14 @@ mod imp {
             let pinned = flags[0];
             let sw = s.with(s.workers, pinned);
             let mut res = vec![[Vec::new(), Vec::new(), Vec::new(), Vec::new()]; kinds.len()];
+            let mut intervals = Vec::new();
             for round in 0..s.rounds {
                 for (i, &k) in kinds.iter().enumerate() {
-                    let (lat, waits) = dispatch(
+                    let PrioOut {
+                        lat,
+                        waits,
+                        interval_ns,
+                    } = dispatch(
                         &sw,
                         0,
                         k,
@@ -590,6 +608,7 @@ mod imp {
                             gap,
                         },
                     );
+                    intervals.push(interval_ns);
                     let v = [
                         pct(&lat, 0.5),
                         pct(&lat, 0.99),
@@ -619,13 +638,23 @@ mod imp {
                         "job_ns",
                         prio_ns,
                     );
+                    csv.row(
+                        "priority",
+                        &k.name(),
+                        s.workers,
+                        pinned,
+                        round,
+                        "interval_ns",
+                        interval_ns,
+                    );
                 }
             }
             println!(
-                "\n## priority: {} high-priority jobs, one every {:.0} us, behind a backlog of {} \
-                 low-priority jobs, {} workers; one job = {:.1} us; latency = submission to \
-                 completion; medians over {} rounds",
+                "\n## priority: {} high-priority jobs, one every {:.0} us (asked {:.0} us), behind a \
+                 backlog of {} low-priority jobs, {} workers; one job = {:.1} us; latency = \
+                 submission to completion; medians over {} rounds",
                 s.prio_n,
+                median(&intervals) / 1e3,
                 gap.as_secs_f64() * 1e6,
                 backlog,
                 s.workers,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// Histogram buckets: 8 linear buckets per power of two (about 12% wide),
 /// covering 0 ns to 2^64 ns.
@@ -80,6 +80,8 @@ pub(crate) struct WorkerStats {
     pub(crate) retried: AtomicU64,
     pub(crate) stolen: AtomicU64,
     pub(crate) parks: AtomicU64,
+    /// Set once by the worker when the OS accepted its pinning.
+    pub(crate) pinned: AtomicBool,
     queue_wait: Histogram,
     run_time: Histogram,
 }
@@ -109,6 +111,7 @@ impl WorkerStats {
             retried: AtomicU64::new(0),
             stolen: AtomicU64::new(0),
             parks: AtomicU64::new(0),
+            pinned: AtomicBool::new(false),
             queue_wait: Histogram::new(),
             run_time: Histogram::new(),
         }
@@ -216,6 +219,7 @@ impl Percentiles {
 /// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
 /// pool.run_data([1, 2]).unwrap();
 /// assert_eq!(pool.metrics().workers[0].executed, 2);
+/// assert!(!pool.metrics().workers[0].pinned); // pinning is off by default
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkerMetrics {
@@ -226,6 +230,10 @@ pub struct WorkerMetrics {
     /// Times this worker parked and was woken again (a park in progress
     /// counts once it ends).
     pub parks: u64,
+    /// Whether the worker runs pinned to the core it was given: false when
+    /// pinning is off, when the OS refused it (the worker then runs
+    /// unpinned), and until the worker's thread has started.
+    pub pinned: bool,
 }
 
 /// A snapshot of a pool's metrics.
@@ -300,6 +308,8 @@ pub(crate) fn snapshot(
             executed: get(&w.executed),
             stolen: get(&w.stolen),
             parks: get(&w.parks),
+            // Ordering: a flag set once at start; a snapshot may miss it.
+            pinned: w.pinned.load(Ordering::Relaxed),
         });
         w.queue_wait.add_into(&mut qw);
         w.run_time.add_into(&mut rt);

@@ -133,10 +133,32 @@ fn pinned_pools_deliver_every_job() {
                     let out = pool.run((0..n).map(|i| Job::new(1 << 32 | i))).unwrap();
                     assert!(out.iter().all(|r| r.outcome.is_ok()));
                     assert_eq!(pool.metrics().completed, 2 * n);
+                    // The cores are the process's own, so the OS accepts
+                    // them; each worker sets its flag when its thread
+                    // starts (allow a slow start on a loaded machine).
+                    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                    while !pool.metrics().workers.iter().all(|w| w.pinned) {
+                        assert!(
+                            std::time::Instant::now() < deadline,
+                            "{kind} {pinning:?}: {:?}",
+                            pool.metrics().workers
+                        );
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
                 }
             }
         }
     });
+}
+
+#[test]
+fn unpinned_workers_say_so() {
+    let pool = Pool::builder()
+        .workers(2)
+        .build(|j: &Job<u64>, _| Ok::<_, ()>(*j.data()))
+        .unwrap();
+    pool.run((0..100).map(Job::new)).unwrap();
+    assert!(pool.metrics().workers.iter().all(|w| !w.pinned));
 }
 
 /// The core ids the OS reports, via the pool's own validation: pinning to

@@ -190,7 +190,8 @@ impl Cost {
 /// Workload 4 (priority under load) tags its high-priority jobs with this
 /// bit; the rest of `x` is the submission time in ns since [`epoch`]. A
 /// timed high job returns `HIGH | latency << 31 | wait` (see [`timed`]), a
-/// low one returns 0; the workload checks the counts of both.
+/// low one returns its own `x`; the workload checks the high count and the
+/// low sum.
 pub const HIGH: u64 = 1 << 63;
 
 /// A high job's answer: `wait` = submission to start, `latency` =
@@ -239,7 +240,7 @@ pub fn work(x: u64, c: Cost) -> u64 {
                 start.saturating_sub(submitted),
             )
         } else {
-            0
+            x
         };
     }
     h
@@ -328,7 +329,24 @@ pub fn peers() -> Vec<Kind> {
     ]
 }
 
+/// corepool as a contender; counts a worker the OS did not pin (when
+/// pinning was asked for) in `PIN_FAILS` when it is dropped.
 pub struct CoreC(pub Pool<u64, u64, ()>);
+
+impl Drop for CoreC {
+    fn drop(&mut self) {
+        if self.0.config().pinning != Pinning::None {
+            let failed = self
+                .0
+                .metrics()
+                .workers
+                .iter()
+                .filter(|w| !w.pinned)
+                .count();
+            PIN_FAILS.fetch_add(failed, Ordering::Relaxed);
+        }
+    }
+}
 
 impl Contender for CoreC {
     #[inline]
@@ -435,10 +453,24 @@ impl Contender for ChannelC {
     }
 }
 
+/// The result channel of the closure-per-job peers: bounded like the
+/// channel pool's (at most `WINDOW` results are ever outstanding, so a
+/// send never blocks), and a `'static` sender, so a job's closure copies a
+/// reference instead of cloning the `Sender` (an RMW on a shared counter
+/// per job that the channel pool and corepool do not pay). The sender is
+/// leaked: one per contender built, for the life of the bench.
+pub fn result_channel() -> (
+    &'static crossbeam_channel::Sender<u64>,
+    crossbeam_channel::Receiver<u64>,
+) {
+    let (tx, rx) = crossbeam_channel::bounded(WINDOW as usize);
+    (Box::leak(Box::new(tx)), rx)
+}
+
 /// `threadpool`: one boxed closure per job, result on a channel.
 pub struct ThreadPoolC {
     pool: threadpool::ThreadPool,
-    tx: crossbeam_channel::Sender<u64>,
+    tx: &'static crossbeam_channel::Sender<u64>,
     rx: crossbeam_channel::Receiver<u64>,
     c: Cost,
 }
@@ -459,7 +491,7 @@ impl ThreadPoolC {
             });
         }
         barrier.wait();
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = result_channel();
         ThreadPoolC { pool, tx, rx, c }
     }
 }
@@ -467,7 +499,7 @@ impl ThreadPoolC {
 impl Contender for ThreadPoolC {
     #[inline]
     fn submit(&mut self, x: u64) {
-        let (tx, c) = (self.tx.clone(), self.c);
+        let (tx, c) = (self.tx, self.c);
         self.pool.execute(move || {
             let _ = tx.send(work(x, c));
         });
@@ -494,7 +526,7 @@ pub fn rayon_pool(s: &Settings, offset: usize) -> rayon::ThreadPool {
 /// rayon: `ThreadPool::spawn` per job, result on a channel.
 pub struct RayonC {
     pool: rayon::ThreadPool,
-    tx: crossbeam_channel::Sender<u64>,
+    tx: &'static crossbeam_channel::Sender<u64>,
     rx: crossbeam_channel::Receiver<u64>,
     c: Cost,
 }
@@ -502,7 +534,7 @@ pub struct RayonC {
 impl Contender for RayonC {
     #[inline]
     fn submit(&mut self, x: u64) {
-        let (tx, c) = (self.tx.clone(), self.c);
+        let (tx, c) = (self.tx, self.c);
         self.pool.spawn(move || {
             let _ = tx.send(work(x, c));
         });
@@ -520,7 +552,7 @@ impl Contender for RayonC {
 /// tokio multi-thread runtime: one spawned task per job.
 pub struct TokioC {
     rt: tokio::runtime::Runtime,
-    tx: crossbeam_channel::Sender<u64>,
+    tx: &'static crossbeam_channel::Sender<u64>,
     rx: crossbeam_channel::Receiver<u64>,
     c: Cost,
 }
@@ -537,7 +569,7 @@ impl TokioC {
             })
             .build()
             .expect("tokio runtime");
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = result_channel();
         TokioC { rt, tx, rx, c }
     }
 }
@@ -545,7 +577,7 @@ impl TokioC {
 impl Contender for TokioC {
     #[inline]
     fn submit(&mut self, x: u64) {
-        let (tx, c) = (self.tx.clone(), self.c);
+        let (tx, c) = (self.tx, self.c);
         drop(self.rt.spawn(async move {
             let _ = tx.send(work(x, c));
         }));
@@ -567,13 +599,17 @@ pub trait Visit {
     fn visit<C: Contender>(self, c: C) -> Self::Out;
 }
 
+/// Builds contender `kind`, runs `v` on it, drops it, and lets the
+/// machine settle for 20 ms (rayon's and threadpool's threads exit after
+/// their pool is dropped, not before it returns) so the next contender
+/// does not share the cores with the last one's exiting threads.
 pub fn dispatch<V: Visit>(s: &Settings, offset: usize, kind: Kind, c: Cost, v: V) -> V::Out {
-    match kind {
+    let out = match kind {
         Kind::Core(k, idle) => v.visit(CoreC(corepool(s, offset, c, k, idle))),
         Kind::Channel => v.visit(ChannelC::new(s, offset, c)),
         Kind::ThreadPool => v.visit(ThreadPoolC::new(s, offset, c)),
         Kind::RayonSpawn => {
-            let (tx, rx) = crossbeam_channel::unbounded();
+            let (tx, rx) = result_channel();
             v.visit(RayonC {
                 pool: rayon_pool(s, offset),
                 tx,
@@ -582,7 +618,9 @@ pub fn dispatch<V: Visit>(s: &Settings, offset: usize, kind: Kind, c: Cost, v: V
             })
         }
         Kind::Tokio => v.visit(TokioC::new(s, offset, c)),
-    }
+    };
+    thread::sleep(Duration::from_millis(20));
+    out
 }
 
 // ---------------------------------------------------------------- workloads
@@ -702,21 +740,39 @@ pub struct Priority {
     pub gap: Duration,
 }
 
+/// What workload 4 measured: the high jobs' latencies and waits (ns,
+/// sorted), and the mean interval between high submissions (ns), which is
+/// a little over the configured gap (the producer looks every `gap / 4`).
+pub struct PrioOut {
+    pub lat: Vec<u64>,
+    pub waits: Vec<u64>,
+    pub interval_ns: f64,
+}
+
 impl Visit for Priority {
-    type Out = (Vec<u64>, Vec<u64>);
-    fn visit<C: Contender>(self, mut c: C) -> (Vec<u64>, Vec<u64>) {
+    type Out = PrioOut;
+    fn visit<C: Contender>(self, mut c: C) -> PrioOut {
         epoch();
         let mut lat = Vec::with_capacity(self.highs);
         let mut waits = Vec::with_capacity(self.highs);
-        let (mut outstanding, mut lows, mut lows_got, mut highs_sent) = (0u64, 0u64, 0u64, 0);
+        // Low jobs carry 1, 2, 3, ... and answer it (see `work`), so their
+        // sum is checked as well as the counts.
+        let (mut outstanding, mut lows, mut low_sum, mut highs_sent) = (0u64, 0u64, 0u64, 0);
         let mut next = Instant::now();
+        let (mut first, mut last) = (None, Instant::now());
+        // A lost job would otherwise make this loop wait forever.
+        let give_up = Instant::now() + Duration::from_secs(60) + self.gap * self.highs as u32 * 4;
         while lat.len() < self.highs {
+            assert!(Instant::now() < give_up, "priority: results stopped coming");
             while outstanding < self.backlog {
-                c.submit(0);
                 lows += 1;
+                c.submit(lows);
                 outstanding += 1;
             }
             if highs_sent < self.highs && Instant::now() >= next {
+                let now = Instant::now();
+                first.get_or_insert(now);
+                last = now;
                 c.submit_high(HIGH | now_ns());
                 highs_sent += 1;
                 outstanding += 1;
@@ -729,7 +785,7 @@ impl Visit for Priority {
                     lat.push(l);
                     waits.push(w);
                 } else {
-                    lows_got += 1;
+                    low_sum = low_sum.wrapping_add(v);
                 }
             }
             thread::sleep(self.gap / 4);
@@ -738,16 +794,18 @@ impl Visit for Priority {
             let v = c.recv();
             assert_eq!(v & HIGH, 0, "priority: a high job answered twice");
             outstanding -= 1;
-            lows_got += 1;
+            low_sum = low_sum.wrapping_add(v);
         }
-        assert_eq!(
-            (lows_got, lat.len()),
-            (lows, highs_sent),
-            "priority: counts"
-        );
+        assert_eq!(lat.len(), highs_sent, "priority: high count");
+        assert_eq!(low_sum, lows * (lows + 1) / 2, "priority: low checksum");
         lat.sort_unstable();
         waits.sort_unstable();
-        (lat, waits)
+        let span = first.map_or(0.0, |f| (last - f).as_nanos() as f64);
+        PrioOut {
+            lat,
+            waits,
+            interval_ns: span / (highs_sent.max(2) - 1) as f64,
+        }
     }
 }
 

@@ -678,8 +678,11 @@ where
 {
     if let Some(core) = sh.config.core_for(index) {
         // Pinning is best effort at run time: the core was validated at
-        // build time, and a refusal by the OS leaves the worker unpinned.
-        let _ = core_affinity::set_for_current(core);
+        // build time, and a refusal by the OS leaves the worker unpinned,
+        // which `WorkerMetrics::pinned` reports.
+        let pinned = core_affinity::set_for_current(core);
+        // Ordering: a flag for snapshots; nothing is read through it.
+        sh.stats[index].pinned.store(pinned, Ordering::Relaxed);
     }
     /// Counts the worker as exited however it leaves (even by a panic in
     /// user code outside the processor, such as a strategy or a `Drop`), so
