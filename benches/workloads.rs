@@ -18,7 +18,8 @@
 //!   rayon spawn, tokio spawn.
 //! * `batch_trivial`, `batch_200ns` (workload 2): one iteration runs a batch
 //!   of `WORKLOADS_N` jobs and collects every result: corepool `Pool::run`
-//!   (every strategy) and `Pool::run_data` (work-stealing, chunked), rayon
+//!   (every strategy), `Pool::run_data` (work-stealing, chunked) and
+//!   `Pool::run_data_into` (work-stealing, one results Vec reused), rayon
 //!   `par_iter`, and the streaming peers fed the whole batch.
 //! * `latency` (workload 3): one job in flight, one worker on core 1, the
 //!   bench thread on core 0, spinning on `try_recv`. One iteration is one
@@ -202,12 +203,14 @@ mod imp {
         }
     }
 
-    /// The batch contenders: corepool's `run` and `run_data`, rayon's
+    /// The batch contenders: corepool's `run`, `run_data` and
+    /// `run_data_into` (one results Vec reused by every iteration), rayon's
     /// `par_iter`, and the streaming peers fed the whole batch.
     #[derive(Clone, Copy)]
     enum Batch {
         Run(StrategyKind),
         RunData(StrategyKind),
+        RunDataInto(StrategyKind),
         ParIter,
         Fed(Kind),
     }
@@ -217,6 +220,7 @@ mod imp {
             let mut v: Vec<Batch> = StrategyKind::ALL.iter().map(|&k| Batch::Run(k)).collect();
             v.push(Batch::RunData(StrategyKind::WorkStealing));
             v.push(Batch::RunData(StrategyKind::Chunked));
+            v.push(Batch::RunDataInto(StrategyKind::WorkStealing));
             v.push(Batch::ParIter);
             v.extend(peers().into_iter().map(Batch::Fed));
             v
@@ -226,6 +230,7 @@ mod imp {
             match self {
                 Batch::Run(k) => format!("corepool {} run", k.name()),
                 Batch::RunData(k) => format!("corepool {} run_data", k.name()),
+                Batch::RunDataInto(k) => format!("corepool {} run_data_into", k.name()),
                 Batch::ParIter => "rayon par_iter".into(),
                 Batch::Fed(k) => k.name(),
             }
@@ -263,6 +268,23 @@ mod imp {
                                 } else {
                                     pool.run((0..n).map(Job::new)).expect("run")
                                 };
+                                total += t.elapsed();
+                                let vals = out.iter().map(|r| *r.output().expect("ok"));
+                                check("batch", n, expect, vals);
+                            }
+                            total
+                        })
+                    });
+                }
+                Batch::RunDataInto(k) => {
+                    let pool = corepool(s, 0, cost, k, IdlePolicy::SpinThenPark);
+                    let mut out = Vec::new();
+                    g.bench_function(id, |b| {
+                        b.iter_custom(|iters| {
+                            let mut total = Duration::ZERO;
+                            for _ in 0..iters {
+                                let t = Instant::now();
+                                pool.run_data_into(0..n, &mut out).expect("run_data_into");
                                 total += t.elapsed();
                                 let vals = out.iter().map(|r| *r.output().expect("ok"));
                                 check("batch", n, expect, vals);
