@@ -6,11 +6,15 @@
 //! CARGO_TARGET_DIR=/work/target-compare cargo bench --bench compare -- --workers 2
 //! ```
 //!
-//! Settings (environment; `--workers N` on the command line also works):
-//! `COMPARE_WORKERS` (2), `COMPARE_N` (1_000_000 jobs for the streaming and
-//! batch workloads), `COMPARE_ROUNDS` (3), `COMPARE_LAT_N` (100_000 round
-//! trips), `COMPARE_IDLE_SECS` (2), `COMPARE_ALLOC_N` (100_000),
-//! `COMPARE_ONLY` (a comma list of `stream,batch,latency,priority,idle,alloc`).
+//! Settings (environment, or the command-line flag where one is named):
+//! `COMPARE_WORKERS` / `--workers` (2; a comma list such as `1,2,4`: the
+//! stream and batch workloads run once per count, the others use the last),
+//! `COMPARE_PINNING` / `--pinning` (`on`, `off` or `both`; default `on`),
+//! `COMPARE_N` (1_000_000 jobs for the streaming and batch workloads),
+//! `COMPARE_ROUNDS` (3), `COMPARE_LAT_N` (100_000 round trips),
+//! `COMPARE_PRIO_N` (2_000 high-priority jobs), `COMPARE_IDLE_SECS` (2),
+//! `COMPARE_ALLOC_N` (100_000), `COMPARE_ONLY` (a comma list of
+//! `stream,batch,latency,priority,idle,alloc`).
 //!
 //! Method:
 //! * Every contender gets the same worker count; worker `i` is pinned to
@@ -29,7 +33,9 @@
 //!   record neither, so this is like for like.
 //!
 //! Tables go to stdout; every per-round sample goes to
-//! `target/compare/results.csv`.
+//! `<crate>/target/compare/results.csv` (that path, whatever
+//! `CARGO_TARGET_DIR` says), as
+//! `workload,contender,workers,pinned,round,metric,value`.
 
 #[cfg(feature = "loom")]
 fn main() {}
