@@ -467,40 +467,54 @@ pub fn result_channel() -> (
     (Box::leak(Box::new(tx)), rx)
 }
 
-/// `threadpool`: one boxed closure per job, result on a channel.
-pub struct ThreadPoolC {
-    pool: threadpool::ThreadPool,
+/// How a closure-per-job peer runs one job: `threadpool`'s `execute`,
+/// rayon's `spawn`, tokio's `spawn` of an `async` block.
+pub trait Spawner {
+    fn run(&self, f: impl FnOnce() + Send + 'static);
+}
+
+impl Spawner for threadpool::ThreadPool {
+    #[inline]
+    fn run(&self, f: impl FnOnce() + Send + 'static) {
+        self.execute(f);
+    }
+}
+
+impl Spawner for rayon::ThreadPool {
+    #[inline]
+    fn run(&self, f: impl FnOnce() + Send + 'static) {
+        self.spawn(f);
+    }
+}
+
+impl Spawner for tokio::runtime::Runtime {
+    #[inline]
+    fn run(&self, f: impl FnOnce() + Send + 'static) {
+        drop(self.spawn(async move { f() }));
+    }
+}
+
+/// A closure-per-job peer (threadpool, rayon spawn, tokio spawn): each job
+/// is one closure that sends its result on the shared result channel.
+pub struct ClosureC<P> {
+    pool: P,
     tx: &'static crossbeam_channel::Sender<u64>,
     rx: crossbeam_channel::Receiver<u64>,
     c: Cost,
 }
 
-impl ThreadPoolC {
-    pub fn new(s: &Settings, offset: usize, c: Cost) -> ThreadPoolC {
-        let pool = threadpool::ThreadPool::new(s.workers);
-        // Pin each worker: every pin job blocks on the barrier, so each
-        // of the N threads takes exactly one.
-        let barrier = Arc::new(Barrier::new(s.workers + 1));
-        let next = Arc::new(AtomicUsize::new(0));
-        for _ in 0..s.workers {
-            let (b, next) = (barrier.clone(), next.clone());
-            let cores: Vec<_> = (0..s.workers).map(|i| s.core(offset, i)).collect();
-            pool.execute(move || {
-                pin(cores[next.fetch_add(1, Ordering::Relaxed)]);
-                b.wait();
-            });
-        }
-        barrier.wait();
+impl<P> ClosureC<P> {
+    fn new(pool: P, c: Cost) -> ClosureC<P> {
         let (tx, rx) = result_channel();
-        ThreadPoolC { pool, tx, rx, c }
+        ClosureC { pool, tx, rx, c }
     }
 }
 
-impl Contender for ThreadPoolC {
+impl<P: Spawner> Contender for ClosureC<P> {
     #[inline]
     fn submit(&mut self, x: u64) {
         let (tx, c) = (self.tx, self.c);
-        self.pool.execute(move || {
+        self.pool.run(move || {
             let _ = tx.send(work(x, c));
         });
     }
@@ -512,6 +526,24 @@ impl Contender for ThreadPoolC {
     fn recv(&mut self) -> u64 {
         self.rx.recv().expect("recv")
     }
+}
+
+/// `threadpool` with its workers pinned: every pin job blocks on a
+/// barrier, so each of the N threads takes exactly one.
+pub fn threadpool_pool(s: &Settings, offset: usize) -> threadpool::ThreadPool {
+    let pool = threadpool::ThreadPool::new(s.workers);
+    let barrier = Arc::new(Barrier::new(s.workers + 1));
+    let next = Arc::new(AtomicUsize::new(0));
+    for _ in 0..s.workers {
+        let (b, next) = (barrier.clone(), next.clone());
+        let cores: Vec<_> = (0..s.workers).map(|i| s.core(offset, i)).collect();
+        pool.execute(move || {
+            pin(cores[next.fetch_add(1, Ordering::Relaxed)]);
+            b.wait();
+        });
+    }
+    barrier.wait();
+    pool
 }
 
 pub fn rayon_pool(s: &Settings, offset: usize) -> rayon::ThreadPool {
@@ -523,73 +555,18 @@ pub fn rayon_pool(s: &Settings, offset: usize) -> rayon::ThreadPool {
         .expect("rayon pool")
 }
 
-/// rayon: `ThreadPool::spawn` per job, result on a channel.
-pub struct RayonC {
-    pool: rayon::ThreadPool,
-    tx: &'static crossbeam_channel::Sender<u64>,
-    rx: crossbeam_channel::Receiver<u64>,
-    c: Cost,
-}
-
-impl Contender for RayonC {
-    #[inline]
-    fn submit(&mut self, x: u64) {
-        let (tx, c) = (self.tx, self.c);
-        self.pool.spawn(move || {
-            let _ = tx.send(work(x, c));
-        });
-    }
-    #[inline]
-    fn try_recv(&mut self) -> Option<u64> {
-        self.rx.try_recv().ok()
-    }
-    #[inline]
-    fn recv(&mut self) -> u64 {
-        self.rx.recv().expect("recv")
-    }
-}
-
-/// tokio multi-thread runtime: one spawned task per job.
-pub struct TokioC {
-    rt: tokio::runtime::Runtime,
-    tx: &'static crossbeam_channel::Sender<u64>,
-    rx: crossbeam_channel::Receiver<u64>,
-    c: Cost,
-}
-
-impl TokioC {
-    pub fn new(s: &Settings, offset: usize, c: Cost) -> TokioC {
-        let cores: Vec<_> = (0..s.workers).map(|i| s.core(offset, i)).collect();
-        let next = AtomicUsize::new(0);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(s.workers)
-            .on_thread_start(move || {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                pin(cores[i % cores.len()]);
-            })
-            .build()
-            .expect("tokio runtime");
-        let (tx, rx) = result_channel();
-        TokioC { rt, tx, rx, c }
-    }
-}
-
-impl Contender for TokioC {
-    #[inline]
-    fn submit(&mut self, x: u64) {
-        let (tx, c) = (self.tx, self.c);
-        drop(self.rt.spawn(async move {
-            let _ = tx.send(work(x, c));
-        }));
-    }
-    #[inline]
-    fn try_recv(&mut self) -> Option<u64> {
-        self.rx.try_recv().ok()
-    }
-    #[inline]
-    fn recv(&mut self) -> u64 {
-        self.rx.recv().expect("recv")
-    }
+/// tokio's multi-thread runtime, its workers pinned as they start.
+pub fn tokio_runtime(s: &Settings, offset: usize) -> tokio::runtime::Runtime {
+    let cores: Vec<_> = (0..s.workers).map(|i| s.core(offset, i)).collect();
+    let next = AtomicUsize::new(0);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(s.workers)
+        .on_thread_start(move || {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            pin(cores[i % cores.len()]);
+        })
+        .build()
+        .expect("tokio runtime")
 }
 
 /// A workload generic over the contender (so the hot loop is
@@ -607,17 +584,9 @@ pub fn dispatch<V: Visit>(s: &Settings, offset: usize, kind: Kind, c: Cost, v: V
     let out = match kind {
         Kind::Core(k, idle) => v.visit(CoreC(corepool(s, offset, c, k, idle))),
         Kind::Channel => v.visit(ChannelC::new(s, offset, c)),
-        Kind::ThreadPool => v.visit(ThreadPoolC::new(s, offset, c)),
-        Kind::RayonSpawn => {
-            let (tx, rx) = result_channel();
-            v.visit(RayonC {
-                pool: rayon_pool(s, offset),
-                tx,
-                rx,
-                c,
-            })
-        }
-        Kind::Tokio => v.visit(TokioC::new(s, offset, c)),
+        Kind::ThreadPool => v.visit(ClosureC::new(threadpool_pool(s, offset), c)),
+        Kind::RayonSpawn => v.visit(ClosureC::new(rayon_pool(s, offset), c)),
+        Kind::Tokio => v.visit(ClosureC::new(tokio_runtime(s, offset), c)),
     };
     thread::sleep(Duration::from_millis(20));
     out
