@@ -207,6 +207,45 @@ mod imp {
         }
     }
 
+    /// One throughput workload at `w` workers: every contender (by index
+    /// into `names`) under every pinning of the run, interleaved over the
+    /// rounds; each sample is `run(index, settings)` seconds for `s.n` jobs,
+    /// recorded in the CSV as seconds and Mjobs/s; then the table, with
+    /// rates against the channel pool and against `base`.
+    fn throughput_rounds(
+        csv: &mut Csv,
+        s: &Settings,
+        label: &str,
+        w: usize,
+        names: &[String],
+        base: &str,
+        mut run: impl FnMut(usize, &Settings) -> f64,
+    ) {
+        let variants: Vec<(usize, bool)> = s
+            .pinning
+            .flags()
+            .iter()
+            .flat_map(|&p| (0..names.len()).map(move |i| (i, p)))
+            .collect();
+        let mut times = vec![Vec::new(); variants.len()];
+        for round in 0..s.rounds {
+            for (v, &(i, pinned)) in variants.iter().enumerate() {
+                let secs = run(i, &s.with(w, pinned));
+                let rate = s.n as f64 / secs / 1e6;
+                csv.row(label, &names[i], w, pinned, round, "seconds", secs);
+                csv.row(label, &names[i], w, pinned, round, "mjobs_per_s", rate);
+                times[v].push(secs);
+            }
+        }
+        let rows: Vec<(String, Vec<f64>)> = variants
+            .iter()
+            .zip(times)
+            .map(|(&(i, p), t)| (tag(&names[i], p, s.pinning), t))
+            .collect();
+        let base = tag(base, s.pinning.flags()[0], s.pinning);
+        throughput_table(&format!("{label}, {w} workers"), s.n, &rows, &base);
+    }
+
     /// Prints a throughput table: median time, spread, rate, and the rate
     /// relative to the channel pool (and to `base` when that is another
     /// contender).
@@ -457,29 +496,12 @@ mod imp {
                     .chain(peers())
                     .collect();
                 for &w in &s.worker_list {
-                    let variants: Vec<(Kind, bool)> = flags
-                        .iter()
-                        .flat_map(|&p| kinds.iter().map(move |&k| (k, p)))
-                        .collect();
-                    let mut times = vec![Vec::new(); variants.len()];
-                    for round in 0..s.rounds {
-                        for (i, &(k, pinned)) in variants.iter().enumerate() {
-                            let sw = s.with(w, pinned);
-                            let t = dispatch(&sw, 0, k, cost, Stream { n: s.n, expect });
-                            let secs = t.as_secs_f64();
-                            let rate = s.n as f64 / secs / 1e6;
-                            csv.row(label, &k.name(), w, pinned, round, "seconds", secs);
-                            csv.row(label, &k.name(), w, pinned, round, "mjobs_per_s", rate);
-                            times[i].push(secs);
-                        }
-                    }
-                    let rows: Vec<(String, Vec<f64>)> = variants
-                        .iter()
-                        .zip(times)
-                        .map(|(&(k, p), t)| (tag(&k.name(), p, s.pinning), t))
-                        .collect();
-                    let title = format!("{label}, {w} workers");
-                    throughput_table(&title, s.n, &rows, "crossbeam-channel pool");
+                    let names: Vec<String> = kinds.iter().map(|k| k.name()).collect();
+                    let base = "crossbeam-channel pool";
+                    throughput_rounds(&mut csv, &s, label, w, &names, base, |i, sw| {
+                        let t = dispatch(sw, 0, kinds[i], cost, Stream { n: s.n, expect });
+                        t.as_secs_f64()
+                    });
                 }
             }
         }
@@ -489,28 +511,11 @@ mod imp {
             for (label, cost) in [("batch/trivial", trivial), ("batch/200ns", medium)] {
                 let expect = reference(s.n, cost);
                 for &w in &s.worker_list {
-                    let variants: Vec<(Batch, bool)> = flags
-                        .iter()
-                        .flat_map(|&p| Batch::all().into_iter().map(move |b| (b, p)))
-                        .collect();
-                    let mut times = vec![Vec::new(); variants.len()];
-                    for round in 0..s.rounds {
-                        for (i, &(b, pinned)) in variants.iter().enumerate() {
-                            let secs = b.once(&s.with(w, pinned), s.n, cost, expect);
-                            let rate = s.n as f64 / secs / 1e6;
-                            csv.row(label, &b.name(), w, pinned, round, "seconds", secs);
-                            csv.row(label, &b.name(), w, pinned, round, "mjobs_per_s", rate);
-                            times[i].push(secs);
-                        }
-                    }
-                    let rows: Vec<(String, Vec<f64>)> = variants
-                        .iter()
-                        .zip(times)
-                        .map(|(&(b, p), t)| (tag(&b.name(), p, s.pinning), t))
-                        .collect();
-                    let base = tag("rayon par_iter", flags[0], s.pinning);
-                    let title = format!("{label}, {w} workers");
-                    throughput_table(&title, s.n, &rows, &base);
+                    let all = Batch::all();
+                    let names: Vec<String> = all.iter().map(|b| b.name()).collect();
+                    throughput_rounds(&mut csv, &s, label, w, &names, "rayon par_iter", |i, sw| {
+                        all[i].once(sw, s.n, cost, expect)
+                    });
                 }
             }
         }
