@@ -238,6 +238,11 @@ pub struct WorkerMetrics {
 
 /// A snapshot of a pool's metrics.
 ///
+/// A worker counts a job's outcome (`completed`, `failed`, `panicked`,
+/// `timed_out`, `cancelled`) just before it delivers the result, so a result
+/// you have received is always counted, while a snapshot taken as results
+/// arrive may count a few whose results are not yet in `results_pending`.
+///
 /// ```
 /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::{Job, Pool};
