@@ -40,6 +40,20 @@
 //! * `items_dropped_exactly_once`: items still inside the deque when the last
 //!   handle goes away are dropped exactly once, together with the ones taken
 //!   out, even when the last handle is a thief's on another thread.
+//! * `reserved_pops_race_steals`: the owner's first pop sees four items and
+//!   reserves the newest two under one fence, its second pop takes the
+//!   reserved one with no atomic operation at all, while a thief steals up
+//!   to three times, so its later claims reach for the reserved positions.
+//!   Each item comes out exactly once, and the owner's come out newest
+//!   first.
+//! * `reserved_pops_race_steal_batch`: the same with a batch steal (claims
+//!   of several positions, one fence each) and a single steal.
+//! * `push_publishes_reservation`: reserved items are invisible to thieves
+//!   until the owner pushes again, which makes them stealable; a thief
+//!   racing that push never takes an item twice or misses one for good.
+//! * `reserved_items_dropped_exactly_once`: the owner's half is dropped while
+//!   it still holds a reservation and a thief may hold the last handle: the
+//!   reserved items are dropped exactly once, with the deque.
 #![cfg(feature = "loom")]
 
 mod common;
@@ -299,7 +313,7 @@ fn push_while_stealing_wraps() {
 /// Counts the drops of each id.
 struct Counted {
     id: usize,
-    drops: std::sync::Arc<[StdAtomicUsize; 4]>,
+    drops: std::sync::Arc<[StdAtomicUsize; 5]>,
 }
 
 impl Drop for Counted {
@@ -314,7 +328,7 @@ impl Drop for Counted {
 fn items_dropped_exactly_once() {
     model("items_dropped_exactly_once", || {
         // Fresh counters for every explored execution.
-        let drops = std::sync::Arc::new([const { StdAtomicUsize::new(0) }; 4]);
+        let drops = std::sync::Arc::new([const { StdAtomicUsize::new(0) }; 5]);
         let (w, s) = deque::new::<Counted>(4);
         for id in 0..3 {
             let item = Counted {
@@ -345,5 +359,161 @@ fn items_dropped_exactly_once() {
             );
         }
         assert_eq!(drops[3].load(StdOrdering::Relaxed), 0);
+    });
+}
+
+/// Asserts the owner's pops came out newest first.
+fn assert_lifo(popped: &[usize]) {
+    assert!(
+        popped.windows(2).all(|p| p[0] > p[1]),
+        "owner pops out of order: {popped:?}"
+    );
+}
+
+#[test]
+fn reserved_pops_race_steals() {
+    model("reserved_pops_race_steals", || {
+        let (w, s) = deque::new::<usize>(4);
+        for i in 1..=4 {
+            w.push(i).unwrap();
+        }
+
+        // Three steals: the third reaches for position 2, inside the
+        // reservation [2, 4) of the owner's first pop, unless the fences
+        // (the owner's in `pop`, the thief's in its claim) keep it out.
+        let thief = thread::spawn(move || {
+            let mut got: Vec<usize> = Vec::new();
+            for _ in 0..3 {
+                got.extend(steal_one(&s));
+            }
+            got
+        });
+        let owner = thread::spawn(move || {
+            let mut got: Vec<usize> = w.pop().into_iter().collect();
+            got.extend(w.pop());
+            (got, w)
+        });
+
+        let (popped, w) = owner.join().unwrap();
+        assert_lifo(&popped);
+        let mut got = popped;
+        got.extend(thief.join().unwrap());
+        got.extend(drain(&w));
+        assert_exactly_once(got, &[1, 2, 3, 4]);
+    });
+}
+
+#[test]
+fn reserved_pops_race_steal_batch() {
+    model("reserved_pops_race_steal_batch", || {
+        let (w, s) = deque::new::<usize>(4);
+        for i in 1..=4 {
+            w.push(i).unwrap();
+        }
+
+        // A batch steal claims up to half (two positions, one fence each),
+        // then a single steal reaches further.
+        let thief = thread::spawn(move || {
+            let (mine, _mine_stealer) = deque::new::<usize>(4);
+            let mut got = Vec::new();
+            loop {
+                match s.steal_batch_and_pop(&mine) {
+                    Steal::Success(v) => got.push(v),
+                    Steal::Empty => {}
+                    Steal::Retry => {
+                        thread::yield_now();
+                        continue;
+                    }
+                }
+                break;
+            }
+            got.extend(steal_one(&s));
+            got.extend(drain(&mine));
+            got
+        });
+        let owner = thread::spawn(move || {
+            let mut got: Vec<usize> = w.pop().into_iter().collect();
+            got.extend(w.pop());
+            (got, w)
+        });
+
+        let (popped, w) = owner.join().unwrap();
+        assert_lifo(&popped);
+        let mut got = popped;
+        got.extend(thief.join().unwrap());
+        got.extend(drain(&w));
+        assert_exactly_once(got, &[1, 2, 3, 4]);
+    });
+}
+
+#[test]
+fn push_publishes_reservation() {
+    model("push_publishes_reservation", || {
+        let (w, s) = deque::new::<usize>(4);
+        for i in 1..=4 {
+            w.push(i).unwrap();
+        }
+        // Sees four, reserves [2, 4): takes 4 and keeps 3 from thieves.
+        assert_eq!(w.pop(), Some(4));
+        assert_eq!((w.len(), s.len()), (3, 2));
+
+        let thief = thread::spawn(move || {
+            let mut got: Vec<usize> = Vec::new();
+            for _ in 0..3 {
+                got.extend(steal_one(&s));
+            }
+            (got, s)
+        });
+        // The push of 5 hands 3 back to the thieves.
+        let owner = thread::spawn(move || {
+            w.push(5).unwrap();
+            w
+        });
+
+        let w = owner.join().unwrap();
+        let (mut got, s) = thief.join().unwrap();
+        // After the push, everything left is visible to a thief.
+        assert_eq!(s.len(), w.len());
+        got.extend(std::iter::from_fn(|| steal_one(&s)));
+        assert!(w.is_empty());
+        got.push(4);
+        assert_exactly_once(got, &[1, 2, 3, 4, 5]);
+    });
+}
+
+#[test]
+fn reserved_items_dropped_exactly_once() {
+    model("reserved_items_dropped_exactly_once", || {
+        let drops = std::sync::Arc::new([const { StdAtomicUsize::new(0) }; 5]);
+        let (w, s) = deque::new::<Counted>(4);
+        for id in 0..4 {
+            let item = Counted {
+                id,
+                drops: drops.clone(),
+            };
+            assert!(w.push(item).is_ok());
+        }
+
+        // The thief steals one item and drops its handle, perhaps the last.
+        let thief = thread::spawn(move || {
+            drop(steal_one(&s));
+            drop(s);
+        });
+        // The owner's pop reserves two positions and takes one, then its
+        // half goes away with the other still reserved.
+        let owner = thread::spawn(move || {
+            drop(w.pop());
+            drop(w);
+        });
+        owner.join().unwrap();
+        thief.join().unwrap();
+
+        for (id, n) in drops.iter().take(4).enumerate() {
+            assert_eq!(
+                n.load(StdOrdering::Relaxed),
+                1,
+                "item {id} dropped {n:?} times"
+            );
+        }
     });
 }
