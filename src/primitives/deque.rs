@@ -260,9 +260,23 @@ pub struct Worker<T> {
 
 /// The most positions one reserving [`Worker::pop`] takes under one fence
 /// (it also takes at most half of what it sees). Larger reservations pay
-/// fewer fences per item but hide more items from thieves; 8 makes the fence
-/// cost per item an eighth of a plain Chase-Lev pop's while at most 7 items
-/// wait behind the job the owner runs.
+/// fewer fences per item but hide more items from thieves; with 8, a deque
+/// at least 16 deep pays one fence per 8 pops instead of one per pop, while
+/// at most 7 items wait behind the job the owner runs.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::primitives::deque::{self, RESERVE_MAX};
+/// let (w, s) = deque::new::<u32>(64);
+/// for i in 0..32 { w.push(i).unwrap(); }
+/// assert_eq!(w.pop(), Some(31));
+/// // That pop reserved min(32 / 2, RESERVE_MAX) = 8 positions and took one:
+/// // thieves see the other 24 items, the owner all 31.
+/// assert_eq!(s.len(), 32 - RESERVE_MAX as usize);
+/// assert_eq!(w.len(), 31);
+/// w.push(99).unwrap(); // a push hands the reservation back
+/// assert_eq!(s.len(), 32);
+/// ```
 pub const RESERVE_MAX: u32 = 8;
 
 impl<T> Drop for Worker<T> {
