@@ -273,9 +273,7 @@ pub struct Metrics {
     pub rejected_full: u64,
     /// Per-worker counters.
     pub workers: Vec<WorkerMetrics>,
-    /// Jobs waiting in the queues (a snapshot). Under work-stealing it
-    /// leaves out the few jobs (at most 7 per worker) that a worker has
-    /// reserved for its next pops, which only that worker can see.
+    /// Jobs waiting in the queues (a snapshot).
     pub queue_depth: usize,
     /// Results waiting to be received (a snapshot).
     pub results_pending: usize,

@@ -15,7 +15,11 @@
 //!   `chunked_batch_keeps_each_chunk_on_one_worker`;
 //! * a job queued behind a slow job is taken by an idle worker (the
 //!   round-robin docs: "a slow job does not strand the jobs queued behind
-//!   it while other workers idle"): `idle_worker_takes_job_queued_behind_a_slow_one`.
+//!   it while other workers idle"): `idle_worker_takes_job_queued_behind_a_slow_one`;
+//! * under work-stealing, a job that blocks waiting for a sibling job queued
+//!   in its own worker's deque does not hide that sibling from the other
+//!   workers (the deque's pop reservation is handed back before each job):
+//!   `child_waiting_on_a_sibling_is_not_stranded`.
 #![cfg(not(feature = "loom"))]
 
 #[path = "pool_support.rs"]
@@ -300,6 +304,97 @@ fn idle_worker_takes_job_queued_behind_a_slow_one() {
                 }
             }
         }
+        assert!(failures.is_empty(), "{failures:#?}");
+    });
+}
+
+/// Work-stealing, 2 workers. Worker A runs a parent job that spawns eight
+/// children onto A's own deque, while worker B is held in another job. A
+/// then pops the last child, which blocks until the fifth child has run;
+/// B is let go once that child has started. The fifth child must reach B:
+/// a pop that kept it reserved (hidden from thieves) while the job it
+/// returned runs would leave the waiting child waiting for good.
+fn child_waiting_on_sibling(idle: IdlePolicy) -> Result<(), String> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const HOLD: u32 = 100;
+    const PARENT: u32 = 200;
+    let waiter_started = Arc::new(AtomicBool::new(false));
+    let fifth_done = Arc::new(AtomicBool::new(false));
+    let (ws, fd) = (waiter_started.clone(), fifth_done.clone());
+    let wait_for = |flag: &AtomicBool| {
+        // A generous failure detector; the normal wait is microseconds.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !flag.load(Ordering::SeqCst) {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        true
+    };
+    let hold_started = Arc::new(AtomicBool::new(false));
+    let hs = hold_started.clone();
+    let pool = Pool::builder()
+        .workers(2)
+        .strategy(StrategyKind::WorkStealing)
+        .idle(idle)
+        .build(move |job: &Job<u32>, ctx: &Context<'_, u32>| {
+            match *job.data() {
+                HOLD => {
+                    hs.store(true, Ordering::SeqCst);
+                    // Held until the waiting child runs on the other worker.
+                    wait_for(&ws);
+                    Ok(HOLD)
+                }
+                PARENT => {
+                    for c in 1..=8 {
+                        ctx.spawn(Job::new(c)).unwrap();
+                    }
+                    Ok(PARENT)
+                }
+                8 => {
+                    ws.store(true, Ordering::SeqCst);
+                    if wait_for(&fd) { Ok(8) } else { Err(()) }
+                }
+                5 => {
+                    fd.store(true, Ordering::SeqCst);
+                    Ok(5)
+                }
+                c => Ok(c),
+            }
+        })
+        .unwrap();
+    pool.submit(Job::new(HOLD)).unwrap();
+    assert!(wait_for(&hold_started), "the hold job never started");
+    pool.submit(Job::new(PARENT)).unwrap();
+    let results = recv_n(&pool, 10);
+    drop(pool);
+    let waiter = results
+        .iter()
+        .find(|r| r.outcome == Ok(8) || r.outcome.is_err())
+        .expect("the waiting child's result");
+    if waiter.outcome.is_err() {
+        return Err(format!(
+            "{idle:?}: the child waiting on a sibling timed out: the sibling stayed \
+             hidden in its worker's deque"
+        ));
+    }
+    let mut got: Vec<u32> = results
+        .iter()
+        .filter_map(|r| r.outcome.as_ref().ok().copied())
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, [1, 2, 3, 4, 5, 6, 7, 8, HOLD, PARENT]);
+    Ok(())
+}
+
+#[test]
+fn child_waiting_on_a_sibling_is_not_stranded() {
+    watchdog("sibling wait", || {
+        let failures: Vec<String> = [IdlePolicy::Park, IdlePolicy::SpinThenPark, IdlePolicy::Spin]
+            .into_iter()
+            .filter_map(|idle| child_waiting_on_sibling(idle).err())
+            .collect();
         assert!(failures.is_empty(), "{failures:#?}");
     });
 }

@@ -22,13 +22,16 @@
 //!   their owners pop with an RMW on it; ours pops without one.)
 //! * **Reserved pops.** A Chase-Lev pop pays a SeqCst fence per item. Here a
 //!   pop that finds no reserved item lowers `bottom` by up to
-//!   [`RESERVE_MAX`] positions (never more than half of what it sees) under
+//!   [`RESERVE_MAX`] positions (half of what it sees, at least one) under
 //!   one fence, returns the newest and keeps the rest as a reservation that
 //!   later pops take with no atomic operation at all. Reserved items are the
 //!   owner's: thieves see and steal only the rest, and the owner's next push
-//!   (or dropping the owner's half) makes them stealable again. So a thief
-//!   can find a deque empty while its owner still holds up to
-//!   `RESERVE_MAX - 1` items it is about to run.
+//!   or batch steal into its deque, [`Worker::unreserve`], or dropping the
+//!   owner's half makes them stealable again. So a thief can find a deque
+//!   empty while its owner still holds up to `RESERVE_MAX - 1` items. An
+//!   owner that may block inside an item's work (waiting for another item
+//!   to run) must call [`Worker::unreserve`] first, or the item it waits for
+//!   may sit in its own reservation; the pool does so before every job.
 //!
 //! ```
 //! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -163,8 +166,9 @@ impl<T> Inner<T> {
     /// Writes `value` into position `pos`.
     ///
     /// # Safety
-    /// Only the owner calls this, for `pos == end` with
-    /// `pos - steal < capacity`, so no thief is reading the slot.
+    /// Only the owner calls this, for a position at or above its `end` (its
+    /// push, or a batch steal into its deque) with `pos - steal < capacity`,
+    /// so no thief is reading the slot.
     #[inline(always)]
     unsafe fn write(&self, pos: u32, value: T) {
         let slot = &self.buffer[(pos & self.mask) as usize];
@@ -259,7 +263,7 @@ pub struct Worker<T> {
 }
 
 /// The most positions one reserving [`Worker::pop`] takes under one fence
-/// (it also takes at most half of what it sees). Larger reservations pay
+/// (it also takes at most half of what it sees, but at least one). Larger reservations pay
 /// fewer fences per item but hide more items from thieves; with 8, a deque
 /// at least 16 deep pays one fence per 8 pops instead of one per pop, while
 /// at most 7 items wait behind the job the owner runs.
@@ -330,6 +334,28 @@ impl<T> Worker<T> {
         Ok(())
     }
 
+    /// Makes the items the last pops reserved stealable again (see the
+    /// module doc). Cheap: a branch, and one store when something is
+    /// reserved. Call it before work that may block waiting for another
+    /// item of this deque to run.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let (w, s) = corepool::primitives::deque::new::<u32>(16);
+    /// for i in 0..8 { w.push(i).unwrap(); }
+    /// assert_eq!(w.pop(), Some(7)); // reserved 4, took one
+    /// assert_eq!(s.len(), 4);
+    /// w.unreserve();
+    /// assert_eq!(s.len(), 7);
+    /// assert_eq!(w.pop(), Some(6)); // still LIFO for the owner
+    /// ```
+    #[inline]
+    pub fn unreserve(&self) {
+        if self.end.get() != self.public.get() {
+            self.publish(self.end.get());
+        }
+    }
+
     /// Sets `end` and `bottom` to `end`: the new item (or items) and any
     /// reservation become stealable.
     #[inline(always)]
@@ -390,9 +416,10 @@ impl<T> Worker<T> {
         // later positions of a batch) and loading `bottom` (Lê et al.). For
         // each position p a thief claims, either its fence comes first in
         // the SeqCst order, and then the `real` we load below is at least p,
-        // or ours does, and then its `bottom` load sees `nb` (or a later
-        // value we store), so p < nb. Hence every position above the `real`
-        // we load, and below the `bottom` we leave, is ours.
+        // or ours does, and then its `bottom` load sees `nb` or a later value
+        // we store: until our next `publish`, those are at most `real + 1`
+        // (the branch below), so p <= max(nb - 1, real). Hence positions in
+        // [max(nb, real + 1), e) are ours until we publish them again.
         fence(Ordering::SeqCst);
         let cur = inner.top.load(Ordering::Relaxed);
         let (_, real) = unpack(cur);
@@ -404,8 +431,9 @@ impl<T> Worker<T> {
             // SAFETY: position `last` is in [nb, e) with nb > real: ours.
             return Some(unsafe { inner.read(last) });
         }
-        // Thieves reached into the reservation. `real <= e` always (they
-        // claim only below a `bottom` we stored, and every one is <= e).
+        // Thieves reached into the reservation. `real <= e` by the argument
+        // above: every claimed position is below `nb` or at most `real`, and
+        // `nb < e`.
         let left = e.wrapping_sub(real);
         if left == 0 {
             // Thieves took everything. Ordering: Release, as above.
@@ -592,8 +620,9 @@ impl<T> Stealer<T> {
             return Steal::Retry;
         }
         // Ordering: SeqCst fence pairs with the owner's fence in `pop` (Lê et
-        // al.): either the owner sees our claim of `real`, or we see its
-        // decremented `bottom` and do not claim that position.
+        // al.): either the owner then loads a `real` at least the one we
+        // read (so it leaves that position to the last-item CAS), or we see
+        // its lowered `bottom` and do not claim that position.
         fence(Ordering::SeqCst);
         // Ordering: Acquire pairs with the owner's Release stores of `bottom`
         // (in `push`, and in `pop` so the release sequence is not cut), so the

@@ -109,6 +109,12 @@ impl<J: Send + 'static> Strategy<J> for WorkStealing<J> {
     #[inline]
     fn pop(&self, local: &Worker<J>, worker: usize) -> Option<(J, Source)> {
         if let Some(j) = local.pop() {
+            // The job may block waiting for another job (a channel, a
+            // barrier): the ones this pop reserved must stay stealable, as
+            // in a plain Chase-Lev deque, or that job could wait behind us
+            // for good. So the pool pays the pop's fence per job and keeps
+            // no reservation across a job.
+            local.unreserve();
             return Some((j, Source::Own));
         }
         if let Some(j) = self.injector.pop() {
@@ -122,11 +128,11 @@ impl<J: Send + 'static> Strategy<J> for WorkStealing<J> {
                 match self.injector.pop() {
                     Some(extra) => {
                         if let Err(mut extra) = local.push(extra) {
-                            // Cannot happen: `share` fits the room we saw, only
-                            // this thread pushes to `local`, and thieves only
-                            // free room. Were it to, the job goes back to the
-                            // injector (waiting for room), never dropped.
-                            debug_assert!(false, "deque full within the room we saw");
+                            // Rare: `share` fits the room `len` showed, but a
+                            // thief still copying out a claimed range holds
+                            // slots that `len` no longer counts. The job goes
+                            // back to the injector (waiting for room), never
+                            // dropped.
                             while let Err(back) = self.injector.push(extra) {
                                 extra = back;
                                 crate::sync::spin_loop();
