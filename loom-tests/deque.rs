@@ -54,6 +54,11 @@
 //! * `reserved_items_dropped_exactly_once`: the owner's half is dropped while
 //!   it still holds a reservation and a thief may hold the last handle: the
 //!   reserved items are dropped exactly once, with the deque.
+//! * `large_reservation_races_batch_steal`: a reservation of four (capacity
+//!   8) taken over three pops while a batch steal claims up to four
+//!   positions and a single steal follows; exactly once, owner LIFO.
+//! * `pops_around_a_push_race_steals`: reserve, hand back with a push,
+//!   reserve again, while a thief steals three times; exactly once.
 #![cfg(feature = "loom")]
 
 mod common;
@@ -324,13 +329,16 @@ impl Drop for Counted {
     }
 }
 
-#[test]
-fn items_dropped_exactly_once() {
-    model("items_dropped_exactly_once", || {
+/// Shared body of the two drop models: `n` drop-counted items in a
+/// capacity-4 deque; a thief steals one and drops its handle (perhaps the
+/// last, so the deque's own `Drop` may run on its thread) while the owner
+/// pops one and drops its half. Every item is dropped exactly once.
+fn dropped_exactly_once(name: &str, n: usize) {
+    model(name, move || {
         // Fresh counters for every explored execution.
         let drops = std::sync::Arc::new([const { StdAtomicUsize::new(0) }; 5]);
         let (w, s) = deque::new::<Counted>(4);
-        for id in 0..3 {
+        for id in 0..n {
             let item = Counted {
                 id,
                 drops: drops.clone(),
@@ -338,8 +346,6 @@ fn items_dropped_exactly_once() {
             assert!(w.push(item).is_ok());
         }
 
-        // The thief steals one item and drops it; its `Stealer` may be the
-        // last handle, so the deque's own `Drop` may run on its thread.
         let thief = thread::spawn(move || {
             drop(steal_one(&s));
             drop(s);
@@ -351,15 +357,21 @@ fn items_dropped_exactly_once() {
         owner.join().unwrap();
         thief.join().unwrap();
 
-        for (id, n) in drops.iter().take(3).enumerate() {
+        for (id, count) in drops.iter().enumerate() {
+            let expected = usize::from(id < n);
             assert_eq!(
-                n.load(StdOrdering::Relaxed),
-                1,
-                "item {id} dropped {n:?} times"
+                count.load(StdOrdering::Relaxed),
+                expected,
+                "item {id} dropped {count:?} times"
             );
         }
-        assert_eq!(drops[3].load(StdOrdering::Relaxed), 0);
     });
+}
+
+#[test]
+fn items_dropped_exactly_once() {
+    // Three items: the owner's pop sees three and reserves nothing extra.
+    dropped_exactly_once("items_dropped_exactly_once", 3);
 }
 
 /// Asserts the owner's pops came out newest first.
@@ -483,37 +495,81 @@ fn push_publishes_reservation() {
 
 #[test]
 fn reserved_items_dropped_exactly_once() {
-    model("reserved_items_dropped_exactly_once", || {
-        let drops = std::sync::Arc::new([const { StdAtomicUsize::new(0) }; 5]);
-        let (w, s) = deque::new::<Counted>(4);
-        for id in 0..4 {
-            let item = Counted {
-                id,
-                drops: drops.clone(),
-            };
-            assert!(w.push(item).is_ok());
+    // Four items: the owner's pop reserves two positions and takes one, then
+    // its half goes away with the other still reserved.
+    dropped_exactly_once("reserved_items_dropped_exactly_once", 4);
+}
+
+#[test]
+fn large_reservation_races_batch_steal() {
+    model("large_reservation_races_batch_steal", || {
+        let (w, s) = deque::new::<usize>(8);
+        for i in 1..=8 {
+            w.push(i).unwrap();
         }
 
-        // The thief steals one item and drops its handle, perhaps the last.
+        // The owner's first pop reserves four positions; its next two pops
+        // take reserved items with no atomic operation. The thief's batch
+        // claims up to four positions, one fence each, then steals once more.
         let thief = thread::spawn(move || {
-            drop(steal_one(&s));
-            drop(s);
+            let (mine, _mine_stealer) = deque::new::<usize>(8);
+            let mut got = Vec::new();
+            loop {
+                match s.steal_batch_and_pop(&mine) {
+                    Steal::Success(v) => got.push(v),
+                    Steal::Empty => {}
+                    Steal::Retry => {
+                        thread::yield_now();
+                        continue;
+                    }
+                }
+                break;
+            }
+            got.extend(steal_one(&s));
+            got.extend(drain(&mine));
+            got
         });
-        // The owner's pop reserves two positions and takes one, then its
-        // half goes away with the other still reserved.
         let owner = thread::spawn(move || {
-            drop(w.pop());
-            drop(w);
+            let got: Vec<usize> = (0..3).filter_map(|_| w.pop()).collect();
+            (got, w)
         });
-        owner.join().unwrap();
-        thief.join().unwrap();
 
-        for (id, n) in drops.iter().take(4).enumerate() {
-            assert_eq!(
-                n.load(StdOrdering::Relaxed),
-                1,
-                "item {id} dropped {n:?} times"
-            );
+        let (popped, w) = owner.join().unwrap();
+        assert_lifo(&popped);
+        let mut got = popped;
+        got.extend(thief.join().unwrap());
+        got.extend(drain(&w));
+        assert_exactly_once(got, &[1, 2, 3, 4, 5, 6, 7, 8]);
+    });
+}
+
+#[test]
+fn pops_around_a_push_race_steals() {
+    model("pops_around_a_push_race_steals", || {
+        let (w, s) = deque::new::<usize>(8);
+        for i in 1..=4 {
+            w.push(i).unwrap();
         }
+
+        let thief = thread::spawn(move || {
+            let mut got: Vec<usize> = Vec::new();
+            for _ in 0..3 {
+                got.extend(steal_one(&s));
+            }
+            got
+        });
+        // Reserve, hand the reservation back with a push, reserve again.
+        let owner = thread::spawn(move || {
+            let mut got: Vec<usize> = w.pop().into_iter().collect();
+            w.push(5).unwrap();
+            got.extend(w.pop());
+            got.extend(w.pop());
+            (got, w)
+        });
+
+        let (mut got, w) = owner.join().unwrap();
+        got.extend(thief.join().unwrap());
+        got.extend(drain(&w));
+        assert_exactly_once(got, &[1, 2, 3, 4, 5]);
     });
 }
