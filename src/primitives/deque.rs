@@ -286,11 +286,8 @@ pub const RESERVE_MAX: u32 = 8;
 impl<T> Drop for Worker<T> {
     fn drop(&mut self) {
         // Hand the reservation back, so stealers that outlive us (and the
-        // final drop of the buffer) see every item. Ordering: Release, as in
-        // `push`: thieves that read this value must see the slots.
-        if self.end.get() != self.public.get() {
-            self.inner.bottom.store(self.end.get(), Ordering::Release);
-        }
+        // final drop of the buffer) see every item.
+        self.unreserve();
     }
 }
 
