@@ -382,27 +382,25 @@ fn assert_lifo(popped: &[usize]) {
     );
 }
 
-#[test]
-fn reserved_pops_race_steals() {
-    model("reserved_pops_race_steals", || {
-        let (w, s) = deque::new::<usize>(4);
-        for i in 1..=4 {
+/// Shared body of the reservation races: items `1..=n` in a deque of
+/// `capacity`; the owner pops `pops` times (the first pop reserves, the
+/// next ones take reserved items without atomics) while `thief` takes what
+/// it can. Each item comes out exactly once, the owner's newest first.
+fn reservation_race(
+    name: &str,
+    capacity: usize,
+    n: usize,
+    pops: usize,
+    thief: fn(&Stealer<usize>) -> Vec<usize>,
+) {
+    model(name, move || {
+        let (w, s) = deque::new::<usize>(capacity);
+        for i in 1..=n {
             w.push(i).unwrap();
         }
-
-        // Three steals: the third reaches for position 2, inside the
-        // reservation [2, 4) of the owner's first pop, unless the fences
-        // (the owner's in `pop`, the thief's in its claim) keep it out.
-        let thief = thread::spawn(move || {
-            let mut got: Vec<usize> = Vec::new();
-            for _ in 0..3 {
-                got.extend(steal_one(&s));
-            }
-            got
-        });
+        let thief = thread::spawn(move || thief(&s));
         let owner = thread::spawn(move || {
-            let mut got: Vec<usize> = w.pop().into_iter().collect();
-            got.extend(w.pop());
+            let got: Vec<usize> = (0..pops).filter_map(|_| w.pop()).collect();
             (got, w)
         });
 
@@ -411,50 +409,47 @@ fn reserved_pops_race_steals() {
         let mut got = popped;
         got.extend(thief.join().unwrap());
         got.extend(drain(&w));
-        assert_exactly_once(got, &[1, 2, 3, 4]);
+        assert_exactly_once(got, &(1..=n).collect::<Vec<_>>());
+    });
+}
+
+/// A batch steal into a fresh deque of `capacity` (retried on a lost race),
+/// then one single steal; returns everything taken.
+fn batch_then_steal(s: &Stealer<usize>, capacity: usize) -> Vec<usize> {
+    let (mine, _mine_stealer) = deque::new::<usize>(capacity);
+    let mut got = Vec::new();
+    loop {
+        match s.steal_batch_and_pop(&mine) {
+            Steal::Success(v) => got.push(v),
+            Steal::Empty => {}
+            Steal::Retry => {
+                thread::yield_now();
+                continue;
+            }
+        }
+        break;
+    }
+    got.extend(steal_one(s));
+    got.extend(drain(&mine));
+    got
+}
+
+#[test]
+fn reserved_pops_race_steals() {
+    // Three steals: the third reaches for position 2, inside the
+    // reservation [2, 4) of the owner's first pop, unless the fences (the
+    // owner's in `pop`, the thief's in its claim) keep it out.
+    reservation_race("reserved_pops_race_steals", 4, 4, 2, |s| {
+        (0..3).filter_map(|_| steal_one(s)).collect()
     });
 }
 
 #[test]
 fn reserved_pops_race_steal_batch() {
-    model("reserved_pops_race_steal_batch", || {
-        let (w, s) = deque::new::<usize>(4);
-        for i in 1..=4 {
-            w.push(i).unwrap();
-        }
-
-        // A batch steal claims up to half (two positions, one fence each),
-        // then a single steal reaches further.
-        let thief = thread::spawn(move || {
-            let (mine, _mine_stealer) = deque::new::<usize>(4);
-            let mut got = Vec::new();
-            loop {
-                match s.steal_batch_and_pop(&mine) {
-                    Steal::Success(v) => got.push(v),
-                    Steal::Empty => {}
-                    Steal::Retry => {
-                        thread::yield_now();
-                        continue;
-                    }
-                }
-                break;
-            }
-            got.extend(steal_one(&s));
-            got.extend(drain(&mine));
-            got
-        });
-        let owner = thread::spawn(move || {
-            let mut got: Vec<usize> = w.pop().into_iter().collect();
-            got.extend(w.pop());
-            (got, w)
-        });
-
-        let (popped, w) = owner.join().unwrap();
-        assert_lifo(&popped);
-        let mut got = popped;
-        got.extend(thief.join().unwrap());
-        got.extend(drain(&w));
-        assert_exactly_once(got, &[1, 2, 3, 4]);
+    // A batch steal claims up to half (two positions, one fence each), then
+    // a single steal reaches further.
+    reservation_race("reserved_pops_race_steal_batch", 4, 4, 2, |s| {
+        batch_then_steal(s, 4)
     });
 }
 
@@ -502,44 +497,11 @@ fn reserved_items_dropped_exactly_once() {
 
 #[test]
 fn large_reservation_races_batch_steal() {
-    model("large_reservation_races_batch_steal", || {
-        let (w, s) = deque::new::<usize>(8);
-        for i in 1..=8 {
-            w.push(i).unwrap();
-        }
-
-        // The owner's first pop reserves four positions; its next two pops
-        // take reserved items with no atomic operation. The thief's batch
-        // claims up to four positions, one fence each, then steals once more.
-        let thief = thread::spawn(move || {
-            let (mine, _mine_stealer) = deque::new::<usize>(8);
-            let mut got = Vec::new();
-            loop {
-                match s.steal_batch_and_pop(&mine) {
-                    Steal::Success(v) => got.push(v),
-                    Steal::Empty => {}
-                    Steal::Retry => {
-                        thread::yield_now();
-                        continue;
-                    }
-                }
-                break;
-            }
-            got.extend(steal_one(&s));
-            got.extend(drain(&mine));
-            got
-        });
-        let owner = thread::spawn(move || {
-            let got: Vec<usize> = (0..3).filter_map(|_| w.pop()).collect();
-            (got, w)
-        });
-
-        let (popped, w) = owner.join().unwrap();
-        assert_lifo(&popped);
-        let mut got = popped;
-        got.extend(thief.join().unwrap());
-        got.extend(drain(&w));
-        assert_exactly_once(got, &[1, 2, 3, 4, 5, 6, 7, 8]);
+    // The owner's first pop reserves four positions and its next two take
+    // reserved items; the batch claims up to four positions, one fence
+    // each, then a single steal follows.
+    reservation_race("large_reservation_races_batch_steal", 8, 8, 3, |s| {
+        batch_then_steal(s, 8)
     });
 }
 
