@@ -18,6 +18,9 @@
 //!   other level is ever non-empty, so the bound is exactly `K`) and
 //!   `starvation_bound_many_levels` (backlogs and streams at every level:
 //!   `K + levels - 2`);
+//! * a lower level is not served early: only after `K` higher pops, counted
+//!   afresh when a level that was found empty refills:
+//!   `a_refilled_level_waits_anew`;
 //! * `K = 0` is treated as `K = 1` (round-robin when every level is
 //!   backlogged): `zero_bound_is_treated_as_one`;
 //! * a refused push hands back the same item (`Full` or `BadLevel`), and items
@@ -471,6 +474,32 @@ fn zero_bound_is_treated_as_one() {
         .collect();
     assert_eq!(orders[1], [2, 1, 0, 2, 1, 0, 2, 1, 0, 2, 1, 0], "K = 1");
     assert_eq!(orders[0], orders[1], "K = 0 differs from K = 1");
+}
+
+/// Priority first: a lower level is served ahead of a waiting higher one
+/// only once it has waited `K` higher pops, and a level that was found empty
+/// and then refills starts a fresh wait; the pops from before it emptied
+/// and while it was empty do not count.
+#[test]
+fn a_refilled_level_waits_anew() {
+    let q = PriorityBuckets::<&str>::new(2, 16, 2);
+    q.push(0, "low 1").unwrap();
+    assert_eq!(q.pop(), Some("low 1"));
+    // This pop finds level 0 empty.
+    assert_eq!(q.pop(), None);
+    for _ in 0..8 {
+        q.push(1, "high").unwrap();
+    }
+    for _ in 0..4 {
+        assert_eq!(q.pop(), Some("high"), "level 0 is empty");
+    }
+    q.push(0, "low 2").unwrap();
+    let order: Vec<&str> = std::iter::from_fn(|| q.pop()).collect();
+    assert_eq!(
+        order,
+        ["high", "high", "low 2", "high", "high"],
+        "low 2 must wait exactly K = 2 higher pops"
+    );
 }
 
 #[test]

@@ -12,16 +12,27 @@
 //! the memory at `levels x capacity` slots and the starvation bookkeeping
 //! cheap. Level `levels - 1` is served first.
 //!
-//! **Starvation bound.** Each level `l` counts the pops served from *higher*
-//! levels while `l` was non-empty (`waited[l]`). When a pop finds a non-empty
-//! lower level whose count has reached `K`, it serves that level instead
-//! (the highest such level) and resets its count. So, with one consumer, the
+//! **Starvation bound.** A level's wait is the number of pops served from
+//! *higher* levels since it was last served or last became non-empty. When a
+//! pop finds a non-empty lower level whose wait has reached `K`, it serves
+//! that level instead (the highest such level). So, with one consumer, the
 //! front item of a non-empty level is served after at most `K` pops of higher
 //! levels, plus one pop for each other level that is starving at the same
 //! moment (at most `K + levels - 2` in all). Concurrent consumers can each add
-//! one more, since they read the counts at the same time. `K` is at least 1
+//! one more, since they read the waits at the same time. `K` is at least 1
 //! (0 is treated as 1): `K = 1` alternates between the top level and the
 //! starving ones; a very large `K` gives strict priority.
+//!
+//! The waits cost O(1) per pop, not one counter update per waiting level: a
+//! pop clock counts every pop, and each level keeps the clock reading at
+//! which its wait began (its *stamp*), so its wait is `clock - stamp`. A pop
+//! of the top level moves only the clock and the top level's stamp; a pop of
+//! a starving level `l` also moves the stamps of the non-empty levels above
+//! `l` forward by one, since for them it was not a higher pop. A level's
+//! wait begins when a pop first sees its occupancy bit set after it was
+//! found empty; the consumers remember which bits they have seen, so the
+//! clock and the stamps live on their cache lines and producers never touch
+//! them.
 //!
 //! ```
 //! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -98,7 +109,10 @@ impl<T> PushError<T> {
 /// * If level `l` holds an item, bit `l` of `occupied` is set, or a push to
 ///   `l` is about to set it (a push sets the bit after its ring push), or a
 ///   consumer that cleared it is about to re-check the ring and set it again.
-/// * `waited[l]` is only a scheduling hint; nothing is read through it.
+/// * `clock`, `seen` and `stamps` are only scheduling hints (a level's wait
+///   is `clock - stamps[l]`, see the module doc); nothing is read through
+///   them. A bit of `seen` is set when a consumer has stamped that level
+///   since the level was last found empty.
 ///
 /// ```
 /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -109,7 +123,11 @@ impl<T> PushError<T> {
 /// ```
 pub struct PriorityBuckets<T> {
     occupied: CachePadded<AtomicU64>,
-    waited: Box<[CachePadded<AtomicUsize>]>,
+    /// The consumers' bookkeeping; producers never touch it.
+    sched: CachePadded<Schedule>,
+    /// Per level, the `clock` reading at which its wait began, adjusted
+    /// forward by one for every pop of a lower level since.
+    stamps: Box<[AtomicUsize]>,
     levels: Box<[Ring<T>]>,
     starvation_bound: usize,
 }
@@ -134,9 +152,11 @@ impl<T> PriorityBuckets<T> {
         );
         PriorityBuckets {
             occupied: CachePadded::new(AtomicU64::new(0)),
-            waited: (0..levels)
-                .map(|_| CachePadded::new(AtomicUsize::new(0)))
-                .collect(),
+            sched: CachePadded::new(Schedule {
+                clock: AtomicUsize::new(0),
+                seen: AtomicU64::new(0),
+            }),
+            stamps: (0..levels).map(|_| AtomicUsize::new(0)).collect(),
             levels: (0..levels).map(|_| Ring::new(capacity_per_level)).collect(),
             starvation_bound,
         }
@@ -216,7 +236,9 @@ impl<T> PriorityBuckets<T> {
         let mut skip = 0u64;
         loop {
             // Ordering: Acquire pairs with the Release `fetch_or` in `push`.
-            let occ = self.occupied.load(Ordering::Acquire) & !skip;
+            let occ = self.occupied.load(Ordering::Acquire);
+            self.note_new_levels(occ);
+            let occ = occ & !skip;
             if occ == 0 {
                 return None;
             }
@@ -240,11 +262,13 @@ impl<T> PriorityBuckets<T> {
     /// higher pops, or `top`.
     #[inline]
     fn pick_starving(&self, occ: u64, top: usize) -> usize {
+        // Ordering (all loads): hints; see the struct invariants.
+        let now = self.sched.clock.load(Ordering::Relaxed);
+        let k = self.starvation_bound.max(1);
         let mut lower = occ & !(1u64 << top);
         while lower != 0 {
             let l = 63 - lower.leading_zeros() as usize;
-            // Ordering: a hint; see the struct invariants.
-            if self.waited[l].load(Ordering::Relaxed) >= self.starvation_bound.max(1) {
+            if now.wrapping_sub(self.stamps[l].load(Ordering::Relaxed)) >= k {
                 return l;
             }
             lower &= !(1u64 << l);
@@ -252,26 +276,57 @@ impl<T> PriorityBuckets<T> {
         top
     }
 
-    /// After serving `level`: reset its wait count, charge one higher pop to
-    /// every non-empty level below it.
+    /// After serving `level` (found in `occ`): tick the clock, restart the
+    /// level's wait, and give the non-empty levels above it (only present
+    /// when `level` was a starving pick) their tick back: for them this pop
+    /// was not a higher one.
     #[inline]
     fn account(&self, occ: u64, level: usize) {
-        // Ordering (all three): the counts are hints; nothing is read through
-        // them, so Relaxed suffices.
-        if self.waited[level].load(Ordering::Relaxed) != 0 {
-            self.waited[level].store(0, Ordering::Relaxed);
+        // Ordering (all): the clock and stamps are hints; nothing is read
+        // through them, so Relaxed suffices. The clock is a `fetch_add` so
+        // that concurrent consumers' ticks are not lost (a lost tick would
+        // stretch the bound); stamps are plain stores, and a fix-up lost to
+        // a racing store only shortens a wait.
+        let now = self
+            .sched
+            .clock
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
+        self.stamps[level].store(now, Ordering::Relaxed);
+        let mut above = occ & !((2u64 << level).wrapping_sub(1));
+        while above != 0 {
+            let m = above.trailing_zeros() as usize;
+            let stamp = &self.stamps[m];
+            stamp.store(
+                stamp.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Relaxed,
+            );
+            above &= above - 1;
         }
-        let k = self.starvation_bound.max(1);
-        let mut below = occ & ((1u64 << level) - 1);
-        while below != 0 {
-            let l = below.trailing_zeros() as usize;
-            // A level that has reached `K` is starving and served next; more
-            // counting would not change that, so skip the RMW.
-            if self.waited[l].load(Ordering::Relaxed) < k {
-                self.waited[l].fetch_add(1, Ordering::Relaxed);
-            }
-            below &= below - 1;
+    }
+
+    /// Starts the wait of every level whose bit is set in `occ` but that no
+    /// consumer has stamped since the level was last found empty.
+    #[inline]
+    fn note_new_levels(&self, occ: u64) {
+        // Ordering (all): hints, see `account`. `seen` changes by RMWs so a
+        // consumer working from an older `occ` cannot take back a bit that
+        // another one set, which would restart that level's wait.
+        let new = occ & !self.sched.seen.load(Ordering::Relaxed);
+        if new != 0 {
+            self.note_new_levels_slow(new);
         }
+    }
+
+    #[cold]
+    fn note_new_levels_slow(&self, new: u64) {
+        let now = self.sched.clock.load(Ordering::Relaxed);
+        let mut bits = new;
+        while bits != 0 {
+            self.stamps[bits.trailing_zeros() as usize].store(now, Ordering::Relaxed);
+            bits &= bits - 1;
+        }
+        self.sched.seen.fetch_or(new, Ordering::Relaxed);
     }
 
     /// The bit for `level` was set but its ring looked empty: clear the bit,
@@ -288,14 +343,14 @@ impl<T> PriorityBuckets<T> {
         // saw the bit still set and skipped its `fetch_or` is seen by the
         // re-check below.
         fence(Ordering::SeqCst);
-        // The level's wait count restarts when it next fills.
-        // Ordering: a hint.
-        self.waited[level].store(0, Ordering::Relaxed);
         if !self.levels[level].is_empty() {
             // Ordering: Release, as in `push`.
             self.occupied.fetch_or(bit, Ordering::Release);
             return true;
         }
+        // Found empty: its next item starts a new wait (`note_new_levels`).
+        // Ordering: a hint.
+        self.sched.seen.fetch_and(!bit, Ordering::Relaxed);
         false
     }
 
@@ -336,6 +391,15 @@ impl<T> PriorityBuckets<T> {
         // caller that sees "non-empty" and pops will find the item.
         self.occupied.load(Ordering::Acquire) == 0
     }
+}
+
+/// The consumers' scheduling state (see the module doc).
+struct Schedule {
+    /// Pops served so far (wrapping).
+    clock: AtomicUsize,
+    /// Levels whose wait has started (stamped) since they were last found
+    /// empty.
+    seen: AtomicU64,
 }
 
 impl<T> fmt::Debug for PriorityBuckets<T> {
