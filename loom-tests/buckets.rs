@@ -1,6 +1,7 @@
 //! Loom models for the priority bucket array (`corepool::primitives::buckets`).
 //!
-//! Under `--features loom` the occupancy bitmap, the wait counts, the fences
+//! Under `--features loom` the occupancy bitmap, the wait bookkeeping (pop
+//! clock, stamps, `seen`), the fences
 //! and every level's ring are loom's, so loom checks the bucket array's own
 //! code, bounded by `LOOM_MAX_PREEMPTIONS`.
 //!
@@ -27,6 +28,19 @@
 //! * `clear_bit_race_two_levels`: the same race while another level holds an
 //!   item, so the consumer's pop goes through the starvation pick and the
 //!   accounting; both items come out exactly once.
+//!
+//! Two more check the starvation bookkeeping, which is only a hint (no item
+//! depends on it) but decides *which* item a pop returns:
+//!
+//! * `strict_priority_two_consumers`: with `K = usize::MAX`, a pop that
+//!   starts after a higher-level push has finished must not return a
+//!   lower-level item, even while another consumer serves that lower level
+//!   (its fresh stamp, ahead of the first consumer's clock reading, must not
+//!   read as a huge wait).
+//! * `refilled_level_after_racing_clear`: one consumer finds a level empty
+//!   and clears its bit while another, working from an older look at the
+//!   bits, takes the level for newly non-empty; when the level later
+//!   refills, its item must still wait `K` higher pops.
 #![cfg(feature = "loom")]
 
 mod common;
@@ -131,5 +145,74 @@ fn clear_bit_race_two_levels() {
         got.extend(drain_all(&q));
         got.sort_unstable();
         assert_eq!(got, [2, 10], "items lost or duplicated");
+    });
+}
+
+#[test]
+fn strict_priority_two_consumers() {
+    model("strict_priority_two_consumers", || {
+        let q = Arc::new(PriorityBuckets::<&'static str>::new(2, 4, usize::MAX));
+        q.push(0, "low 1").unwrap();
+        q.push(0, "low 2").unwrap();
+        // A pushes a high item, then pops; B pops at any moment.
+        let a = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.push(1, "high").unwrap();
+                q.pop()
+            })
+        };
+        let b = {
+            let q = q.clone();
+            thread::spawn(move || q.pop())
+        };
+        let from_a = a.join().unwrap();
+        let from_b = b.join().unwrap();
+        if from_b != Some("high") {
+            assert_eq!(
+                from_a,
+                Some("high"),
+                "A's pop passed over its own earlier high push (B got {from_b:?})"
+            );
+        }
+    });
+}
+
+#[test]
+fn refilled_level_after_racing_clear() {
+    model("refilled_level_after_racing_clear", || {
+        let q = Arc::new(PriorityBuckets::<&'static str>::new(2, 8, 3));
+        // Level 0 drained, its bit still set: the next pop that tries it
+        // finds it empty and clears the bit.
+        q.push(0, "low 1").unwrap();
+        assert_eq!(q.pop(), Some("low 1"));
+        let a = {
+            let q = q.clone();
+            thread::spawn(move || q.pop())
+        };
+        let b = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.push(1, "high 1").unwrap();
+                q.pop()
+            })
+        };
+        let mut got = vec![a.join().unwrap(), b.join().unwrap()];
+        got.extend(std::iter::from_fn(|| q.pop()).map(Some));
+        got.sort_unstable();
+        assert_eq!(got, [None, Some("high 1")], "items lost or duplicated");
+        // Quiet again: some higher pops while level 0 is empty...
+        for _ in 0..5 {
+            q.push(1, "high").unwrap();
+            assert_eq!(q.pop(), Some("high"));
+        }
+        // ...do not count for level 0's next item.
+        q.push(1, "high 2").unwrap();
+        q.push(0, "low 2").unwrap();
+        assert_eq!(
+            q.pop(),
+            Some("high 2"),
+            "a refilled level was served with no higher pop since it refilled (K = 3)"
+        );
     });
 }

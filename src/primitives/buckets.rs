@@ -13,15 +13,20 @@
 //! cheap. Level `levels - 1` is served first.
 //!
 //! **Starvation bound.** A level's wait is the number of pops served from
-//! *higher* levels since it was last served or last became non-empty. When a
+//! *higher* levels since it was last served, or since its bit was first seen
+//! after a pop found the level empty. (A level whose last item is served and
+//! that refills before any pop finds it empty keeps counting from its last
+//! serve.) When a
 //! pop finds a non-empty lower level whose wait has reached `K`, it serves
 //! that level instead (the highest such level). So, with one consumer, the
 //! front item of a non-empty level is served after at most `K` pops of higher
 //! levels, plus one pop for each other level that is starving at the same
 //! moment (at most `K + levels - 2` in all). Concurrent consumers can each add
-//! one more, since they read the waits at the same time. `K` is at least 1
-//! (0 is treated as 1): `K = 1` alternates between the top level and the
-//! starving ones; a very large `K` gives strict priority.
+//! one more, since they read the waits at the same time; and in the moment
+//! one consumer starts a level's wait, another can see the level's previous
+//! stamp and serve it one pop early. `K` is at least 1 (0 is treated as 1):
+//! `K = 1` alternates between the top level and the starving ones; a `K`
+//! above `usize::MAX / 2` (such as `usize::MAX`) gives strict priority.
 //!
 //! The waits cost O(1) per pop, not one counter update per waiting level: a
 //! pop clock counts every pop, and each level keeps the clock reading at
@@ -30,9 +35,8 @@
 //! a starving level `l` also moves the stamps of the non-empty levels above
 //! `l` forward by one, since for them it was not a higher pop. A level's
 //! wait begins when a pop first sees its occupancy bit set after it was
-//! found empty; the consumers remember which bits they have seen, so the
-//! clock and the stamps live on their cache lines and producers never touch
-//! them.
+//! found empty; the consumers remember which bits they have seen (`seen`),
+//! so producers never touch the clock or the stamps.
 //!
 //! ```
 //! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -268,7 +272,12 @@ impl<T> PriorityBuckets<T> {
         let mut lower = occ & !(1u64 << top);
         while lower != 0 {
             let l = 63 - lower.leading_zeros() as usize;
-            if now.wrapping_sub(self.stamps[l].load(Ordering::Relaxed)) >= k {
+            // A stamp can be ahead of `now` (another consumer served or
+            // stamped the level after we read the clock, or a fix-up landed
+            // on a newer stamp): the difference then wraps to a huge value,
+            // which is not a wait. Waits are far below `usize::MAX / 2`.
+            let wait = now.wrapping_sub(self.stamps[l].load(Ordering::Relaxed));
+            if wait >= k && wait <= usize::MAX / 2 {
                 return l;
             }
             lower &= !(1u64 << l);
@@ -285,8 +294,11 @@ impl<T> PriorityBuckets<T> {
         // Ordering (all): the clock and stamps are hints; nothing is read
         // through them, so Relaxed suffices. The clock is a `fetch_add` so
         // that concurrent consumers' ticks are not lost (a lost tick would
-        // stretch the bound); stamps are plain stores, and a fix-up lost to
-        // a racing store only shortens a wait.
+        // stretch the bound); stamps are plain stores. A fix-up lost to a
+        // racing store only shortens a wait; one that lands on a newer stamp
+        // can put it a tick ahead of the clock, which `pick_starving` reads
+        // as no wait until the clock passes it (the level waits one more
+        // pop, the "one more" of the module doc).
         let now = self
             .sched
             .clock
@@ -309,9 +321,7 @@ impl<T> PriorityBuckets<T> {
     /// consumer has stamped since the level was last found empty.
     #[inline]
     fn note_new_levels(&self, occ: u64) {
-        // Ordering (all): hints, see `account`. `seen` changes by RMWs so a
-        // consumer working from an older `occ` cannot take back a bit that
-        // another one set, which would restart that level's wait.
+        // Ordering: a hint, see `account`; the slow path settles races.
         let new = occ & !self.sched.seen.load(Ordering::Relaxed);
         if new != 0 {
             self.note_new_levels_slow(new);
@@ -320,13 +330,30 @@ impl<T> PriorityBuckets<T> {
 
     #[cold]
     fn note_new_levels_slow(&self, new: u64) {
-        let now = self.sched.clock.load(Ordering::Relaxed);
-        let mut bits = new;
-        while bits != 0 {
-            self.stamps[bits.trailing_zeros() as usize].store(now, Ordering::Relaxed);
-            bits &= bits - 1;
+        // Only the consumer whose RMW sets a bit stamps that level, so a
+        // consumer that read `seen` long ago cannot restart a wait another
+        // one already started. Ordering: Acquire pairs with the Release
+        // `fetch_and` in `clear_if_empty`: if that consumer cleared the bit
+        // of a level it found empty after our `occ` was read, the occupancy
+        // load below sees the clear (or a later push's set).
+        let prev = self.sched.seen.fetch_or(new, Ordering::Acquire);
+        let mut mine = new & !prev;
+        if mine == 0 {
+            return;
         }
-        self.sched.seen.fetch_or(new, Ordering::Relaxed);
+        // Ordering: see above; Relaxed suffices for the rest (hints).
+        let gone = mine & !self.occupied.load(Ordering::Relaxed);
+        if gone != 0 {
+            // Found empty since our `occ`: take our bits back, so the
+            // level's next item starts a fresh wait.
+            self.sched.seen.fetch_and(!gone, Ordering::Relaxed);
+            mine &= !gone;
+        }
+        let now = self.sched.clock.load(Ordering::Relaxed);
+        while mine != 0 {
+            self.stamps[mine.trailing_zeros() as usize].store(now, Ordering::Relaxed);
+            mine &= mine - 1;
+        }
     }
 
     /// The bit for `level` was set but its ring looked empty: clear the bit,
@@ -349,8 +376,9 @@ impl<T> PriorityBuckets<T> {
             return true;
         }
         // Found empty: its next item starts a new wait (`note_new_levels`).
-        // Ordering: a hint.
-        self.sched.seen.fetch_and(!bit, Ordering::Relaxed);
+        // Ordering: Release, so a consumer whose `fetch_or` on `seen` reads
+        // this also sees the occupancy clear above (`note_new_levels_slow`).
+        self.sched.seen.fetch_and(!bit, Ordering::Release);
         false
     }
 
