@@ -21,6 +21,11 @@
 //! item (or the last round trip), so it covers the whole exchange. Every
 //! bench checks the count and sum of what came out.
 //!
+//! The paired pass at the end also runs the two-thread priority pair with a
+//! producer that backs off (`crossbeam_utils::Backoff::snooze`) on a full
+//! level, next to the target's bench (one `spin_loop` per retry): the
+//! bucket array's throughput depends on how hard a blocked producer polls.
+//!
 //! Run: `cargo bench --bench primitives`. Results and ratios: PERFORMANCE.md.
 
 // The crate's atomics are loom's under `--features loom` and only work inside
@@ -53,7 +58,7 @@ mod real {
 
     type Group<'a> = BenchmarkGroup<'a, WallTime>;
     use crossbeam_queue::ArrayQueue;
-    use crossbeam_utils::CachePadded;
+    use crossbeam_utils::{Backoff, CachePadded};
 
     // ---------------------------------------------------------------- sizes
 
@@ -634,8 +639,11 @@ mod real {
     }
 
     /// A producer (helper) pushes `iters * PRIO_ITEMS` items at mixed levels;
-    /// the bench thread pops them all.
-    fn prio_pair_run<P: BenchPrio>(iters: u64, levels: &[usize]) -> Duration {
+    /// the bench thread pops them all. The producer retries a full level
+    /// after one `spin_loop` (as the pool's `submit` does for its first
+    /// tries), or, with `POLITE`, with crossbeam's `Backoff::snooze` (spins
+    /// growing to 64, then yields), which touches the queue less often.
+    fn prio_pair_run<P: BenchPrio, const POLITE: bool>(iters: u64, levels: &[usize]) -> Duration {
         let n = iters * PRIO_ITEMS;
         let q = P::create(PRIO_LEVELS, PRIO_CAP);
         let q = &q;
@@ -645,9 +653,14 @@ mod real {
                 for v in 1..=n {
                     let level = levels[v as usize & mask];
                     let mut v = v;
+                    let backoff = Backoff::new();
                     while let Err(back) = q.push(level, v) {
                         v = back;
-                        spin_loop();
+                        if POLITE {
+                            backoff.snooze();
+                        } else {
+                            spin_loop();
+                        }
                     }
                 }
             },
@@ -712,10 +725,10 @@ mod real {
         g.sampling_mode(SamplingMode::Flat);
         g.throughput(Throughput::Elements(PRIO_ITEMS));
         g.bench_function(<PriorityBuckets<u64> as BenchPrio>::NAME, |b| {
-            b.iter_custom(|iters| prio_pair_run::<PriorityBuckets<u64>>(iters, pattern))
+            b.iter_custom(|iters| prio_pair_run::<PriorityBuckets<u64>, false>(iters, pattern))
         });
         g.bench_function(MutexHeap::NAME, |b| {
-            b.iter_custom(|iters| prio_pair_run::<MutexHeap>(iters, pattern))
+            b.iter_custom(|iters| prio_pair_run::<MutexHeap, false>(iters, pattern))
         });
         g.finish();
         print_floor("after prio_two_threads");
@@ -833,8 +846,14 @@ mod real {
         paired(
             "prio_two_threads",
             PRIO_ITEMS,
-            || prio_pair_run::<PriorityBuckets<u64>>(1, &pattern),
-            || prio_pair_run::<MutexHeap>(1, &pattern),
+            || prio_pair_run::<PriorityBuckets<u64>, false>(1, &pattern),
+            || prio_pair_run::<MutexHeap, false>(1, &pattern),
+        );
+        paired(
+            "prio_two_threads, producer with Backoff::snooze (not the target's bench)",
+            PRIO_ITEMS,
+            || prio_pair_run::<PriorityBuckets<u64>, true>(1, &pattern),
+            || prio_pair_run::<MutexHeap, true>(1, &pattern),
         );
         print_floor("after paired pass");
     }
