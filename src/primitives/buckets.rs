@@ -115,8 +115,8 @@ impl<T> PushError<T> {
 ///   consumer that cleared it is about to re-check the ring and set it again.
 /// * `clock`, `seen` and `stamps` are only scheduling hints (a level's wait
 ///   is `clock - stamps[l]`, see the module doc); nothing is read through
-///   them. A bit of `seen` is set when a consumer has stamped that level
-///   since the level was last found empty.
+///   them. A bit of `seen` is set by the consumer that starts (stamps) that
+///   level's wait, and cleared when a pop finds the level empty.
 ///
 /// ```
 /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
