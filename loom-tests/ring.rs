@@ -27,6 +27,11 @@
 //! * `full_ring_hands_item_back`: a push into a full ring fails and returns
 //!   the very item, while a concurrent pop frees a slot; nothing is lost
 //!   either way.
+//! * `full_finding_ends_with_the_pop`: once a push has found the ring full
+//!   (the ring then skips re-reading `head` at that position), a push racing
+//!   the pop that frees the oldest slot either succeeds or hands its item
+//!   back, and once that pop has returned, a push succeeds: the remembered
+//!   finding never outlives the item it was about.
 #![cfg(feature = "loom")]
 
 mod common;
@@ -170,5 +175,34 @@ fn full_ring_hands_item_back() {
         rest.sort_unstable();
         let expected: &[usize] = if pushed { &[2, 3] } else { &[2] };
         assert_eq!(rest, expected);
+    });
+}
+
+#[test]
+fn full_finding_ends_with_the_pop() {
+    model("full_finding_ends_with_the_pop", || {
+        let ring = Arc::new(Ring::<usize>::new(2));
+        ring.push(1).unwrap();
+        ring.push(2).unwrap();
+        // Found full at position 2: the ring remembers it.
+        assert_eq!(ring.push(3), Err(3));
+
+        let consumer = {
+            let ring = ring.clone();
+            thread::spawn(move || ring.pop())
+        };
+        let producer = {
+            let ring = ring.clone();
+            thread::spawn(move || ring.push(3).is_ok())
+        };
+        let pushed = producer.join().unwrap();
+        assert_eq!(consumer.join().unwrap(), Some(1), "the oldest item first");
+        if !pushed {
+            // The pop has returned, so its slot is free.
+            assert_eq!(ring.push(3), Ok(()), "a stale full finding refused a push");
+        }
+        assert_eq!(ring.pop(), Some(2));
+        assert_eq!(ring.pop(), Some(3));
+        assert_eq!(ring.pop(), None);
     });
 }

@@ -111,8 +111,9 @@ impl<T> PushError<T> {
 ///
 /// Invariants:
 /// * If level `l` holds an item, bit `l` of `occupied` is set, or a push to
-///   `l` is about to set it (a push sets the bit after its ring push), or a
-///   consumer that cleared it is about to re-check the ring and set it again.
+///   `l` is about to set it (a push sets the bit after its ring push; items
+///   behind a push that has not finished count as its), or a consumer that
+///   cleared it is about to re-check the ring and set it again.
 /// * `clock`, `seen` and `stamps` are only scheduling hints (a level's wait
 ///   is `clock - stamps[l]`, see the module doc); nothing is read through
 ///   them. A bit of `seen` is set by the consumer that starts (stamps) that
@@ -234,15 +235,10 @@ impl<T> PriorityBuckets<T> {
     /// ```
     #[inline]
     pub fn pop(&self) -> Option<T> {
-        // Levels that showed items we could not take yet (a producer between
-        // its claim and its write): skipped for the rest of this call, so we
-        // neither spin on them nor hold up the other levels.
-        let mut skip = 0u64;
         loop {
             // Ordering: Acquire pairs with the Release `fetch_or` in `push`.
             let occ = self.occupied.load(Ordering::Acquire);
             self.note_new_levels(occ);
-            let occ = occ & !skip;
             if occ == 0 {
                 return None;
             }
@@ -252,13 +248,15 @@ impl<T> PriorityBuckets<T> {
             } else {
                 self.pick_starving(occ, top)
             };
-            if let Some(v) = self.levels[level].pop() {
+            // A level whose oldest item is still being written (its
+            // producer between claim and write) counts as empty here: we
+            // neither wait for it nor read the producers' `tail` line. The
+            // producer sets the bit again when it is done (`clear_if_empty`).
+            if let Some(v) = self.levels[level].pop_ready() {
                 self.account(occ, level);
                 return Some(v);
             }
-            if self.clear_if_empty(level) {
-                skip |= 1u64 << level;
-            }
+            self.clear_if_empty(level);
         }
     }
 
@@ -356,11 +354,11 @@ impl<T> PriorityBuckets<T> {
         }
     }
 
-    /// The bit for `level` was set but its ring looked empty: clear the bit,
-    /// then re-check, so a push racing with the clear is never hidden.
-    /// Returns true if the level still holds (unfinished) items.
+    /// The bit for `level` was set but its ring showed no ready item: clear
+    /// the bit, then re-check, so a push racing with the clear is never
+    /// hidden.
     #[cold]
-    fn clear_if_empty(&self, level: usize) -> bool {
+    fn clear_if_empty(&self, level: usize) {
         let bit = 1u64 << level;
         // Ordering: AcqRel: Acquire makes every push whose Release `fetch_or`
         // precedes this RMW visible to the re-check below; a push whose
@@ -368,18 +366,22 @@ impl<T> PriorityBuckets<T> {
         self.occupied.fetch_and(!bit, Ordering::AcqRel);
         // Ordering: pairs with the fence in `push` (see there): a push that
         // saw the bit still set and skipped its `fetch_or` is seen by the
-        // re-check below.
+        // re-check below. The re-check looks only at the slot at `head`: a
+        // push whose item is not ready there has not finished (it claimed
+        // that position, or one after a producer that has not finished), and
+        // such a push's load of the bitmap, after its fence, sees our clear
+        // and sets the bit itself. The level's later items wait behind the
+        // unfinished one anyway (FIFO).
         fence(Ordering::SeqCst);
-        if !self.levels[level].is_empty() {
+        if self.levels[level].has_ready() {
             // Ordering: Release, as in `push`.
             self.occupied.fetch_or(bit, Ordering::Release);
-            return true;
+            return;
         }
         // Found empty: its next item starts a new wait (`note_new_levels`).
         // Ordering: Release, so a consumer whose `fetch_or` on `seen` reads
         // this also sees the occupancy clear above (`note_new_levels_slow`).
         self.sched.seen.fetch_and(!bit, Ordering::Release);
-        false
     }
 
     /// A snapshot of the total number of items.

@@ -9,6 +9,13 @@
 //! sequence to `p + capacity`, handing the slot to the producer one lap later.
 //! Each slot is touched only by the thread whose CAS claimed it.
 //!
+//! A push whose slot still holds the previous lap's item reads `head` once
+//! to tell a full ring from a consumer still moving that item out (it waits
+//! for such a consumer). Once it has found the ring full at a position, the
+//! producers remember that position (`full_at`, on the producers' own cache
+//! line), and later pushes at the same position report full from the slot
+//! alone, without pulling the consumers' `head` line across on every retry.
+//!
 //! ```
 //! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 //! use corepool::primitives::ring::Ring;
@@ -62,6 +69,9 @@ struct Slot<T> {
 ///   consumers claim; both only grow (wrapping) and are written by CAS from
 ///   any producer (`tail`) or consumer (`head`). They sit on separate cache
 ///   lines.
+/// * `full_at` is a position at which a push found the ring full (`head`
+///   one lap behind); it sits on `tail`'s line and is only a hint: a push
+///   acts on it only while its slot still shows the previous lap.
 /// * A slot's value is initialised exactly when its `seq` equals the
 ///   position that filled it plus one, and is accessed only by the thread
 ///   whose CAS claimed that position.
@@ -74,9 +84,17 @@ struct Slot<T> {
 /// ```
 pub struct Ring<T> {
     head: CachePadded<AtomicUsize>,
-    tail: CachePadded<AtomicUsize>,
+    tail: CachePadded<Producers>,
     slots: Box<[Slot<T>]>,
     mask: usize,
+}
+
+/// The producers' cache line.
+struct Producers {
+    /// The next position a producer claims.
+    tail: AtomicUsize,
+    /// The last position at which a push found the ring full.
+    full_at: AtomicUsize,
 }
 
 // SAFETY: items move between threads by value; slot access is exclusive by
@@ -113,7 +131,12 @@ impl<T> Ring<T> {
             .into_boxed_slice();
         Ring {
             head: CachePadded::new(AtomicUsize::new(0)),
-            tail: CachePadded::new(AtomicUsize::new(0)),
+            tail: CachePadded::new(Producers {
+                tail: AtomicUsize::new(0),
+                // A push finds the ring full only at a position of at least
+                // one lap (`capacity`), so 0 matches no finding.
+                full_at: AtomicUsize::new(0),
+            }),
             slots,
             mask: cap - 1,
         }
@@ -122,7 +145,12 @@ impl<T> Ring<T> {
     /// Pushes `value`, or hands it back if the ring is full (every slot holds
     /// an item no consumer has claimed). If the slot it needs is still being
     /// emptied by a consumer that claimed it, `push` waits for that consumer
-    /// (spinning, then yielding) rather than report a full ring that is not.
+    /// (spinning, then yielding) rather than report a full ring that is not,
+    /// with one exception: after a push has found the ring full at this
+    /// position, pushes report full for as long as the oldest item has not
+    /// been moved out, including while a consumer that claimed it after that
+    /// finding is moving it out. They do not re-read `head`, so retrying a
+    /// full ring does not slow the consumers down.
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -135,7 +163,7 @@ impl<T> Ring<T> {
     pub fn push(&self, value: T) -> Result<(), T> {
         // Ordering: Relaxed: `tail` only picks a candidate position; the
         // slot's `seq` (Acquire below) is what synchronises.
-        let mut pos = self.tail.load(Ordering::Relaxed);
+        let mut pos = self.tail.tail.load(Ordering::Relaxed);
         let mut wait = Snooze::default();
         loop {
             let slot = &self.slots[pos & self.mask];
@@ -146,7 +174,7 @@ impl<T> Ring<T> {
             if diff == 0 {
                 // Ordering: Relaxed CAS: it only arbitrates between producers;
                 // the data is published by the Release store of `seq`.
-                match self.tail.compare_exchange_weak(
+                match self.tail.tail.compare_exchange_weak(
                     pos,
                     pos.wrapping_add(1),
                     Ordering::Relaxed,
@@ -164,24 +192,35 @@ impl<T> Ring<T> {
                     Err(actual) => pos = actual,
                 }
             } else if diff < 0 {
-                // The slot still holds the item from one lap ago. Full only
-                // if no consumer has claimed that item yet; otherwise a
-                // consumer is between its claim and its release: wait for it
-                // (spin, then yield so a descheduled consumer can finish).
+                // The slot still holds the item from one lap ago (no
+                // producer can have claimed `pos`, so it is the current
+                // tail). Full if no consumer has claimed that item yet, or
+                // if the ring was already found full at `pos` (see the type
+                // doc); otherwise a consumer is between its claim and its
+                // release: wait for it (spin, then yield so a descheduled
+                // consumer can finish).
+                // Ordering: Relaxed: a hint; what it saves is a load of
+                // `head`, and reporting full while the slot is unreleased is
+                // correct whichever producer stored it.
+                if self.tail.full_at.load(Ordering::Relaxed) == pos {
+                    return Err(value);
+                }
                 // Ordering: the fence orders our `seq` load before the `head`
                 // load, so `head` is at least as new as what we saw.
                 fence(Ordering::SeqCst);
                 let head = self.head.load(Ordering::Relaxed);
                 if head.wrapping_add(self.mask + 1) == pos {
+                    // Ordering: Relaxed, a hint (see above).
+                    self.tail.full_at.store(pos, Ordering::Relaxed);
                     return Err(value);
                 }
                 wait.snooze();
                 // Ordering: as the first load.
-                pos = self.tail.load(Ordering::Relaxed);
+                pos = self.tail.tail.load(Ordering::Relaxed);
             } else {
                 // Another producer claimed `pos`; move on.
                 // Ordering: as the first load.
-                pos = self.tail.load(Ordering::Relaxed);
+                pos = self.tail.tail.load(Ordering::Relaxed);
             }
         }
     }
@@ -234,7 +273,7 @@ impl<T> Ring<T> {
                 // write: wait for it, as `push` waits for a consumer.
                 // Ordering: as in `push`.
                 fence(Ordering::SeqCst);
-                let tail = self.tail.load(Ordering::Relaxed);
+                let tail = self.tail.tail.load(Ordering::Relaxed);
                 if tail == pos {
                     return None;
                 }
@@ -245,6 +284,69 @@ impl<T> Ring<T> {
                 // Ordering: as the first load.
                 pos = self.head.load(Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Pops the oldest item if it is ready; `None` if the slot at `head` is
+    /// empty or still being written by the producer that claimed it. Unlike
+    /// [`pop`](Self::pop) it never waits and never reads `tail` (the
+    /// producers' line); the priority buckets use it, with their occupancy
+    /// bitmap covering a producer that is still writing.
+    #[inline]
+    pub(crate) fn pop_ready(&self) -> Option<T> {
+        // Ordering: as in `pop`.
+        let mut pos = self.head.load(Ordering::Relaxed);
+        loop {
+            let slot = &self.slots[pos & self.mask];
+            // Ordering: Acquire pairs with the producer's Release of `seq`.
+            let seq = slot.seq.load(Ordering::Acquire);
+            let diff = seq.wrapping_sub(pos.wrapping_add(1)) as isize;
+            if diff == 0 {
+                // Ordering: as in `pop`.
+                match self.head.compare_exchange_weak(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: as in `pop`: our CAS claimed `pos`, and
+                        // `seq == pos + 1` says a producer filled it.
+                        let value = slot.value.with(|p| unsafe { (*p).assume_init_read() });
+                        // Ordering: as in `pop`.
+                        slot.seq
+                            .store(pos.wrapping_add(self.mask + 1), Ordering::Release);
+                        return Some(value);
+                    }
+                    Err(actual) => pos = actual,
+                }
+            } else if diff < 0 {
+                return None;
+            } else {
+                // Another consumer took `pos`. Ordering: as in `pop`.
+                pos = self.head.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// True if the slot at `head` holds a written item (a snapshot). With
+    /// Acquire on `seq`, a `true` also makes that item's contents visible.
+    #[inline]
+    pub(crate) fn has_ready(&self) -> bool {
+        // Ordering: Relaxed for `head`, a candidate, as in `pop`.
+        let mut pos = self.head.load(Ordering::Relaxed);
+        loop {
+            // Ordering: Acquire, as in `pop`.
+            let seq = self.slots[pos & self.mask].seq.load(Ordering::Acquire);
+            let diff = seq.wrapping_sub(pos.wrapping_add(1)) as isize;
+            if diff == 0 {
+                return true;
+            }
+            if diff < 0 {
+                return false;
+            }
+            // Another consumer took `pos`: look at the new head.
+            pos = self.head.load(Ordering::Relaxed);
         }
     }
 
@@ -271,7 +373,7 @@ impl<T> Ring<T> {
         // concurrent pop cannot make the difference negative by much, and
         // clamp anyway.
         let head = self.head.load(Ordering::Relaxed);
-        let tail = self.tail.load(Ordering::Relaxed);
+        let tail = self.tail.tail.load(Ordering::Relaxed);
         let len = tail.wrapping_sub(head) as isize;
         (len.max(0) as usize).min(self.capacity())
     }
