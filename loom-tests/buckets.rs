@@ -41,6 +41,18 @@
 //!   and clears its bit while another, working from an older look at the
 //!   bits, takes the level for newly non-empty; when the level later
 //!   refills, its item must still wait `K` higher pops.
+//! * `strict_priority_inflight_high_push`: with `K = usize::MAX`, a pop that
+//!   follows the caller's own finished push at the high level must not
+//!   return the low item while another producer's earlier push to the high
+//!   level is still being written (the pop waits for it instead).
+//!
+//! And one more race on the stranding hazard:
+//!
+//! * `two_producers_one_level`: two producers push to the same level (its
+//!   bit still set over an empty ring) while a consumer pops, so the
+//!   consumer can find the first claimed position unwritten with the second
+//!   one claimed or written; both items come out exactly once and none is
+//!   stranded.
 #![cfg(feature = "loom")]
 
 mod common;
@@ -214,5 +226,66 @@ fn refilled_level_after_racing_clear() {
             Some("high 2"),
             "a refilled level was served with no higher pop since it refilled (K = 3)"
         );
+    });
+}
+
+#[test]
+fn strict_priority_inflight_high_push() {
+    model("strict_priority_inflight_high_push", || {
+        let q = Arc::new(PriorityBuckets::<&'static str>::new(2, 4, usize::MAX));
+        q.push(0, "low").unwrap();
+        let z = {
+            let q = q.clone();
+            thread::spawn(move || q.push(1, "high z").unwrap())
+        };
+        let a = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.push(1, "high a").unwrap();
+                q.pop()
+            })
+        };
+        z.join().unwrap();
+        let got = a.join().unwrap();
+        assert_ne!(
+            got,
+            Some("low"),
+            "a pop after a finished high push returned the low item"
+        );
+        let mut all = drain_all(&q);
+        all.extend(got);
+        all.sort_unstable();
+        assert_eq!(all, ["high a", "high z", "low"]);
+    });
+}
+
+#[test]
+fn two_producers_one_level() {
+    model("two_producers_one_level", || {
+        let q = Arc::new(PriorityBuckets::<usize>::new(1, 2, 1));
+        // Leave the bit set over an empty ring: a pop clears it only when
+        // it finds the level empty.
+        q.push(0, 1).unwrap();
+        assert_eq!(q.pop(), Some(1));
+
+        let producers: Vec<_> = [2, 3]
+            .into_iter()
+            .map(|v| {
+                let q = q.clone();
+                thread::spawn(move || q.push(0, v).unwrap())
+            })
+            .collect();
+        let consumer = {
+            let q = q.clone();
+            thread::spawn(move || q.pop())
+        };
+        for p in producers {
+            p.join().unwrap();
+        }
+        let popped = consumer.join().unwrap();
+        let mut all = drain_all(&q);
+        all.extend(popped);
+        all.sort_unstable();
+        assert_eq!(all, [2, 3], "items lost or duplicated");
     });
 }

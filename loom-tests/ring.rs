@@ -32,6 +32,10 @@
 //!   the pop that frees the oldest slot either succeeds or hands its item
 //!   back, and once that pop has returned, a push succeeds: the remembered
 //!   finding never outlives the item it was about.
+//! * `own_pop_then_push`: a thread pops the oldest item and then pushes,
+//!   after the ring was found full and another thread pushed into the slot
+//!   freed first; its push must succeed (a stale view of `tail` must not
+//!   match the remembered finding).
 #![cfg(feature = "loom")]
 
 mod common;
@@ -204,5 +208,46 @@ fn full_finding_ends_with_the_pop() {
         assert_eq!(ring.pop(), Some(2));
         assert_eq!(ring.pop(), Some(3));
         assert_eq!(ring.pop(), None);
+    });
+}
+
+#[test]
+fn own_pop_then_push() {
+    model("own_pop_then_push", || {
+        use loom::sync::atomic::{AtomicBool, Ordering};
+        let ring = Arc::new(Ring::<usize>::new(2));
+        ring.push(1).unwrap(); // position 0
+        ring.push(2).unwrap(); // position 1
+        assert_eq!(ring.push(9), Err(9)); // found full at position 2
+        // Relaxed on purpose: no happens-before from the first thread to the
+        // second, so the second may see an old `tail`.
+        let done = Arc::new(AtomicBool::new(false));
+        let first = {
+            let (ring, done) = (ring.clone(), done.clone());
+            thread::spawn(move || {
+                assert_eq!(ring.pop(), Some(1)); // frees slot 0
+                assert_eq!(ring.push(3), Ok(())); // position 2
+                done.store(true, Ordering::Relaxed);
+            })
+        };
+        let second = {
+            let (ring, done) = (ring.clone(), done.clone());
+            thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    thread::yield_now();
+                }
+                // Position 1: frees slot 1, the slot of position 3 (the tail).
+                assert_eq!(ring.pop(), Some(2));
+                ring.push(4)
+            })
+        };
+        first.join().unwrap();
+        assert_eq!(
+            second.join().unwrap(),
+            Ok(()),
+            "a push was refused right after its own pop freed the slot"
+        );
+        assert_eq!(ring.pop(), Some(3));
+        assert_eq!(ring.pop(), Some(4));
     });
 }

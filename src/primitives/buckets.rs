@@ -29,14 +29,15 @@
 //! above `usize::MAX / 2` (such as `usize::MAX`) gives strict priority.
 //!
 //! The waits cost O(1) per pop, not one counter update per waiting level: a
-//! pop clock counts every pop, and each level keeps the clock reading at
-//! which its wait began (its *stamp*), so its wait is `clock - stamp`. A pop
-//! of the top level moves only the clock and the top level's stamp; a pop of
-//! a starving level `l` also moves the stamps of the non-empty levels above
-//! `l` forward by one, since for them it was not a higher pop. A level's
-//! wait begins when a pop first sees its occupancy bit set after it was
-//! found empty; the consumers remember which bits they have seen (`seen`),
-//! so producers never touch the clock or the stamps.
+//! pop clock counts the pops made while other levels hold items (a pop with
+//! no other level waiting needs no count), and each level keeps the clock
+//! reading at which its wait began (its *stamp*), so its wait is
+//! `clock - stamp`. A pop of the top level moves only the clock and the top
+//! level's stamp; a pop of a starving level `l` also moves the stamps of the
+//! non-empty levels above `l` forward by one, since for them it was not a
+//! higher pop. A level's wait begins when a pop first sees its occupancy
+//! bit set after it was found empty; the consumers remember which bits they
+//! have seen (`seen`), so producers never touch the clock or the stamps.
 //!
 //! ```
 //! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -248,15 +249,16 @@ impl<T> PriorityBuckets<T> {
             } else {
                 self.pick_starving(occ, top)
             };
-            // A level whose oldest item is still being written (its
-            // producer between claim and write) counts as empty here: we
-            // neither wait for it nor read the producers' `tail` line. The
-            // producer sets the bit again when it is done (`clear_if_empty`).
-            if let Some(v) = self.levels[level].pop_ready() {
+            // The fast path takes only a ready item and never reads the
+            // producers' `tail` line; `clear_if_empty` sorts out the rest.
+            let got = match self.levels[level].pop_ready() {
+                Some(v) => Some(v),
+                None => self.clear_if_empty(level),
+            };
+            if let Some(v) = got {
                 self.account(occ, level);
                 return Some(v);
             }
-            self.clear_if_empty(level);
         }
     }
 
@@ -289,6 +291,17 @@ impl<T> PriorityBuckets<T> {
     /// was not a higher one.
     #[inline]
     fn account(&self, occ: u64, level: usize) {
+        if occ == 1u64 << level {
+            // No other level was waiting, so no wait needs this pop: restart
+            // the served level's wait without ticking the clock (a level
+            // that fills later starts its wait at the clock it then sees).
+            // This saves the `fetch_add` when only one level is in use, as
+            // when every job has the same priority.
+            // Ordering: hints, see below.
+            let now = self.sched.clock.load(Ordering::Relaxed);
+            self.stamps[level].store(now, Ordering::Relaxed);
+            return;
+        }
         // Ordering (all): the clock and stamps are hints; nothing is read
         // through them, so Relaxed suffices. The clock is a `fetch_add` so
         // that concurrent consumers' ticks are not lost (a lost tick would
@@ -356,9 +369,14 @@ impl<T> PriorityBuckets<T> {
 
     /// The bit for `level` was set but its ring showed no ready item: clear
     /// the bit, then re-check, so a push racing with the clear is never
-    /// hidden.
+    /// hidden. If the level's oldest item is still being written (its
+    /// producer between claim and write), set the bit back and wait for that
+    /// item, as `Ring::pop` does: a pop that follows a finished push of a
+    /// higher item must not serve a lower level because an earlier push to
+    /// the same level is still in flight (strict priority with `K` above
+    /// `usize::MAX / 2`). Returns the item if it took one.
     #[cold]
-    fn clear_if_empty(&self, level: usize) {
+    fn clear_if_empty(&self, level: usize) -> Option<T> {
         let bit = 1u64 << level;
         // Ordering: AcqRel: Acquire makes every push whose Release `fetch_or`
         // precedes this RMW visible to the re-check below; a push whose
@@ -366,22 +384,32 @@ impl<T> PriorityBuckets<T> {
         self.occupied.fetch_and(!bit, Ordering::AcqRel);
         // Ordering: pairs with the fence in `push` (see there): a push that
         // saw the bit still set and skipped its `fetch_or` is seen by the
-        // re-check below. The re-check looks only at the slot at `head`: a
+        // re-check below. The re-check looks at the slot at `head` first: a
         // push whose item is not ready there has not finished (it claimed
         // that position, or one after a producer that has not finished), and
         // such a push's load of the bitmap, after its fence, sees our clear
-        // and sets the bit itself. The level's later items wait behind the
-        // unfinished one anyway (FIFO).
+        // and sets the bit itself; the `is_empty` check below only keeps
+        // strict priority for pops that follow such a push's successors.
         fence(Ordering::SeqCst);
-        if self.levels[level].has_ready() {
+        let ring = &self.levels[level];
+        if ring.has_ready() {
             // Ordering: Release, as in `push`.
             self.occupied.fetch_or(bit, Ordering::Release);
-            return;
+            return None;
+        }
+        if !ring.is_empty() {
+            // Claimed positions with nothing ready at the head: a producer
+            // is still writing there. Put the bit back (the producer would
+            // too) and wait for the item.
+            // Ordering: Release, as in `push`.
+            self.occupied.fetch_or(bit, Ordering::Release);
+            return ring.pop();
         }
         // Found empty: its next item starts a new wait (`note_new_levels`).
         // Ordering: Release, so a consumer whose `fetch_or` on `seen` reads
         // this also sees the occupancy clear above (`note_new_levels_slow`).
         self.sched.seen.fetch_and(!bit, Ordering::Release);
+        None
     }
 
     /// A snapshot of the total number of items.
@@ -425,7 +453,7 @@ impl<T> PriorityBuckets<T> {
 
 /// The consumers' scheduling state (see the module doc).
 struct Schedule {
-    /// Pops served so far (wrapping).
+    /// Pops served while another level held items (wrapping).
     clock: AtomicUsize,
     /// Levels whose wait has started (stamped) since they were last found
     /// empty.

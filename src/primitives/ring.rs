@@ -9,9 +9,9 @@
 //! sequence to `p + capacity`, handing the slot to the producer one lap later.
 //! Each slot is touched only by the thread whose CAS claimed it.
 //!
-//! A push whose slot still holds the previous lap's item reads `head` once
-//! to tell a full ring from a consumer still moving that item out (it waits
-//! for such a consumer). Once it has found the ring full at a position, the
+//! A push whose slot still holds the previous lap's item reads `head` to
+//! tell a full ring from a consumer still moving that item out (it waits for
+//! such a consumer). Once a push has found the ring full at a position, the
 //! producers remember that position (`full_at`, on the producers' own cache
 //! line), and later pushes at the same position report full from the slot
 //! alone, without pulling the consumers' `head` line across on every retry.
@@ -93,7 +93,7 @@ pub struct Ring<T> {
 struct Producers {
     /// The next position a producer claims.
     tail: AtomicUsize,
-    /// The last position at which a push found the ring full.
+    /// A recent position at which a push found the ring full.
     full_at: AtomicUsize,
 }
 
@@ -134,7 +134,10 @@ impl<T> Ring<T> {
             tail: CachePadded::new(Producers {
                 tail: AtomicUsize::new(0),
                 // A push finds the ring full only at a position of at least
-                // one lap (`capacity`), so 0 matches no finding.
+                // one lap (`capacity`), so 0 matches no finding until the
+                // positions wrap (2^64 pushes; 2^32 on 32-bit targets). A
+                // false match only reports full while a consumer is still
+                // moving the oldest item out.
                 full_at: AtomicUsize::new(0),
             }),
             slots,
@@ -150,7 +153,11 @@ impl<T> Ring<T> {
     /// position, pushes report full for as long as the oldest item has not
     /// been moved out, including while a consumer that claimed it after that
     /// finding is moving it out. They do not re-read `head`, so retrying a
-    /// full ring does not slow the consumers down.
+    /// full ring does not slow the consumers down. So a push can report full
+    /// while [`len`](Self::len) is below the capacity (even 0, if other
+    /// consumers have taken everything else meanwhile), but never after the
+    /// pop that frees its slot has returned (in this thread, or in one this
+    /// thread has synchronised with).
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -192,18 +199,36 @@ impl<T> Ring<T> {
                     Err(actual) => pos = actual,
                 }
             } else if diff < 0 {
-                // The slot still holds the item from one lap ago (no
-                // producer can have claimed `pos`, so it is the current
-                // tail). Full if no consumer has claimed that item yet, or
-                // if the ring was already found full at `pos` (see the type
-                // doc); otherwise a consumer is between its claim and its
-                // release: wait for it (spin, then yield so a descheduled
-                // consumer can finish).
+                // The slot still holds the item from one lap ago, as far as
+                // we can see (our `pos` or `seq` may be stale). Full if no
+                // consumer has claimed that item yet, or if the ring was
+                // already found full at `pos` (see the type doc); otherwise
+                // a consumer is between its claim and its release: wait for
+                // it (spin, then yield so a descheduled consumer can finish).
                 // Ordering: Relaxed: a hint; what it saves is a load of
                 // `head`, and reporting full while the slot is unreleased is
                 // correct whichever producer stored it.
                 if self.tail.full_at.load(Ordering::Relaxed) == pos {
-                    return Err(value);
+                    // Confirm that `pos` is still the tail: an RMW reads the
+                    // latest value, and it is on the producers' own line.
+                    // A stale `pos` could match an old finding after the
+                    // slot we really need was freed (by our own pop, say).
+                    // With `pos` current, our `seq` load is not older than
+                    // any release that happens before this push (coherence),
+                    // so the unreleased slot belongs to a pop still running.
+                    // Ordering: Relaxed: it arbitrates nothing.
+                    match self.tail.tail.compare_exchange(
+                        pos,
+                        pos,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => return Err(value),
+                        Err(actual) => {
+                            pos = actual;
+                            continue;
+                        }
+                    }
                 }
                 // Ordering: the fence orders our `seq` load before the `head`
                 // load, so `head` is at least as new as what we saw.
@@ -401,5 +426,44 @@ impl<T> fmt::Debug for Ring<T> {
             .field("len", &self.len())
             .field("capacity", &self.capacity())
             .finish()
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    /// A push whose slot is being emptied by a consumer that claimed it, with
+    /// no push having found the ring full, waits for that consumer instead
+    /// of reporting full. The consumer's claim is staged by hand so that the
+    /// push certainly meets it (loom's scheduler lets the consumer finish
+    /// first). If the push thread starts late, it meets a free slot and the
+    /// test passes anyway; it cannot fail on correct code.
+    #[test]
+    fn push_waits_for_a_consumer_mid_pop() {
+        let ring = Ring::new(2);
+        ring.push(1u32).unwrap();
+        ring.push(2).unwrap();
+        // A consumer claims position 0 (item 1) and has not moved it out.
+        ring.head.store(1, Ordering::Relaxed);
+        std::thread::scope(|s| {
+            let pusher = s.spawn(|| ring.push(3));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            // The consumer finishes: moves item 1 out, releases the slot.
+            let slot = &ring.slots[0];
+            // SAFETY: position 0 is ours by the staged claim above, and its
+            // `seq` (1) says it holds item 1.
+            let v = slot.value.with(|p| unsafe { (*p).assume_init_read() });
+            assert_eq!(v, 1);
+            slot.seq.store(2, Ordering::Release);
+            assert_eq!(
+                pusher.join().unwrap(),
+                Ok(()),
+                "full reported while a consumer was mid-pop"
+            );
+        });
+        assert_eq!(ring.pop(), Some(2));
+        assert_eq!(ring.pop(), Some(3));
+        assert_eq!(ring.pop(), None);
     }
 }
