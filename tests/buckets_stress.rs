@@ -134,40 +134,30 @@ fn one_consumer_fifo_per_level_and_highest_first() {
         32,
         usize::MAX,
     ));
-    // completed[p]: how many of producer p's pushes have returned.
+    // completed[p]: how many of producer p's pushes have returned. "Highest
+    // first" is checked against every level, including one where another
+    // push, claimed before a finished one, is still being written: `pop`
+    // waits for that push rather than pass over the finished one.
     let completed: Arc<Vec<AtomicUsize>> =
         Arc::new((0..PRODUCERS).map(|_| AtomicUsize::new(0)).collect());
-    // in_flight[l]: pushes at level l that have started and not returned. A
-    // push that claimed a ring slot but has not written it yet makes `pop`
-    // skip that level for the call (by design: it neither spins on nor waits
-    // for an unfinished push), even if a later slot of the level holds a
-    // finished push. "Highest first" is therefore only checked against
-    // levels with no push in flight when the pop starts.
-    let in_flight: Arc<Vec<AtomicUsize>> =
-        Arc::new((0..LEVELS).map(|_| AtomicUsize::new(0)).collect());
 
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| {
-            let (q, completed, in_flight) = (q.clone(), completed.clone(), in_flight.clone());
+            let (q, completed) = (q.clone(), completed.clone());
             thread::spawn(move || {
                 for seq in 0..per_producer {
                     let level = level_of(p, seq, LEVELS);
-                    // Ordering: SeqCst throughout this bookkeeping, so that
-                    // a push in flight at `level` when a later push of that
-                    // level completes is seen as in flight by the consumer
-                    // (the ring's own claim CAS is Relaxed; on x86 every RMW
-                    // is a full barrier, which makes the order hold).
-                    in_flight[level].fetch_add(1, Ordering::SeqCst);
                     push_until_accepted(&q, level, (p, seq));
-                    completed[p].store(seq + 1, Ordering::SeqCst);
-                    in_flight[level].fetch_sub(1, Ordering::SeqCst);
+                    // Ordering: Release, so the consumer's Acquire load of
+                    // this count happens after the push returned.
+                    completed[p].store(seq + 1, Ordering::Release);
                 }
             })
         })
         .collect();
 
     let consumer = {
-        let (q, completed, in_flight) = (q.clone(), completed.clone(), in_flight.clone());
+        let (q, completed) = (q.clone(), completed.clone());
         thread::spawn(move || {
             // seqs[p][l]: producer p's items at level l, in push order.
             let mut seqs = vec![vec![Vec::new(); LEVELS]; PRODUCERS];
@@ -179,14 +169,10 @@ fn one_consumer_fifo_per_level_and_highest_first() {
             let mut taken = [[0usize; LEVELS]; PRODUCERS];
             let mut left = PRODUCERS * per_producer;
             let mut snapshot = [0usize; PRODUCERS];
-            let mut settled = [false; LEVELS];
             let mut checked = 0usize;
             while left > 0 {
                 for (s, c) in snapshot.iter_mut().zip(completed.iter()) {
-                    *s = c.load(Ordering::SeqCst);
-                }
-                for (s, f) in settled.iter_mut().zip(in_flight.iter()) {
-                    *s = f.load(Ordering::SeqCst) == 0;
+                    *s = c.load(Ordering::Acquire);
                 }
                 let Some((p, seq)) = q.pop() else {
                     thread::yield_now();
@@ -202,10 +188,10 @@ fn one_consumer_fifo_per_level_and_highest_first() {
                 );
                 taken[p][l] += 1;
                 left -= 1;
-                // Highest first: no finished push at a higher level with no
-                // push in flight is still waiting.
+                // Highest first: no push at a higher level that finished
+                // before this pop began is still waiting.
                 for (q2, per_level) in seqs.iter().enumerate() {
-                    for h in (l + 1..LEVELS).filter(|&h| settled[h]) {
+                    for h in l + 1..LEVELS {
                         checked += 1;
                         if let Some(&waiting) = per_level[h].get(taken[q2][h]) {
                             assert!(
