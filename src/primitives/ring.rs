@@ -263,6 +263,22 @@ impl<T> Ring<T> {
     /// ```
     #[inline]
     pub fn pop(&self) -> Option<T> {
+        self.pop_impl::<true>()
+    }
+
+    /// Pops the oldest item if it is ready; `None` if the slot at `head` is
+    /// empty or still being written by the producer that claimed it. Unlike
+    /// [`pop`](Self::pop) it never waits and never reads `tail` (the
+    /// producers' line); the priority buckets use it, and sort out a
+    /// producer that is still writing themselves (`clear_if_empty`).
+    #[inline]
+    pub(crate) fn pop_ready(&self) -> Option<T> {
+        self.pop_impl::<false>()
+    }
+
+    /// `pop` (`WAIT`) or `pop_ready` (not `WAIT`).
+    #[inline]
+    fn pop_impl<const WAIT: bool>(&self) -> Option<T> {
         // Ordering: Relaxed: a candidate; `seq` synchronises.
         let mut pos = self.head.load(Ordering::Relaxed);
         let mut wait = Snooze::default();
@@ -293,9 +309,13 @@ impl<T> Ring<T> {
                     Err(actual) => pos = actual,
                 }
             } else if diff < 0 {
-                // Not filled. Empty only if no producer has claimed the
-                // position; otherwise a producer is between its claim and its
-                // write: wait for it, as `push` waits for a consumer.
+                // Not filled (`pop_ready` stops here). Empty only if no
+                // producer has claimed the position; otherwise a producer is
+                // between its claim and its write: wait for it, as `push`
+                // waits for a consumer.
+                if !WAIT {
+                    return None;
+                }
                 // Ordering: as in `push`.
                 fence(Ordering::SeqCst);
                 let tail = self.tail.tail.load(Ordering::Relaxed);
@@ -306,49 +326,7 @@ impl<T> Ring<T> {
                 // Ordering: as the first load.
                 pos = self.head.load(Ordering::Relaxed);
             } else {
-                // Ordering: as the first load.
-                pos = self.head.load(Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Pops the oldest item if it is ready; `None` if the slot at `head` is
-    /// empty or still being written by the producer that claimed it. Unlike
-    /// [`pop`](Self::pop) it never waits and never reads `tail` (the
-    /// producers' line); the priority buckets use it, with their occupancy
-    /// bitmap covering a producer that is still writing.
-    #[inline]
-    pub(crate) fn pop_ready(&self) -> Option<T> {
-        // Ordering: as in `pop`.
-        let mut pos = self.head.load(Ordering::Relaxed);
-        loop {
-            let slot = &self.slots[pos & self.mask];
-            // Ordering: Acquire pairs with the producer's Release of `seq`.
-            let seq = slot.seq.load(Ordering::Acquire);
-            let diff = seq.wrapping_sub(pos.wrapping_add(1)) as isize;
-            if diff == 0 {
-                // Ordering: as in `pop`.
-                match self.head.compare_exchange_weak(
-                    pos,
-                    pos.wrapping_add(1),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        // SAFETY: as in `pop`: our CAS claimed `pos`, and
-                        // `seq == pos + 1` says a producer filled it.
-                        let value = slot.value.with(|p| unsafe { (*p).assume_init_read() });
-                        // Ordering: as in `pop`.
-                        slot.seq
-                            .store(pos.wrapping_add(self.mask + 1), Ordering::Release);
-                        return Some(value);
-                    }
-                    Err(actual) => pos = actual,
-                }
-            } else if diff < 0 {
-                return None;
-            } else {
-                // Another consumer took `pos`. Ordering: as in `pop`.
+                // Another consumer took `pos`. Ordering: as the first load.
                 pos = self.head.load(Ordering::Relaxed);
             }
         }
