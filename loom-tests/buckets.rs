@@ -44,7 +44,11 @@
 //! * `strict_priority_inflight_high_push`: with `K = usize::MAX`, a pop that
 //!   follows the caller's own finished push at the high level must not
 //!   return the low item while another producer's earlier push to the high
-//!   level is still being written (the pop waits for it instead).
+//!   level is still being written (the pop waits for it instead). One
+//!   consumer only: with a second consumer popping, both can wait on the
+//!   unwritten push at once and loom exceeds its branch limit (20 000 tried);
+//!   and with several consumers the guarantee has the window the module doc
+//!   describes (a consumer clearing the bit hides the level for a moment).
 //!
 //! And one more race on the stranding hazard:
 //!

@@ -24,15 +24,20 @@
 //! moment (at most `K + levels - 2` in all). Concurrent consumers can each add
 //! one more, since they read the waits at the same time; and in the moment
 //! one consumer starts a level's wait, another can see the level's previous
-//! stamp and serve it one pop early. `K` is at least 1 (0 is treated as 1):
-//! `K = 1` alternates between the top level and the starving ones; a `K`
-//! above `usize::MAX / 2` (such as `usize::MAX`) gives strict priority.
+//! stamp and serve it one pop early (as can a level restarted by a pop
+//! whose look at the clock missed a concurrent tick). `K` is at least 1 (0
+//! is treated as 1): `K = 1` alternates between the top level and the
+//! starving ones; a `K` above `usize::MAX / 2` (such as `usize::MAX`) gives
+//! strict priority: with one consumer, a pop never passes over an item
+//! whose push finished before the pop began; with several, a consumer that
+//! is clearing a level's bit can hide that level from another's pop for a
+//! moment.
 //!
 //! The waits cost O(1) per pop, not one counter update per waiting level: a
-//! pop clock counts the pops made while other levels hold items (a pop with
-//! no other level waiting needs no count), and each level keeps the clock
-//! reading at which its wait began (its *stamp*), so its wait is
-//! `clock - stamp`. A pop of the top level moves only the clock and the top
+//! pop clock counts the pops made while another level showed items or had
+//! started its wait (a pop with no other level waiting needs no count), and
+//! each level keeps the clock reading at which its wait began (its
+//! *stamp*), so its wait is `clock - stamp`. A pop of the top level moves only the clock and the top
 //! level's stamp; a pop of a starving level `l` also moves the stamps of the
 //! non-empty levels above `l` forward by one, since for them it was not a
 //! higher pop. A level's wait begins when a pop first sees its occupancy
@@ -250,10 +255,22 @@ impl<T> PriorityBuckets<T> {
                 self.pick_starving(occ, top)
             };
             // The fast path takes only a ready item and never reads the
-            // producers' `tail` line; `clear_if_empty` sorts out the rest.
-            let got = match self.levels[level].pop_ready() {
+            // producers' `tail` line.
+            let ring = &self.levels[level];
+            let got = match ring.pop_ready() {
                 Some(v) => Some(v),
-                None => self.clear_if_empty(level),
+                // Positions are claimed but the head one is not written yet
+                // (its producer is between claim and write): wait for it, as
+                // `Ring::pop` does, and leave the bit alone, so that no
+                // consumer passes over this level meanwhile. A pop that
+                // follows a finished push of a higher item must not serve a
+                // lower level (or say `None`) because an earlier push to the
+                // same level is still in flight.
+                None if !ring.is_empty() => ring.pop(),
+                None => {
+                    self.clear_if_empty(level);
+                    None
+                }
             };
             if let Some(v) = got {
                 self.account(occ, level);
@@ -288,16 +305,22 @@ impl<T> PriorityBuckets<T> {
     /// After serving `level` (found in `occ`): tick the clock, restart the
     /// level's wait, and give the non-empty levels above it (only present
     /// when `level` was a starving pick) their tick back: for them this pop
-    /// was not a higher one.
+    /// was not a higher one. When neither `occ` nor `seen` shows another
+    /// level, the clock is not ticked (see below).
     #[inline]
     fn account(&self, occ: u64, level: usize) {
-        if occ == 1u64 << level {
-            // No other level was waiting, so no wait needs this pop: restart
-            // the served level's wait without ticking the clock (a level
-            // that fills later starts its wait at the clock it then sees).
-            // This saves the `fetch_add` when only one level is in use, as
-            // when every job has the same priority.
-            // Ordering: hints, see below.
+        let bit = 1u64 << level;
+        // Ordering: hints, see below.
+        if occ == bit && self.sched.seen.load(Ordering::Relaxed) & !bit == 0 {
+            // No other level is waiting (none in our look at the bits, none
+            // whose wait any consumer has started), so no wait needs this
+            // pop: restart the served level's wait without ticking the
+            // clock. A level whose wait starts later takes the clock it then
+            // sees. This saves the `fetch_add` when only one level is in
+            // use, as when every job has the same priority. Our clock load
+            // can miss a concurrent tick, leaving the stamp one behind: the
+            // level may then be served one pop early later on (the "one pop
+            // early" of the module doc).
             let now = self.sched.clock.load(Ordering::Relaxed);
             self.stamps[level].store(now, Ordering::Relaxed);
             return;
@@ -367,16 +390,17 @@ impl<T> PriorityBuckets<T> {
         }
     }
 
-    /// The bit for `level` was set but its ring showed no ready item: clear
-    /// the bit, then re-check, so a push racing with the clear is never
-    /// hidden. If the level's oldest item is still being written (its
-    /// producer between claim and write), set the bit back and wait for that
-    /// item, as `Ring::pop` does: a pop that follows a finished push of a
-    /// higher item must not serve a lower level because an earlier push to
-    /// the same level is still in flight (strict priority with `K` above
-    /// `usize::MAX / 2`). Returns the item if it took one.
+    /// The bit for `level` was set but its ring looked empty: clear the bit,
+    /// then re-check, so a push racing with the clear is never hidden.
+    ///
+    /// With one consumer, a pop never passes over an item whose push
+    /// finished before the pop began (strict priority with `K` above
+    /// `usize::MAX / 2`). With several, there is a window: while one
+    /// consumer holds a bit cleared here, before its re-check puts it back
+    /// for a push that landed meanwhile, another consumer's pop does not see
+    /// that level.
     #[cold]
-    fn clear_if_empty(&self, level: usize) -> Option<T> {
+    fn clear_if_empty(&self, level: usize) {
         let bit = 1u64 << level;
         // Ordering: AcqRel: Acquire makes every push whose Release `fetch_or`
         // precedes this RMW visible to the re-check below; a push whose
@@ -388,28 +412,22 @@ impl<T> PriorityBuckets<T> {
         // push whose item is not ready there has not finished (it claimed
         // that position, or one after a producer that has not finished), and
         // such a push's load of the bitmap, after its fence, sees our clear
-        // and sets the bit itself; the `is_empty` check below only keeps
-        // strict priority for pops that follow such a push's successors.
+        // and sets the bit itself. The `is_empty` check keeps the bit set as
+        // soon as positions are claimed, so that other consumers do not pass
+        // over the level until that producer sets it.
         fence(Ordering::SeqCst);
         let ring = &self.levels[level];
-        if ring.has_ready() {
-            // Ordering: Release, as in `push`.
+        if ring.has_ready() || !ring.is_empty() {
+            // Items, or claimed positions (a producer still writing, or a
+            // stale `head` in `is_empty`; either way the caller's next try
+            // settles it). Ordering: Release, as in `push`.
             self.occupied.fetch_or(bit, Ordering::Release);
-            return None;
-        }
-        if !ring.is_empty() {
-            // Claimed positions with nothing ready at the head: a producer
-            // is still writing there. Put the bit back (the producer would
-            // too) and wait for the item.
-            // Ordering: Release, as in `push`.
-            self.occupied.fetch_or(bit, Ordering::Release);
-            return ring.pop();
+            return;
         }
         // Found empty: its next item starts a new wait (`note_new_levels`).
         // Ordering: Release, so a consumer whose `fetch_or` on `seen` reads
         // this also sees the occupancy clear above (`note_new_levels_slow`).
         self.sched.seen.fetch_and(!bit, Ordering::Release);
-        None
     }
 
     /// A snapshot of the total number of items.
@@ -453,7 +471,8 @@ impl<T> PriorityBuckets<T> {
 
 /// The consumers' scheduling state (see the module doc).
 struct Schedule {
-    /// Pops served while another level held items (wrapping).
+    /// Pops served while another level showed items or had started its
+    /// wait (wrapping).
     clock: AtomicUsize,
     /// Levels whose wait has started (stamped) since they were last found
     /// empty.

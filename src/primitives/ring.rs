@@ -14,7 +14,9 @@
 //! such a consumer). Once a push has found the ring full at a position, the
 //! producers remember that position (`full_at`, on the producers' own cache
 //! line), and later pushes at the same position report full from the slot
-//! alone, without pulling the consumers' `head` line across on every retry.
+//! alone (after confirming with an RMW on `tail` that the position is still
+//! current), without pulling the consumers' `head` line across on every
+//! retry.
 //!
 //! ```
 //! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -71,7 +73,8 @@ struct Slot<T> {
 ///   lines.
 /// * `full_at` is a position at which a push found the ring full (`head`
 ///   one lap behind); it sits on `tail`'s line and is only a hint: a push
-///   acts on it only while its slot still shows the previous lap.
+///   acts on it only while its slot still shows the previous lap, and only
+///   after an RMW on `tail` confirms that position is still the tail.
 /// * A slot's value is initialised exactly when its `seq` equals the
 ///   position that filled it plus one, and is accessed only by the thread
 ///   whose CAS claimed that position.
@@ -213,9 +216,11 @@ impl<T> Ring<T> {
                     // latest value, and it is on the producers' own line.
                     // A stale `pos` could match an old finding after the
                     // slot we really need was freed (by our own pop, say).
-                    // With `pos` current, our `seq` load is not older than
-                    // any release that happens before this push (coherence),
-                    // so the unreleased slot belongs to a pop still running.
+                    // (Our `seq` load is never older than a release that
+                    // happens before this push, by coherence, whatever `pos`
+                    // is; the RMW makes the slot the one we would claim.) So
+                    // the slot is unclaimed, or its pop is not ordered
+                    // before this push.
                     // Ordering: Relaxed: it arbitrates nothing.
                     match self.tail.tail.compare_exchange(
                         pos,
