@@ -30,19 +30,22 @@
 //! starving ones; a `K` above `usize::MAX / 2` (such as `usize::MAX`) gives
 //! strict priority: with one consumer, a pop never passes over an item
 //! whose push finished before the pop began; with several, a consumer that
-//! is clearing a level's bit can hide that level from another's pop for a
-//! moment.
+//! is clearing a level's bit hides that level from another's pop until its
+//! re-check puts the bit back (preemption can stretch that; meanwhile the
+//! other pop can serve a lower level or return `None`; once the bit is
+//! back, the item is found by the next pop).
 //!
 //! The waits cost O(1) per pop, not one counter update per waiting level: a
 //! pop clock counts the pops made while another level showed items or had
 //! started its wait (a pop with no other level waiting needs no count), and
 //! each level keeps the clock reading at which its wait began (its
-//! *stamp*), so its wait is `clock - stamp`. A pop of the top level moves only the clock and the top
-//! level's stamp; a pop of a starving level `l` also moves the stamps of the
-//! non-empty levels above `l` forward by one, since for them it was not a
-//! higher pop. A level's wait begins when a pop first sees its occupancy
-//! bit set after it was found empty; the consumers remember which bits they
-//! have seen (`seen`), so producers never touch the clock or the stamps.
+//! *stamp*), so its wait is `clock - stamp`. A pop of the top level moves
+//! only the clock and the top level's stamp; a pop of a starving level `l`
+//! also moves the stamps of the non-empty levels above `l` forward by one,
+//! since for them it was not a higher pop. A level's wait begins when a pop
+//! first sees its occupancy bit set after it was found empty; the consumers
+//! remember which bits they have seen (`seen`), so producers never touch the
+//! clock or the stamps.
 //!
 //! ```
 //! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -230,6 +233,13 @@ impl<T> PriorityBuckets<T> {
     /// Pops from the highest non-empty level, unless a lower level has
     /// waited through `K` higher pops (see the module doc).
     ///
+    /// If the chosen level's oldest item is still being written (its
+    /// producer has claimed the slot but not filled it), `pop` waits for it,
+    /// spinning and then yielding, as [`Ring::pop`] does: it is not lock-free
+    /// in that case. With one consumer, a pop never passes over an item
+    /// whose push finished before the pop began; with several there is the
+    /// window the module doc describes.
+    ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let q = corepool::primitives::buckets::PriorityBuckets::new(4, 4, 100);
@@ -254,8 +264,8 @@ impl<T> PriorityBuckets<T> {
             } else {
                 self.pick_starving(occ, top)
             };
-            // The fast path takes only a ready item and never reads the
-            // producers' `tail` line.
+            // The fast path takes only a ready item and does not read the
+            // producers' `tail` line; only a miss does.
             let ring = &self.levels[level];
             let got = match ring.pop_ready() {
                 Some(v) => Some(v),
@@ -265,7 +275,9 @@ impl<T> PriorityBuckets<T> {
                 // consumer passes over this level meanwhile. A pop that
                 // follows a finished push of a higher item must not serve a
                 // lower level (or say `None`) because an earlier push to the
-                // same level is still in flight.
+                // same level is still in flight. (After a lost race or a
+                // stale `head`, `Ring::pop` takes the next item or returns
+                // `None`, and the loop tries again.)
                 None if !ring.is_empty() => ring.pop(),
                 None => {
                     self.clear_if_empty(level);
@@ -313,14 +325,14 @@ impl<T> PriorityBuckets<T> {
         // Ordering: hints, see below.
         if occ == bit && self.sched.seen.load(Ordering::Relaxed) & !bit == 0 {
             // No other level is waiting (none in our look at the bits, none
-            // whose wait any consumer has started), so no wait needs this
-            // pop: restart the served level's wait without ticking the
-            // clock. A level whose wait starts later takes the clock it then
-            // sees. This saves the `fetch_add` when only one level is in
-            // use, as when every job has the same priority. Our clock load
-            // can miss a concurrent tick, leaving the stamp one behind: the
-            // level may then be served one pop early later on (the "one pop
-            // early" of the module doc).
+            // in our look at `seen`), so no wait needs this pop: restart the
+            // served level's wait without ticking the clock. A level whose
+            // wait starts later takes the clock it then sees. This saves the
+            // `fetch_add` when only one level is in use, as when every job
+            // has the same priority. Our loads can miss a wait that has just
+            // started, or concurrent ticks (leaving the stamp behind by the
+            // ticks it missed): the level may then be served a pop early
+            // later on (the "one pop early" of the module doc).
             let now = self.sched.clock.load(Ordering::Relaxed);
             self.stamps[level].store(now, Ordering::Relaxed);
             return;
@@ -390,15 +402,12 @@ impl<T> PriorityBuckets<T> {
         }
     }
 
-    /// The bit for `level` was set but its ring looked empty: clear the bit,
-    /// then re-check, so a push racing with the clear is never hidden.
-    ///
-    /// With one consumer, a pop never passes over an item whose push
-    /// finished before the pop began (strict priority with `K` above
-    /// `usize::MAX / 2`). With several, there is a window: while one
-    /// consumer holds a bit cleared here, before its re-check puts it back
-    /// for a push that landed meanwhile, another consumer's pop does not see
-    /// that level.
+    /// The bit for `level` was set but its ring showed no ready item and no
+    /// claimed position (`pop_ready` missed, `is_empty` was true): clear the
+    /// bit, then re-check, so a push racing with the clear is never hidden.
+    /// The bit goes back if the re-check sees a ready item or claimed
+    /// positions. Until then, other consumers do not see the level (the
+    /// window of the module doc).
     #[cold]
     fn clear_if_empty(&self, level: usize) {
         let bit = 1u64 << level;
@@ -406,15 +415,14 @@ impl<T> PriorityBuckets<T> {
         // precedes this RMW visible to the re-check below; a push whose
         // `fetch_or` comes after it has set the bit again by itself.
         self.occupied.fetch_and(!bit, Ordering::AcqRel);
-        // Ordering: pairs with the fence in `push` (see there): a push that
-        // saw the bit still set and skipped its `fetch_or` is seen by the
-        // re-check below. The re-check looks at the slot at `head` first: a
-        // push whose item is not ready there has not finished (it claimed
-        // that position, or one after a producer that has not finished), and
-        // such a push's load of the bitmap, after its fence, sees our clear
-        // and sets the bit itself. The `is_empty` check keeps the bit set as
-        // soon as positions are claimed, so that other consumers do not pass
-        // over the level until that producer sets it.
+        // Ordering: pairs with the fence in `push` (see there): either a
+        // push's bitmap load, after its fence, sees our clear (and it sets
+        // the bit itself), or our `tail` load below, after our fence, sees
+        // its claim, so `is_empty` is false and we put the bit back. The
+        // `is_empty` check alone is the argument; `has_ready` (a look at the
+        // slot at `head`, usually a line we already hold) only spares the
+        // `tail` load when an item has arrived. Claims our re-check does not
+        // see are covered by their producers' own `fetch_or`.
         fence(Ordering::SeqCst);
         let ring = &self.levels[level];
         if ring.has_ready() || !ring.is_empty() {

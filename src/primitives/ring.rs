@@ -275,7 +275,7 @@ impl<T> Ring<T> {
     /// empty or still being written by the producer that claimed it. Unlike
     /// [`pop`](Self::pop) it never waits and never reads `tail` (the
     /// producers' line); the priority buckets use it, and sort out a
-    /// producer that is still writing themselves (`clear_if_empty`).
+    /// producer that is still writing themselves (`PriorityBuckets::pop`).
     #[inline]
     pub(crate) fn pop_ready(&self) -> Option<T> {
         self.pop_impl::<false>()
