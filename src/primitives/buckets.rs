@@ -418,14 +418,13 @@ impl<T> PriorityBuckets<T> {
         // Ordering: pairs with the fence in `push` (see there): either a
         // push's bitmap load, after its fence, sees our clear (and it sets
         // the bit itself), or our `tail` load below, after our fence, sees
-        // its claim, so `is_empty` is false and we put the bit back. The
-        // `is_empty` check alone is the argument; `has_ready` (a look at the
-        // slot at `head`, usually a line we already hold) only spares the
-        // `tail` load when an item has arrived. Claims our re-check does not
-        // see are covered by their producers' own `fetch_or`.
+        // its claim, so `is_empty` is false and we put the bit back. Claims
+        // our re-check does not see are covered by their producers' own
+        // `fetch_or`. (`pop` read `tail` just before calling us, so this
+        // load is usually a line we already hold.)
         fence(Ordering::SeqCst);
         let ring = &self.levels[level];
-        if ring.has_ready() || !ring.is_empty() {
+        if !ring.is_empty() {
             // Items, or claimed positions (a producer still writing, or a
             // stale `head` in `is_empty`; either way the caller's next try
             // settles it). Ordering: Release, as in `push`.

@@ -337,27 +337,6 @@ impl<T> Ring<T> {
         }
     }
 
-    /// True if the slot at `head` holds a written item (a snapshot). With
-    /// Acquire on `seq`, a `true` also makes that item's contents visible.
-    #[inline]
-    pub(crate) fn has_ready(&self) -> bool {
-        // Ordering: Relaxed for `head`, a candidate, as in `pop`.
-        let mut pos = self.head.load(Ordering::Relaxed);
-        loop {
-            // Ordering: Acquire, as in `pop`.
-            let seq = self.slots[pos & self.mask].seq.load(Ordering::Acquire);
-            let diff = seq.wrapping_sub(pos.wrapping_add(1)) as isize;
-            if diff == 0 {
-                return true;
-            }
-            if diff < 0 {
-                return false;
-            }
-            // Another consumer took `pos`: look at the new head.
-            pos = self.head.load(Ordering::Relaxed);
-        }
-    }
-
     /// The capacity (a power of two).
     ///
     /// ```
