@@ -25,6 +25,8 @@
 //! producer that backs off (`crossbeam_utils::Backoff::snooze`) on a full
 //! level, next to the target's bench (one `spin_loop` per retry): the
 //! bucket array's throughput depends on how hard a blocked producer polls.
+//! It also runs a mixed shape, both threads pushing and popping (see
+//! `prio_mixed_run`), where the two threads contend on the same levels.
 //!
 //! Run: `cargo bench --bench primitives`. Results and ratios: PERFORMANCE.md.
 
@@ -682,6 +684,57 @@ mod real {
         elapsed
     }
 
+    /// Both threads push and pop: each pushes an item (at the next level of
+    /// `levels`) and then pops one, `PRIO_ITEMS` times, on a queue filled
+    /// to half its capacity first, the usual shape of a concurrent priority
+    /// queue benchmark (and of pool workers that submit as well as run). A
+    /// push that finds its level full pops one item first (otherwise both
+    /// threads could wait on full levels that neither pops). Returns the
+    /// time until the bench thread's last pop; every item is checked after
+    /// a final drain.
+    fn prio_mixed_run<P: BenchPrio>(levels: &[usize]) -> Duration {
+        let prefill = (PRIO_LEVELS * PRIO_CAP / 2) as u64;
+        let q = P::create(PRIO_LEVELS, PRIO_CAP);
+        let q = &q;
+        let mask = levels.len() - 1;
+        for v in 1..=prefill {
+            if q.push(levels[v as usize & mask], v).is_err() {
+                panic!("{} full while filling", P::NAME);
+            }
+        }
+        let work = move |first: u64| {
+            let (mut count, mut sum) = (0u64, 0u64);
+            let take = |count: &mut u64, sum: &mut u64| {
+                if let Some(v) = q.pop() {
+                    *count += 1;
+                    *sum = sum.wrapping_add(v);
+                }
+            };
+            for v in first..first + PRIO_ITEMS {
+                let level = levels[v as usize & mask];
+                let mut v = v;
+                while let Err(back) = q.push(level, v) {
+                    v = back;
+                    take(&mut count, &mut sum);
+                }
+                take(&mut count, &mut sum);
+            }
+            (count, sum)
+        };
+        let (elapsed, (hc, hs), (bc, bs)) = timed_pair(
+            move || work(prefill + 1 + PRIO_ITEMS),
+            move || work(prefill + 1),
+        );
+        let (mut count, mut sum) = (hc + bc, hs.wrapping_add(bs));
+        while let Some(v) = q.pop() {
+            count += 1;
+            sum = sum.wrapping_add(v);
+        }
+        let n = prefill + 2 * PRIO_ITEMS;
+        assert_eq!((count, sum), (n, triangle(n)), "{} lost items", P::NAME);
+        elapsed
+    }
+
     /// Pushes one item per entry of `levels` at that level, pops them all
     /// back, checks them.
     #[inline]
@@ -854,6 +907,12 @@ mod real {
             PRIO_ITEMS,
             || prio_pair_run::<PriorityBuckets<u64>, true>(1, &pattern),
             || prio_pair_run::<MutexHeap, true>(1, &pattern),
+        );
+        paired(
+            "prio_two_threads_mixed, each thread pushes then pops (not the target's bench)",
+            PRIO_ITEMS,
+            || prio_mixed_run::<PriorityBuckets<u64>>(&pattern),
+            || prio_mixed_run::<MutexHeap>(&pattern),
         );
         print_floor("after paired pass");
     }
