@@ -4,7 +4,9 @@
 //! What a user of the buckets relies on, and where it is checked:
 //!
 //! * every pushed item is popped exactly once and dropped exactly once, with
-//!   many producers and consumers at every level: `mpmc_each_item_once`;
+//!   many producers and consumers at every level: `mpmc_each_item_once`,
+//!   and with every thread both pushing and popping:
+//!   `push_and_pop_on_every_thread_each_item_once`;
 //! * with one consumer and strict priority (a huge `K`): items of one level
 //!   come out in push order, and an item whose push finished before a pop
 //!   began is never passed over for a lower level:
@@ -35,7 +37,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 
-use common::{Ledger, Rng, join_all, scaled};
+use common::{Item, Ledger, Rng, join_all, scaled};
 use corepool::primitives::buckets::{PriorityBuckets, PushError};
 
 /// Pushes `v` at `level`, yielding while that level is full. Every refusal
@@ -110,6 +112,62 @@ fn mpmc_each_item_once() {
 
     assert!(q.pop().is_none(), "an item popped after all were counted");
     assert!(q.is_empty(), "the bitmap shows items after all were popped");
+    assert_eq!(q.len(), 0);
+    drop(q);
+    ledger.assert_all_taken_once();
+    ledger.assert_all_dropped_once();
+}
+
+/// Every thread both pushes and pops (the shape of pool workers that also
+/// submit): each pushes an item, popping one first while its level is full,
+/// then pops one. More threads than cores, small levels, a queue that runs
+/// full at some levels and empty at others. Every item comes out exactly
+/// once (during the run or in the final drain) and is dropped exactly once.
+#[test]
+fn push_and_pop_on_every_thread_each_item_once() {
+    const THREADS: usize = 6;
+    const LEVELS: usize = 8;
+    let per_thread = scaled(200_000, 1_000_000);
+    let n = THREADS * per_thread;
+    let ledger = Ledger::new(n);
+    let q = Arc::new(PriorityBuckets::<Item>::new(LEVELS, 8, 3));
+
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (q, ledger) = (q.clone(), ledger.clone());
+            thread::spawn(move || {
+                let mut rng = Rng::new(100 + t as u64);
+                let take = |ledger: &Ledger| {
+                    if let Some(item) = q.pop() {
+                        ledger.take(item.id);
+                    }
+                };
+                for k in 0..per_thread {
+                    let id = (t * per_thread + k) as u64;
+                    let level = rng.below(LEVELS as u64) as usize;
+                    let mut item = ledger.item(id);
+                    loop {
+                        match q.push(level, item) {
+                            Ok(()) => break,
+                            Err(PushError::Full(back)) => {
+                                assert_eq!(back.id, id, "a full push handed back another item");
+                                item = back;
+                                take(&ledger);
+                            }
+                            Err(e) => panic!("level {level} refused: {e:?}"),
+                        }
+                    }
+                    take(&ledger);
+                }
+            })
+        })
+        .collect();
+    join_all(workers, "workers");
+
+    while let Some(item) = q.pop() {
+        ledger.take(item.id);
+    }
+    assert!(q.is_empty(), "the bitmap shows items after the drain");
     assert_eq!(q.len(), 0);
     drop(q);
     ledger.assert_all_taken_once();
