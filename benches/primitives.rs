@@ -75,8 +75,9 @@ mod real {
     /// Items per iteration of the producer/consumer ring bench.
     const RING_ITEMS: u64 = 1 << 20;
     /// Priority levels, capacity per level and starvation bound. The heap is
-    /// bounded at `PRIO_LEVELS * PRIO_CAP` items so both sides block the
-    /// producer at the same fill.
+    /// bounded at `PRIO_LEVELS * PRIO_CAP` items, the buckets' total, so
+    /// neither side can hold more than the other (the buckets refuse a push
+    /// sooner, when its level is full).
     const PRIO_LEVELS: usize = 8;
     const PRIO_CAP: usize = 256;
     const PRIO_K: usize = 16;
@@ -686,12 +687,16 @@ mod real {
 
     /// Both threads push and pop: each pushes an item (at the next level of
     /// `levels`) and then pops one, `PRIO_ITEMS` times, on a queue filled
-    /// to half its capacity first, the usual shape of a concurrent priority
-    /// queue benchmark (and of pool workers that submit as well as run). A
-    /// push that finds its level full pops one item first (otherwise both
-    /// threads could wait on full levels that neither pops). Returns the
-    /// time until the bench thread's last pop; every item is checked after
-    /// a final drain.
+    /// to half its capacity at the start: the usual shape of a concurrent
+    /// priority queue benchmark (and of pool workers that submit as well as
+    /// run). A push that finds its level full pops one item first (otherwise
+    /// both threads could wait on full levels that neither pops). The two
+    /// sides do not hold the same number of items for long: the buckets'
+    /// refusals are per level, so their extra pops drain them to about one
+    /// full level, while the heap (bounded only in total) is never refused
+    /// and stays near its starting fill. Returns the time until both threads
+    /// are done; every item is checked after a final drain, outside the
+    /// clock.
     fn prio_mixed_run<P: BenchPrio>(levels: &[usize]) -> Duration {
         let prefill = (PRIO_LEVELS * PRIO_CAP / 2) as u64;
         let q = P::create(PRIO_LEVELS, PRIO_CAP);
@@ -705,25 +710,42 @@ mod real {
         let work = move |first: u64| {
             let (mut count, mut sum) = (0u64, 0u64);
             let take = |count: &mut u64, sum: &mut u64| {
-                if let Some(v) = q.pop() {
+                let got = q.pop();
+                if let Some(v) = got {
                     *count += 1;
                     *sum = sum.wrapping_add(v);
                 }
+                got.is_some()
             };
             for v in first..first + PRIO_ITEMS {
                 let level = levels[v as usize & mask];
                 let mut v = v;
                 while let Err(back) = q.push(level, v) {
                     v = back;
-                    take(&mut count, &mut sum);
+                    if !take(&mut count, &mut sum) {
+                        spin_loop();
+                    }
                 }
                 take(&mut count, &mut sum);
             }
             (count, sum)
         };
+        let helper_done = AtomicBool::new(false);
+        let helper_done = &helper_done;
         let (elapsed, (hc, hs), (bc, bs)) = timed_pair(
-            move || work(prefill + 1 + PRIO_ITEMS),
-            move || work(prefill + 1),
+            move || {
+                let r = work(prefill + 1 + PRIO_ITEMS);
+                helper_done.store(true, Ordering::Release);
+                r
+            },
+            move || {
+                let r = work(prefill + 1);
+                // Stop the clock only when both threads are done.
+                while !helper_done.load(Ordering::Acquire) {
+                    spin_loop();
+                }
+                r
+            },
         );
         let (mut count, mut sum) = (hc + bc, hs.wrapping_add(bs));
         while let Some(v) = q.pop() {

@@ -120,30 +120,42 @@ fn mpmc_each_item_once() {
 
 /// Every thread both pushes and pops (the shape of pool workers that also
 /// submit): each pushes an item, popping one first while its level is full,
-/// then pops one. More threads than cores, small levels, a queue that runs
-/// full at some levels and empty at others. Every item comes out exactly
-/// once (during the run or in the final drain) and is dropped exactly once.
+/// and pops one after every other push. More threads than cores and small
+/// levels, so the queue runs full and pushes keep being refused (the
+/// refusals are counted, and must have happened) while pops race pushes at
+/// every level. Every item comes out exactly once (during the run or in the
+/// final drain) and is dropped exactly once.
 #[test]
 fn push_and_pop_on_every_thread_each_item_once() {
     const THREADS: usize = 6;
     const LEVELS: usize = 8;
+    const CAP: usize = 8;
     let per_thread = scaled(200_000, 1_000_000);
-    let n = THREADS * per_thread;
+    let prefill = LEVELS * CAP / 2;
+    let n = prefill + THREADS * per_thread;
     let ledger = Ledger::new(n);
-    let q = Arc::new(PriorityBuckets::<Item>::new(LEVELS, 8, 3));
+    let q = Arc::new(PriorityBuckets::<Item>::new(LEVELS, CAP, 3));
+    for id in 0..prefill {
+        q.push(id % LEVELS, ledger.item(id as u64))
+            .unwrap_or_else(|e| panic!("full while filling: {e:?}"));
+    }
+    let refusals = Arc::new(AtomicUsize::new(0));
 
     let workers: Vec<_> = (0..THREADS)
         .map(|t| {
-            let (q, ledger) = (q.clone(), ledger.clone());
+            let (q, ledger, refusals) = (q.clone(), ledger.clone(), refusals.clone());
             thread::spawn(move || {
                 let mut rng = Rng::new(100 + t as u64);
-                let take = |ledger: &Ledger| {
-                    if let Some(item) = q.pop() {
+                let take = |ledger: &Ledger| match q.pop() {
+                    Some(item) => {
                         ledger.take(item.id);
+                        true
                     }
+                    None => false,
                 };
+                let mut refused = 0;
                 for k in 0..per_thread {
-                    let id = (t * per_thread + k) as u64;
+                    let id = (prefill + t * per_thread + k) as u64;
                     let level = rng.below(LEVELS as u64) as usize;
                     let mut item = ledger.item(id);
                     loop {
@@ -152,13 +164,23 @@ fn push_and_pop_on_every_thread_each_item_once() {
                             Err(PushError::Full(back)) => {
                                 assert_eq!(back.id, id, "a full push handed back another item");
                                 item = back;
-                                take(&ledger);
+                                refused += 1;
+                                // Nothing to pop: a consumer is still moving
+                                // the oldest item of our level out.
+                                if !take(&ledger) {
+                                    thread::yield_now();
+                                }
                             }
                             Err(e) => panic!("level {level} refused: {e:?}"),
                         }
                     }
-                    take(&ledger);
+                    // Pop after every other push only, so the queue fills
+                    // up and pushes keep being refused.
+                    if k % 2 == 0 {
+                        take(&ledger);
+                    }
                 }
+                refusals.fetch_add(refused, Ordering::Relaxed);
             })
         })
         .collect();
@@ -167,11 +189,14 @@ fn push_and_pop_on_every_thread_each_item_once() {
     while let Some(item) = q.pop() {
         ledger.take(item.id);
     }
-    assert!(q.is_empty(), "the bitmap shows items after the drain");
-    assert_eq!(q.len(), 0);
+    assert_eq!(q.len(), 0, "items left in the rings after the drain");
     drop(q);
     ledger.assert_all_taken_once();
     ledger.assert_all_dropped_once();
+    assert!(
+        refusals.load(Ordering::Relaxed) > 0,
+        "no push was refused: the full-level path was not exercised"
+    );
 }
 
 /// The level producer `p` uses for its `seq`-th item: a fixed function, so
