@@ -56,6 +56,29 @@ fn push_until_accepted<T: PartialEq + std::fmt::Debug>(q: &PriorityBuckets<T>, l
     }
 }
 
+/// Pushes a ledger item at `level`, calling `on_full` after each refusal.
+/// Every refusal must be `Full` and hand back the same item.
+fn push_ledger_item(
+    q: &PriorityBuckets<Item>,
+    level: usize,
+    item: Item,
+    mut on_full: impl FnMut(),
+) {
+    let id = item.id;
+    let mut item = item;
+    loop {
+        match q.push(level, item) {
+            Ok(()) => return,
+            Err(PushError::Full(back)) => {
+                assert_eq!(back.id, id, "a full push handed back another item");
+                item = back;
+                on_full();
+            }
+            Err(e) => panic!("level {level} refused: {e:?}"),
+        }
+    }
+}
+
 #[test]
 fn mpmc_each_item_once() {
     const PRODUCERS: usize = 4;
@@ -75,18 +98,7 @@ fn mpmc_each_item_once() {
                 for k in 0..per_producer {
                     let id = (p * per_producer + k) as u64;
                     let level = rng.below(LEVELS as u64) as usize;
-                    let mut item = ledger.item(id);
-                    loop {
-                        match q.push(level, item) {
-                            Ok(()) => break,
-                            Err(PushError::Full(back)) => {
-                                assert_eq!(back.id, id, "a full push handed back another item");
-                                item = back;
-                                thread::yield_now();
-                            }
-                            Err(e) => panic!("level {level} refused: {e:?}"),
-                        }
-                    }
+                    push_ledger_item(&q, level, ledger.item(id), thread::yield_now);
                 }
             })
         })
@@ -157,23 +169,14 @@ fn push_and_pop_on_every_thread_each_item_once() {
                 for k in 0..per_thread {
                     let id = (prefill + t * per_thread + k) as u64;
                     let level = rng.below(LEVELS as u64) as usize;
-                    let mut item = ledger.item(id);
-                    loop {
-                        match q.push(level, item) {
-                            Ok(()) => break,
-                            Err(PushError::Full(back)) => {
-                                assert_eq!(back.id, id, "a full push handed back another item");
-                                item = back;
-                                refused += 1;
-                                // Nothing to pop: a consumer is still moving
-                                // the oldest item of our level out.
-                                if !take(&ledger) {
-                                    thread::yield_now();
-                                }
-                            }
-                            Err(e) => panic!("level {level} refused: {e:?}"),
+                    push_ledger_item(&q, level, ledger.item(id), || {
+                        refused += 1;
+                        // Nothing to pop: a consumer is still moving the
+                        // oldest item of our level out.
+                        if !take(&ledger) {
+                            thread::yield_now();
                         }
-                    }
+                    });
                     // Pop after every other push only, so the queue fills
                     // up and pushes keep being refused.
                     if k % 2 == 0 {
