@@ -171,8 +171,8 @@ fn push_and_pop_on_every_thread_each_item_once() {
                     let level = rng.below(LEVELS as u64) as usize;
                     push_ledger_item(&q, level, ledger.item(id), || {
                         refused += 1;
-                        // Nothing to pop: a consumer is still moving the
-                        // oldest item of our level out.
+                        // Nothing popped (another thread may still be
+                        // moving our level's oldest item out): let it run.
                         if !take(&ledger) {
                             thread::yield_now();
                         }
