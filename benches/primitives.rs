@@ -833,7 +833,17 @@ mod real {
     ) {
         let per_item = |d: Duration| d.as_nanos() as f64 / items as f64;
         let (mut ta, mut tb, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+        // A short floor probe before each round: the host can move the two
+        // vCPUs in the middle of a row (to hyperthread siblings, round trip
+        // about 20 ns, or to separate cores, about 100 ns and up), and the
+        // two-thread rows change regime with it. The range is printed with
+        // the row so such a row can be told apart.
+        const ROUND_PROBE_TRIPS: u64 = 10_000;
+        let mut floor = Vec::new();
         for round in 0..PAIRED_ROUNDS {
+            floor.push(
+                cacheline_pingpong(ROUND_PROBE_TRIPS).as_nanos() as f64 / ROUND_PROBE_TRIPS as f64,
+            );
             let (x, y) = if round % 2 == 0 {
                 let x = a();
                 (x, b())
@@ -847,13 +857,16 @@ mod real {
         }
         let mut sorted = ratio.clone();
         sorted.sort_by(f64::total_cmp);
+        floor.sort_by(f64::total_cmp);
         println!(
-            "paired {name}: corepool {:.2} ns/item, peer {:.2} ns/item; corepool/peer time ratio median {:.3} (quartiles {:.3}..{:.3}, {PAIRED_ROUNDS} alternating rounds)",
+            "paired {name}: corepool {:.2} ns/item, peer {:.2} ns/item; corepool/peer time ratio median {:.3} (quartiles {:.3}..{:.3}, {PAIRED_ROUNDS} alternating rounds; cache-line round trip before each round {:.0}..{:.0} ns)",
             median(&mut ta),
             median(&mut tb),
             median(&mut ratio),
             sorted[PAIRED_ROUNDS / 4],
             sorted[PAIRED_ROUNDS * 3 / 4],
+            floor[0],
+            floor[PAIRED_ROUNDS - 1],
         );
     }
 

@@ -66,7 +66,7 @@ use core::fmt;
 use crossbeam_utils::CachePadded;
 
 use super::ring::Ring;
-use crate::sync::{AtomicU64, AtomicUsize, Ordering, fence};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
 /// The most priority levels a [`PriorityBuckets`] can have.
 ///
@@ -214,14 +214,17 @@ impl<T> PriorityBuckets<T> {
         };
         ring.push(value).map_err(PushError::Full)?;
         let bit = 1u64 << level;
-        // Ordering: SeqCst fence between our ring push and the load of the
-        // bitmap; it pairs with the fence in `clear_if_empty` between a
-        // consumer's clear and its re-check of the ring (a store-buffer
-        // pattern): either we see the bit cleared and set it again, or the
-        // consumer's re-check sees our item and sets it. The fence lets us
-        // skip the shared-line RMW when the bit is already set, the common
-        // case under load.
-        fence(Ordering::SeqCst);
+        // Ordering: pairs with `clear_if_empty`, where a consumer clears the
+        // bit and then re-checks the ring with a Release RMW on its `tail`
+        // (the line our claim just wrote). Our claim (the `tail` CAS in
+        // `Ring::push`) is an Acquire RMW. Both are RMWs on `tail`, so one
+        // comes first in its modification order. If the consumer's comes
+        // first, our claim synchronises with it, so the clear happens before
+        // this load, which sees it (or a later write) and we set the bit
+        // again. If ours comes first, the consumer's RMW reads our claim,
+        // finds the ring non-empty and sets the bit back. So Relaxed
+        // suffices here and no fence is needed: the skipped RMW, when the
+        // bit is already set, is the common case under load.
         if self.occupied.load(Ordering::Relaxed) & bit == 0 {
             // Ordering: Release so a consumer whose Acquire load reads this
             // value also sees our ring push.
@@ -412,19 +415,18 @@ impl<T> PriorityBuckets<T> {
     fn clear_if_empty(&self, level: usize) {
         let bit = 1u64 << level;
         // Ordering: AcqRel: Acquire makes every push whose Release `fetch_or`
-        // precedes this RMW visible to the re-check below; a push whose
+        // precedes this RMW visible to the re-check; a push whose
         // `fetch_or` comes after it has set the bit again by itself.
         self.occupied.fetch_and(!bit, Ordering::AcqRel);
-        // Ordering: pairs with the fence in `push` (see there): either a
-        // push's bitmap load, after its fence, sees our clear (and it sets
-        // the bit itself), or our `tail` load below, after our fence, sees
-        // its claim, so `is_empty` is false and we put the bit back. Claims
-        // our re-check does not see are covered by their producers' own
-        // `fetch_or`. (`pop` read `tail` just before calling us, so this
-        // load is usually a line we already hold.)
-        fence(Ordering::SeqCst);
+        // Ordering: the re-check is a Release RMW on the ring's `tail`,
+        // after our clear; it pairs with the producers' Acquire claims (see
+        // `push`): a claim that precedes it in `tail`'s order is seen here,
+        // and a later one sees our clear. Claims our re-check does not see
+        // are thus covered by their producers' own `fetch_or`. It costs an
+        // RMW on the producers' line, on this rarer (cold) path, instead of
+        // a fence on every push.
         let ring = &self.levels[level];
-        if !ring.is_empty() {
+        if !ring.is_empty_after_release() {
             // Items, or claimed positions (a producer still writing, or a
             // stale `head` in `is_empty`; either way the caller's next try
             // settles it). Ordering: Release, as in `push`.

@@ -70,7 +70,11 @@ struct Slot<T> {
 /// * `tail` is the next position producers claim, `head` the next position
 ///   consumers claim; both only grow (wrapping) and are written by CAS from
 ///   any producer (`tail`) or consumer (`head`). They sit on separate cache
-///   lines.
+///   lines. Every write to `tail` is an RMW (the claims, the `full_at`
+///   confirmation, and the priority buckets' re-check
+///   `is_empty_after_release`, which writes the same value back), so each
+///   continues the release sequence of an earlier Release RMW on `tail`:
+///   the priority buckets rely on that.
 /// * `full_at` is a position at which a push found the ring full (`head`
 ///   one lap behind); it sits on `tail`'s line and is only a hint: a push
 ///   acts on it only while its slot still shows the previous lap, and only
@@ -182,12 +186,17 @@ impl<T> Ring<T> {
             let seq = slot.seq.load(Ordering::Acquire);
             let diff = seq.wrapping_sub(pos) as isize;
             if diff == 0 {
-                // Ordering: Relaxed CAS: it only arbitrates between producers;
-                // the data is published by the Release store of `seq`.
+                // Ordering: among producers the CAS only arbitrates, and the
+                // data is published by the Release store of `seq`, so
+                // Relaxed would do for the ring itself. Acquire is for the
+                // priority buckets: it pairs with the Release RMW on `tail`
+                // in `tail_after_release` (see `PriorityBuckets::push`). On
+                // x86 a claim is a `lock cmpxchg` whatever the ordering; a
+                // failed CAS orders nothing (Relaxed).
                 match self.tail.tail.compare_exchange_weak(
                     pos,
                     pos.wrapping_add(1),
-                    Ordering::Relaxed,
+                    Ordering::Acquire,
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
@@ -373,6 +382,25 @@ impl<T> Ring<T> {
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// True when no position is claimed and unpopped, judged by an RMW on
+    /// `tail` with Release ordering (it writes back the same value). The
+    /// priority buckets' re-check after clearing a level's bit: the RMW
+    /// reads the latest `tail`, so it sees every claim that precedes it in
+    /// `tail`'s modification order, and a claim that follows it
+    /// synchronises with it (every write to `tail` is an RMW, so the
+    /// claim's Acquire CAS reads from this RMW's release sequence), so that
+    /// producer sees whatever this thread did before (see
+    /// `PriorityBuckets::clear_if_empty`).
+    #[inline]
+    pub(crate) fn is_empty_after_release(&self) -> bool {
+        // Ordering: Release, see above. `head` after it is a snapshot
+        // (Relaxed): a stale one only makes the ring look non-empty; a newer
+        // one has popped positions up to it, all of them claimed.
+        let tail = self.tail.tail.fetch_add(0, Ordering::Release);
+        let head = self.head.load(Ordering::Relaxed);
+        tail.wrapping_sub(head) as isize <= 0
     }
 }
 
