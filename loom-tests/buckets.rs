@@ -1,16 +1,17 @@
 //! Loom models for the priority bucket array (`corepool::primitives::buckets`).
 //!
 //! Under `--features loom` the occupancy bitmap, the wait bookkeeping (pop
-//! clock, stamps, `seen`), the fences
-//! and every level's ring are loom's, so loom checks the bucket array's own
-//! code, bounded by `LOOM_MAX_PREEMPTIONS`.
+//! clock, stamps, `seen`) and every level's ring are loom's, so loom checks
+//! the bucket array's own code, bounded by `LOOM_MAX_PREEMPTIONS`.
 //!
 //! The hazard these models target is a *stranded* item: one that sits in a
 //! level's ring while that level's occupancy bit is clear, so `pop` answers
 //! `None` (and a worker may go to sleep) although work is queued. The
-//! protection is the store-buffer pair of SeqCst fences in `push` (between
-//! the ring push and the bitmap load) and in `clear_if_empty` (between the
-//! clear and the re-check of the ring).
+//! protection is a pair of RMWs on the level ring's `tail`: `push` claims
+//! its position with an Acquire CAS before it loads the bitmap, and
+//! `clear_if_empty` re-checks the ring with a Release RMW on `tail` after
+//! it clears the bit. Whichever comes first in `tail`'s order, either the
+//! re-check sees the claim or the push sees the clear.
 //!
 //! The racing operations all run on spawned threads; the main thread only
 //! sets up, joins and checks.

@@ -423,12 +423,13 @@ impl<T> PriorityBuckets<T> {
         // `push`): a claim that precedes it in `tail`'s order is seen here,
         // and a later one sees our clear. Claims our re-check does not see
         // are thus covered by their producers' own `fetch_or`. It costs an
-        // RMW on the producers' line, on this rarer (cold) path, instead of
-        // a fence on every push.
+        // RMW on the producers' line (which x86 compilers may emit as a
+        // fence and a load), on this rarer (cold) path, instead of a fence
+        // on every push.
         let ring = &self.levels[level];
         if !ring.is_empty_after_release() {
             // Items, or claimed positions (a producer still writing, or a
-            // stale `head` in `is_empty`; either way the caller's next try
+            // stale `head` in `is_empty_after_release`; either way the caller's next try
             // settles it). Ordering: Release, as in `push`.
             self.occupied.fetch_or(bit, Ordering::Release);
             return;

@@ -68,9 +68,9 @@ struct Slot<T> {
 ///
 /// Invariants:
 /// * `tail` is the next position producers claim, `head` the next position
-///   consumers claim; both only grow (wrapping) and are written by CAS from
-///   any producer (`tail`) or consumer (`head`). They sit on separate cache
-///   lines. Every write to `tail` is an RMW (the claims, the `full_at`
+///   consumers claim; both only grow (wrapping) and are advanced by CAS
+///   from any producer (`tail`) or consumer (`head`). They sit on separate
+///   cache lines. Every write to `tail` is an RMW (the claims, the `full_at`
 ///   confirmation, and the priority buckets' re-check
 ///   `is_empty_after_release`, which writes the same value back), so each
 ///   continues the release sequence of an earlier Release RMW on `tail`:
@@ -190,7 +190,7 @@ impl<T> Ring<T> {
                 // data is published by the Release store of `seq`, so
                 // Relaxed would do for the ring itself. Acquire is for the
                 // priority buckets: it pairs with the Release RMW on `tail`
-                // in `tail_after_release` (see `PriorityBuckets::push`). On
+                // in `is_empty_after_release` (see `PriorityBuckets::push`). On
                 // x86 a claim is a `lock cmpxchg` whatever the ordering; a
                 // failed CAS orders nothing (Relaxed).
                 match self.tail.tail.compare_exchange_weak(
@@ -395,9 +395,16 @@ impl<T> Ring<T> {
     /// `PriorityBuckets::clear_if_empty`).
     #[inline]
     pub(crate) fn is_empty_after_release(&self) -> bool {
-        // Ordering: Release, see above. `head` after it is a snapshot
-        // (Relaxed): a stale one only makes the ring look non-empty; a newer
-        // one has popped positions up to it, all of them claimed.
+        // Ordering: Release orders the caller's earlier writes (the
+        // buckets' bit clear) before this RMW, so a claim that reads from
+        // it (or from a later RMW on `tail`) sees them. It must stay a
+        // Release *RMW*: a Relaxed RMW heads no release sequence, and a
+        // plain load is not in `tail`'s modification order at all, so it
+        // could read a value older than a claim that does not see the
+        // clear (loom catches both, see loom-tests/README.md). `head`
+        // after it is a snapshot (Relaxed): a stale one only makes the ring
+        // look non-empty; a newer one has popped positions up to it, all
+        // of them claimed.
         let tail = self.tail.tail.fetch_add(0, Ordering::Release);
         let head = self.head.load(Ordering::Relaxed);
         tail.wrapping_sub(head) as isize <= 0
