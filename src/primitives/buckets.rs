@@ -429,8 +429,9 @@ impl<T> PriorityBuckets<T> {
         let ring = &self.levels[level];
         if !ring.is_empty_after_release() {
             // Items, or claimed positions (a producer still writing, or a
-            // stale `head` in `is_empty_after_release`; either way the caller's next try
-            // settles it). Ordering: Release, as in `push`.
+            // stale `head` in `is_empty_after_release`; either way the
+            // caller's next try settles it). Ordering: Release, as in
+            // `push`.
             self.occupied.fetch_or(bit, Ordering::Release);
             return;
         }

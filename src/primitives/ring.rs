@@ -190,9 +190,9 @@ impl<T> Ring<T> {
                 // data is published by the Release store of `seq`, so
                 // Relaxed would do for the ring itself. Acquire is for the
                 // priority buckets: it pairs with the Release RMW on `tail`
-                // in `is_empty_after_release` (see `PriorityBuckets::push`). On
-                // x86 a claim is a `lock cmpxchg` whatever the ordering; a
-                // failed CAS orders nothing (Relaxed).
+                // in `is_empty_after_release` (see `PriorityBuckets::push`).
+                // On x86 a claim is a `lock cmpxchg` whatever the ordering;
+                // a failed CAS orders nothing (Relaxed).
                 match self.tail.tail.compare_exchange_weak(
                     pos,
                     pos.wrapping_add(1),
