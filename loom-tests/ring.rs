@@ -27,20 +27,30 @@
 //! * `full_ring_hands_item_back`: a push into a full ring fails and returns
 //!   the very item, while a concurrent pop frees a slot; nothing is lost
 //!   either way.
-//! * `full_finding_ends_with_the_pop`: once a push has found the ring full
-//!   (the ring then skips re-reading `head` at that position), a push racing
-//!   the pop that frees the oldest slot either succeeds or hands its item
-//!   back, and once that pop has returned, a push succeeds: the remembered
-//!   finding never outlives the item it was about.
+//! * `full_finding_ends_with_the_pop`: a push racing the pop that frees the
+//!   oldest slot of a full ring either succeeds or hands its item back, and
+//!   once that pop has returned, a push succeeds.
 //! * `own_pop_then_push`: a thread pops the oldest item and then pushes,
-//!   after the ring was found full and another thread pushed into the slot
-//!   freed first; its push must succeed (a stale view of `tail` must not
-//!   match the remembered finding).
+//!   after another thread pushed into the slot freed first; its push must
+//!   succeed (a stale view of `tail` must not make it report full).
+//! * `results_push_wakes_waiter` (`primitives::results`): a receiver that
+//!   blocks on an empty results queue is woken by a producer's push, which
+//!   pays no fence (the waiter reads `tail` with a Release RMW).
+//! * `results_two_producers_one_waiter`: a receiver takes two results from
+//!   two producers, blocking between them: a notifier claims every
+//!   registration at once (one system call per wake-up, not per push), and
+//!   a receiver whose registration was claimed before it could block does
+//!   not block (it would miss the wake-up).
+//! * `results_refusal_wakes_waiter`: a receiver waits for two results, one
+//!   of which is then refused (a counter raised, then `notify`, which
+//!   fences): it gets the one result pushed and learns that the other will
+//!   not come.
 #![cfg(feature = "loom")]
 
 mod common;
 use common::model;
 
+use corepool::primitives::results::ResultQueue;
 use corepool::primitives::ring::Ring;
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
@@ -249,5 +259,96 @@ fn own_pop_then_push() {
         );
         assert_eq!(ring.pop(), Some(3));
         assert_eq!(ring.pop(), Some(4));
+    });
+}
+
+/// A receiver's loop: pop, or wait until the queue has an item or `done()`.
+/// Returns what it popped, or `None` once `done()` holds.
+fn receive_until(q: &ResultQueue<u32>, done: impl Fn() -> bool) -> Option<u32> {
+    loop {
+        if let Some(v) = q.ring().pop() {
+            return Some(v);
+        }
+        if done() {
+            return None;
+        }
+        q.wait(&done, None);
+    }
+}
+
+#[test]
+fn results_push_wakes_waiter() {
+    model("results_push_wakes_waiter", || {
+        let q = Arc::new(ResultQueue::new(2));
+        let receiver = {
+            let q = q.clone();
+            thread::spawn(move || receive_until(&q, || false))
+        };
+        let producer = {
+            let q = q.clone();
+            thread::spawn(move || q.push(5).unwrap())
+        };
+        producer.join().unwrap();
+        assert_eq!(receiver.join().unwrap(), Some(5));
+    });
+}
+
+#[test]
+fn results_refusal_wakes_waiter() {
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    model("results_refusal_wakes_waiter", || {
+        let q = Arc::new(ResultQueue::new(2));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let receiver = {
+            let (q, refused) = (q.clone(), refused.clone());
+            thread::spawn(move || {
+                let expected = || 2 - refused.load(Ordering::Acquire);
+                let mut got = Vec::new();
+                while let Some(v) = receive_until(&q, || q.ring().pops() == expected()) {
+                    got.push(v);
+                }
+                got
+            })
+        };
+        let producer = {
+            let q = q.clone();
+            thread::spawn(move || q.push(5).unwrap())
+        };
+        let refuser = {
+            let (q, refused) = (q.clone(), refused.clone());
+            thread::spawn(move || {
+                refused.fetch_add(1, Ordering::Release);
+                q.notify();
+            })
+        };
+        producer.join().unwrap();
+        refuser.join().unwrap();
+        assert_eq!(receiver.join().unwrap(), vec![5]);
+    });
+}
+
+#[test]
+fn results_two_producers_one_waiter() {
+    model("results_two_producers_one_waiter", || {
+        let q = Arc::new(ResultQueue::new(2));
+        let receiver = {
+            let q = q.clone();
+            thread::spawn(move || {
+                let a = receive_until(&q, || false).unwrap();
+                let b = receive_until(&q, || false).unwrap();
+                a + b
+            })
+        };
+        let producers: Vec<_> = [1u32, 2]
+            .into_iter()
+            .map(|v| {
+                let q = q.clone();
+                thread::spawn(move || q.push(v).unwrap())
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        assert_eq!(receiver.join().unwrap(), 3);
     });
 }

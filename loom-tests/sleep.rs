@@ -34,11 +34,17 @@
 //!   worker cancels leaves a stale token; the worker's next sleep returns at
 //!   once (a spurious wake), it re-checks, sleeps again, and the next real
 //!   wake still reaches it.
+//! * `paired_wake_no_lost_wakeup`: the pool's fence-free submit. The work
+//!   is a `Ring`; the producer pushes (an Acquire claim on `tail`) and calls
+//!   `wake_one_paired` (no fence); the worker's last look is
+//!   `is_empty_after_release` (a Release RMW on `tail`). The worker always
+//!   gets the item (`sleep.md`, "Paired wakes").
 #![cfg(feature = "loom")]
 
 mod common;
 use common::model;
 
+use corepool::primitives::ring::Ring;
 use corepool::primitives::sleep::Sleep;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -197,5 +203,36 @@ fn stale_token_is_harmless() {
         worker.join().unwrap();
         assert_eq!(items.load(Ordering::Relaxed), 0);
         assert_eq!(sleep.sleeping(), 0, "an awake worker is still marked idle");
+    });
+}
+
+#[test]
+fn paired_wake_no_lost_wakeup() {
+    model("paired_wake_no_lost_wakeup", || {
+        let sleep = Arc::new(Sleep::new(1));
+        let ring = Arc::new(Ring::new(2));
+
+        let worker = {
+            let (sleep, ring) = (sleep.clone(), ring.clone());
+            thread::spawn(move || {
+                loop {
+                    if let Some(v) = ring.pop() {
+                        return v;
+                    }
+                    sleep.sleep(0, || ring.is_empty_after_release());
+                }
+            })
+        };
+
+        let producer = {
+            let (sleep, ring) = (sleep.clone(), ring.clone());
+            thread::spawn(move || {
+                ring.push(7u32).unwrap();
+                sleep.wake_one_paired();
+            })
+        };
+
+        producer.join().unwrap();
+        assert_eq!(worker.join().unwrap(), 7);
     });
 }

@@ -6,14 +6,25 @@
 //! it they are the std types at zero cost. Nothing else in the crate names
 //! `std::sync::atomic`, `std::cell::UnsafeCell`, `std::thread` or
 //! `std::hint::spin_loop` directly.
+//!
+//! With the `op-count` feature (and without `loom`) the atomics, `fence` and
+//! `Condvar` are counting wrappers instead; see the `op_count` module below.
 
 #[cfg(not(feature = "loom"))]
 mod imp {
-    pub(crate) use std::sync::atomic::{
-        AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
-    };
-    pub(crate) use std::sync::{Arc, Condvar, Mutex};
+    pub(crate) use std::sync::atomic::Ordering;
+    pub(crate) use std::sync::{Arc, Mutex};
     pub(crate) use std::thread;
+
+    #[cfg(not(feature = "op-count"))]
+    pub(crate) use std::sync::Condvar;
+    #[cfg(not(feature = "op-count"))]
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, fence};
+
+    #[cfg(feature = "op-count")]
+    pub(crate) use super::op_count::{
+        AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Condvar, fence,
+    };
 
     /// A spin-wait hint (a `pause` instruction on x86).
     #[inline(always)]
@@ -87,5 +98,291 @@ pub(crate) const fn model_scaled(normal: usize, under_loom: usize) -> usize {
         under_loom
     } else {
         normal
+    }
+}
+
+#[cfg(all(feature = "op-count", not(feature = "loom")))]
+pub mod op_count {
+    //! Per-thread counts of the synchronising operations the crate
+    //! performs, with the `op-count` feature only.
+    //!
+    //! With the feature on, the shim's `AtomicBool`, `AtomicU32`,
+    //! `AtomicU64`, `AtomicUsize`, `fence` and `Condvar` are thin wrappers
+    //! over the std types that count, on the calling thread:
+    //! * every atomic read-modify-write (`fetch_*`, `swap`,
+    //!   `compare_exchange*`), failed compare-exchanges included (a failed
+    //!   `lock cmpxchg` is still a locked instruction); loads and stores are
+    //!   not counted;
+    //! * every `fence` call, whatever its ordering (the crate only uses
+    //!   `fence(SeqCst)`, a full barrier: `mfence` on x86);
+    //! * every futex wake (`Condvar::notify_one` / `notify_all`) and every
+    //!   park (`Condvar::wait` / `wait_timeout`). The crate parks only through
+    //!   `Condvar`, never `thread::park`. The `Mutex` beside a condvar is not
+    //!   counted.
+    //!
+    //! The counts live in thread-locals (plain `Cell`s, no atomics on the
+    //! counting path). When a thread exits, its counts are added to global
+    //! totals, read with [`exited_threads`]; a pool's workers add theirs
+    //! when the pool is dropped (which joins them).
+    //!
+    //! ```
+    //! use corepool::op_count::{OpCounts, this_thread};
+    //! let before = this_thread();
+    //! // ... use a pool ...
+    //! let spent: OpCounts = this_thread() - before;
+    //! assert_eq!(spent.locked(), spent.rmw + spent.fence);
+    //! ```
+
+    use core::ops::{Add, Sub};
+    use std::cell::Cell;
+    use std::sync::atomic::{self as std_atomic, Ordering};
+    use std::sync::{LockResult, MutexGuard, WaitTimeoutResult};
+    use std::time::Duration;
+
+    /// Counts of synchronising operations.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct OpCounts {
+        /// Atomic read-modify-writes, failed compare-exchanges included.
+        pub rmw: u64,
+        /// Fences.
+        pub fence: u64,
+        /// Futex wakes (condvar notifications).
+        pub wake: u64,
+        /// Parks (condvar waits).
+        pub park: u64,
+    }
+
+    impl OpCounts {
+        /// Locked instructions: read-modify-writes plus fences.
+        pub fn locked(&self) -> u64 {
+            self.rmw + self.fence
+        }
+    }
+
+    impl Add for OpCounts {
+        type Output = OpCounts;
+        fn add(self, o: OpCounts) -> OpCounts {
+            OpCounts {
+                rmw: self.rmw + o.rmw,
+                fence: self.fence + o.fence,
+                wake: self.wake + o.wake,
+                park: self.park + o.park,
+            }
+        }
+    }
+
+    impl Sub for OpCounts {
+        type Output = OpCounts;
+        fn sub(self, o: OpCounts) -> OpCounts {
+            OpCounts {
+                rmw: self.rmw - o.rmw,
+                fence: self.fence - o.fence,
+                wake: self.wake - o.wake,
+                park: self.park - o.park,
+            }
+        }
+    }
+
+    /// The calling thread's counts so far.
+    pub fn this_thread() -> OpCounts {
+        LOCAL.try_with(Local::get).unwrap_or_default()
+    }
+
+    /// The sum of the counts of every thread that has exited since the
+    /// program started or since the last [`reset_exited`].
+    pub fn exited_threads() -> OpCounts {
+        let [rmw, fence, wake, park] = EXITED.each_ref().map(|c| c.load(Ordering::Relaxed));
+        OpCounts {
+            rmw,
+            fence,
+            wake,
+            park,
+        }
+    }
+
+    /// Sets the totals of [`exited_threads`] back to zero.
+    pub fn reset_exited() {
+        for c in &EXITED {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Totals of exited threads: rmw, fence, wake, park. Ordering: Relaxed;
+    /// a thread's destructors run before `join` on it returns, and `join`
+    /// orders everything the thread did before whatever follows it.
+    static EXITED: [std_atomic::AtomicU64; 4] = [const { std_atomic::AtomicU64::new(0) }; 4];
+
+    /// One thread's counts; dropping it (at thread exit) adds them to
+    /// `EXITED`.
+    struct Local {
+        rmw: Cell<u64>,
+        fence: Cell<u64>,
+        wake: Cell<u64>,
+        park: Cell<u64>,
+    }
+
+    impl Local {
+        fn get(&self) -> OpCounts {
+            OpCounts {
+                rmw: self.rmw.get(),
+                fence: self.fence.get(),
+                wake: self.wake.get(),
+                park: self.park.get(),
+            }
+        }
+    }
+
+    impl Drop for Local {
+        fn drop(&mut self) {
+            let c = self.get();
+            for (total, n) in EXITED.iter().zip([c.rmw, c.fence, c.wake, c.park]) {
+                total.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    thread_local! {
+        static LOCAL: Local = const {
+            Local {
+                rmw: Cell::new(0),
+                fence: Cell::new(0),
+                wake: Cell::new(0),
+                park: Cell::new(0),
+            }
+        };
+    }
+
+    /// Adds one to a counter of the calling thread. An operation during the
+    /// thread's own teardown, after `LOCAL` was destroyed, goes uncounted.
+    #[inline(always)]
+    fn bump(which: fn(&Local) -> &Cell<u64>) {
+        let _ = LOCAL.try_with(|l| which(l).set(which(l).get() + 1));
+    }
+
+    /// A counting `fence`.
+    #[inline(always)]
+    pub(crate) fn fence(order: Ordering) {
+        bump(|l| &l.fence);
+        std_atomic::fence(order);
+    }
+
+    /// Defines a counting wrapper around a std atomic; `int` adds the
+    /// arithmetic RMWs.
+    macro_rules! counted_atomic {
+        ($name:ident, $t:ty $(, $int:ident)?) => {
+            #[doc = concat!("A counting `std::sync::atomic::", stringify!($name), "`.")]
+            #[derive(Debug, Default)]
+            #[repr(transparent)]
+            pub(crate) struct $name(std_atomic::$name);
+
+            // Not every type uses every method.
+            #[allow(dead_code)]
+            impl $name {
+                #[inline(always)]
+                pub(crate) const fn new(v: $t) -> Self {
+                    Self(std_atomic::$name::new(v))
+                }
+                #[inline(always)]
+                pub(crate) fn load(&self, o: Ordering) -> $t {
+                    self.0.load(o)
+                }
+                #[inline(always)]
+                pub(crate) fn store(&self, v: $t, o: Ordering) {
+                    self.0.store(v, o)
+                }
+                #[inline(always)]
+                pub(crate) fn swap(&self, v: $t, o: Ordering) -> $t {
+                    bump(|l| &l.rmw);
+                    self.0.swap(v, o)
+                }
+                #[inline(always)]
+                pub(crate) fn compare_exchange(
+                    &self,
+                    current: $t,
+                    new: $t,
+                    success: Ordering,
+                    failure: Ordering,
+                ) -> Result<$t, $t> {
+                    bump(|l| &l.rmw);
+                    self.0.compare_exchange(current, new, success, failure)
+                }
+                #[inline(always)]
+                pub(crate) fn compare_exchange_weak(
+                    &self,
+                    current: $t,
+                    new: $t,
+                    success: Ordering,
+                    failure: Ordering,
+                ) -> Result<$t, $t> {
+                    bump(|l| &l.rmw);
+                    self.0.compare_exchange_weak(current, new, success, failure)
+                }
+                #[inline(always)]
+                pub(crate) fn fetch_or(&self, v: $t, o: Ordering) -> $t {
+                    bump(|l| &l.rmw);
+                    self.0.fetch_or(v, o)
+                }
+                #[inline(always)]
+                pub(crate) fn fetch_and(&self, v: $t, o: Ordering) -> $t {
+                    bump(|l| &l.rmw);
+                    self.0.fetch_and(v, o)
+                }
+                $(counted_atomic!(@$int $t);)?
+            }
+        };
+        (@int $t:ty) => {
+            #[inline(always)]
+            pub(crate) fn fetch_add(&self, v: $t, o: Ordering) -> $t {
+                bump(|l| &l.rmw);
+                self.0.fetch_add(v, o)
+            }
+            #[inline(always)]
+            pub(crate) fn fetch_sub(&self, v: $t, o: Ordering) -> $t {
+                bump(|l| &l.rmw);
+                self.0.fetch_sub(v, o)
+            }
+        };
+    }
+
+    counted_atomic!(AtomicBool, bool);
+    counted_atomic!(AtomicU32, u32, int);
+    counted_atomic!(AtomicU64, u64, int);
+    counted_atomic!(AtomicUsize, usize, int);
+
+    /// A counting `std::sync::Condvar`: each notify is a wake, each wait a
+    /// park.
+    #[derive(Debug, Default)]
+    #[repr(transparent)]
+    pub(crate) struct Condvar(std::sync::Condvar);
+
+    impl Condvar {
+        #[inline(always)]
+        pub(crate) const fn new() -> Self {
+            Self(std::sync::Condvar::new())
+        }
+        #[inline(always)]
+        pub(crate) fn notify_one(&self) {
+            bump(|l| &l.wake);
+            self.0.notify_one()
+        }
+        #[inline(always)]
+        pub(crate) fn notify_all(&self) {
+            bump(|l| &l.wake);
+            self.0.notify_all()
+        }
+        #[inline(always)]
+        pub(crate) fn wait<'a, T>(&self, g: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
+            bump(|l| &l.park);
+            self.0.wait(g)
+        }
+        #[inline(always)]
+        pub(crate) fn wait_timeout<'a, T>(
+            &self,
+            g: MutexGuard<'a, T>,
+            d: Duration,
+        ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
+            bump(|l| &l.park);
+            self.0.wait_timeout(g, d)
+        }
     }
 }

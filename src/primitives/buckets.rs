@@ -480,6 +480,27 @@ impl<T> PriorityBuckets<T> {
     }
 }
 
+impl<T> PriorityBuckets<T> {
+    /// True when no level has a claimed, unpopped position, judged by a
+    /// Release RMW on every level's `tail`
+    /// ([`Ring::is_empty_after_release`]): the last look of a worker about
+    /// to sleep, paired with the producers' Acquire claims so that a push
+    /// can wake it without a fence (`sleep.md`, "Paired wakes").
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let q = corepool::primitives::buckets::PriorityBuckets::new(2, 2, 4);
+    /// assert!(q.is_empty_after_release());
+    /// q.push(1, 'a').unwrap();
+    /// assert!(!q.is_empty_after_release());
+    /// ```
+    pub fn is_empty_after_release(&self) -> bool {
+        // Every level, with no early exit on an empty one: each RMW is what
+        // pairs with that level's producers.
+        self.levels.iter().all(Ring::is_empty_after_release)
+    }
+}
+
 /// The consumers' scheduling state (see the module doc).
 struct Schedule {
     /// Pops served while another level showed items or had started its

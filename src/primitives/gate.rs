@@ -1,45 +1,63 @@
 //! The submission gate: the shutdown handshake between submitters and the
-//! thread that closes the pool.
+//! thread that closes the pool, and the ticket counter that numbers the jobs.
 //!
-//! One atomic word holds a `CLOSED` bit and the number of submissions in
-//! progress. A submitter enters (one RMW), pushes its job, and leaves (one
-//! RMW). Closing sets the bit and then waits until no submission is in
-//! progress: after that, every job that was accepted is in a queue, and every
-//! later submission sees the bit and is handed back. Nothing is accepted
-//! after the pool stops looking for it.
+//! Two counters on separate cache lines. `entered` holds a `CLOSED` bit and
+//! the number of tickets issued; `left` counts the holders of tickets issued
+//! before the close that have left. A submitter enters (one RMW on
+//! `entered`, which also hands it its ticket: the pool's job id and its count
+//! of accepted jobs), pushes its job, and leaves (one RMW on `left`). Closing
+//! sets the bit, remembers how many tickets were issued before it (`E`), and
+//! waits until `left` reaches `E`: after that, every job that was accepted is
+//! in a queue, and every later submission sees the bit and is turned away.
+//! Tickets issued after the close never leave, so `left` counts exactly the
+//! ones the closer waits for.
+//!
+//! Folding the ticket into the gate's RMW saves the pool a counter of its
+//! own: a submission costs two RMWs here, the minimum for a handshake in
+//! which the closer learns when each submission is done.
 //!
 //! ```
 //! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 //! use corepool::primitives::gate::Gate;
 //! let gate = Gate::new();
-//! assert!(gate.enter());
+//! assert_eq!(gate.enter_ticket(), Some(0)); // the first ticket
 //! gate.leave();
 //! gate.close();
 //! gate.wait_drained();
-//! assert!(!gate.enter());
+//! assert_eq!(gate.enter_ticket(), None);
+//! assert_eq!(gate.tickets(), 2); // the refused entry spent a ticket too
 //! ```
 
 use core::fmt;
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicUsize, Ordering};
+use crate::primitives::backoff::Backoff;
+use crate::sync::{AtomicU64, Ordering};
 
-const CLOSED: usize = 1 << (usize::BITS - 1);
+const CLOSED: u64 = 1 << 63;
+/// `closed_at` before the first close has stored it.
+const OPEN: u64 = u64::MAX;
 
-/// A closable counter of operations in progress.
+/// A closable ticket counter with a count of holders that have left.
 ///
-/// Invariant: the low bits count `enter`s that returned true and have not
-/// yet called `leave`; once `CLOSED` is set it is never cleared.
+/// Invariants:
+/// * `entered & !CLOSED` is the number of tickets issued (by `enter` and
+///   `enter_any`); it only grows (2^63 tickets cannot be issued in practice).
+///   Once `CLOSED` is set it is never cleared.
+/// * `closed_at` is `OPEN` until the first `close` stores the number of
+///   tickets issued before `CLOSED` was set; it is written once.
+/// * `left` counts the `leave` calls; only holders of tickets issued before
+///   `CLOSED` call `leave` (those `enter` returned, and those `enter_any`
+///   told to leave), each once. So `left <= closed_at` once closed, with
+///   equality exactly when every such holder has left.
 ///
-/// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-/// let g = corepool::primitives::gate::Gate::new();
-/// assert!(g.enter());
-/// g.leave();
-/// ```
+/// Writers: `entered` and `left` by every submitter, `closed_at` by the
+/// first closer.
 pub struct Gate {
-    state: CachePadded<AtomicUsize>,
+    entered: CachePadded<AtomicU64>,
+    left: CachePadded<AtomicU64>,
+    closed_at: AtomicU64,
 }
 
 impl Default for Gate {
@@ -49,7 +67,7 @@ impl Default for Gate {
 }
 
 impl Gate {
-    /// An open gate.
+    /// An open gate with no ticket issued.
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -57,96 +75,160 @@ impl Gate {
     /// ```
     pub fn new() -> Self {
         Gate {
-            state: CachePadded::new(AtomicUsize::new(0)),
+            entered: CachePadded::new(AtomicU64::new(0)),
+            left: CachePadded::new(AtomicU64::new(0)),
+            closed_at: AtomicU64::new(OPEN),
         }
     }
 
-    /// Enters, unless the gate is closed. A true return must be paired with
-    /// [`Gate::leave`].
+    /// Enters, unless the gate is closed: returns the ticket (0, 1, 2, ...
+    /// in the order of entry), after which the caller must [`leave`](Self::leave)
+    /// once. `None` if closed: the caller must not leave, and the ticket it
+    /// would have had is spent (still counted by [`tickets`](Self::tickets)).
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-    /// let g = corepool::primitives::gate::Gate::new();
-    /// assert!(g.enter());
-    /// g.leave();
+    /// let gate = corepool::primitives::gate::Gate::new();
+    /// assert_eq!(gate.enter_ticket(), Some(0));
+    /// assert_eq!(gate.enter_ticket(), Some(1));
+    /// gate.leave();
+    /// gate.leave();
+    /// ```
+    #[inline]
+    pub fn enter_ticket(&self) -> Option<u64> {
+        let (ticket, open) = self.enter_any();
+        open.then_some(ticket)
+    }
+
+    /// [`enter_ticket`](Self::enter_ticket) for a caller that needs no
+    /// ticket: true if it entered (and must leave).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let gate = corepool::primitives::gate::Gate::new();
+    /// assert!(gate.enter());
+    /// gate.leave();
     /// ```
     #[inline]
     pub fn enter(&self) -> bool {
-        // Ordering: Relaxed: the RMW's place in the modification order is
-        // what matters. If it comes after `close`'s RMW it sees CLOSED; if
-        // before, `wait_drained` sees our count until we leave.
-        let prev = self.state.fetch_add(1, Ordering::Relaxed);
-        if prev & CLOSED != 0 {
-            self.leave();
-            return false;
-        }
-        true
+        self.enter_any().1
     }
 
-    /// Leaves after a successful [`Gate::enter`].
+    /// Takes a ticket whether or not the gate is closed (a worker's
+    /// follow-up job, accepted while the pool drains). Returns the ticket
+    /// and whether the gate was still open; if it was, the caller must
+    /// [`leave`](Self::leave) once, as after [`enter`](Self::enter).
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-    /// let g = corepool::primitives::gate::Gate::new();
-    /// assert!(g.enter());
-    /// g.leave();
-    /// g.close();
-    /// g.wait_drained(); // returns at once: nobody inside
+    /// let gate = corepool::primitives::gate::Gate::new();
+    /// gate.close();
+    /// assert_eq!(gate.enter_any(), (0, false)); // closed: no leave owed
+    /// ```
+    #[inline]
+    pub fn enter_any(&self) -> (u64, bool) {
+        // Ordering: Relaxed: the RMW's place in `entered`'s modification
+        // order is what matters. If it comes after `close`'s RMW it sees
+        // CLOSED; if before, `close` counts our ticket in `closed_at` and
+        // `wait_drained` waits for our `leave`. The ticket needs no
+        // ordering: it is unique by the RMW alone.
+        let prev = self.entered.fetch_add(1, Ordering::Relaxed);
+        (prev & !CLOSED, prev & CLOSED == 0)
+    }
+
+    /// Leaves after an [`enter`](Self::enter) that returned a ticket.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let gate = corepool::primitives::gate::Gate::new();
+    /// if gate.enter() { gate.leave(); }
+    /// gate.close();
+    /// gate.wait_drained(); // returns at once: nobody inside
     /// ```
     #[inline]
     pub fn leave(&self) {
         // Ordering: Release so what we did inside (the push) happens before
-        // the closer's Acquire load that sees the count drop.
-        self.state.fetch_sub(1, Ordering::Release);
+        // the closer's Acquire load that sees the count reach `closed_at`.
+        self.left.fetch_add(1, Ordering::Release);
     }
 
-    /// Closes the gate: every later `enter` fails.
+    /// Closes the gate: later entries are turned away. Idempotent. Does
+    /// not wait; see [`wait_drained`](Self::wait_drained).
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-    /// let g = corepool::primitives::gate::Gate::new();
-    /// g.close();
-    /// assert!(g.is_closed());
+    /// let gate = corepool::primitives::gate::Gate::new();
+    /// gate.close();
+    /// gate.close();
+    /// assert!(gate.is_closed());
     /// ```
     pub fn close(&self) {
-        // Ordering: AcqRel; the modification order does the work (see enter).
-        self.state.fetch_or(CLOSED, Ordering::AcqRel);
-    }
-
-    /// After [`Gate::close`]: waits until nobody is inside. Spins, yields,
-    /// then naps in short steps (a batch `run` holds the gate for its whole
-    /// length).
-    ///
-    /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-    /// let g = corepool::primitives::gate::Gate::new();
-    /// g.close();
-    /// g.wait_drained();
-    /// ```
-    pub fn wait_drained(&self) {
-        let mut spins = 0u32;
-        // Ordering: Acquire pairs with `leave`'s Release.
-        while self.state.load(Ordering::Acquire) & !CLOSED != 0 {
-            if spins < crate::sync::model_scaled(64, 0) as u32 {
-                crate::sync::spin_loop();
-            } else if spins < crate::sync::model_scaled(128, 0) as u32 {
-                crate::sync::thread::yield_now();
-            } else {
-                crate::sync::nap();
-            }
-            spins = spins.saturating_add(1);
+        // Ordering: Relaxed RMW: the modification order does the work (see
+        // `enter_any`); `closed_at` is published with Release below.
+        let prev = self.entered.fetch_or(CLOSED, Ordering::Relaxed);
+        if prev & CLOSED == 0 {
+            // Ordering: Release pairs with the Acquire load in
+            // `wait_drained` (of another closer); the value is all it needs.
+            self.closed_at.store(prev, Ordering::Release);
         }
     }
 
-    /// True once closed.
+    /// Waits (spinning, then yielding, then napping) until every holder of
+    /// a ticket issued before the close has left. Call after
+    /// [`close`](Self::close) (waits for the close to be recorded).
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-    /// assert!(!corepool::primitives::gate::Gate::new().is_closed());
+    /// let gate = corepool::primitives::gate::Gate::new();
+    /// gate.close();
+    /// gate.wait_drained();
+    /// ```
+    pub fn wait_drained(&self) {
+        let mut backoff = Backoff::new();
+        let target = loop {
+            // Ordering: Acquire pairs with the Release store in `close`.
+            let t = self.closed_at.load(Ordering::Acquire);
+            if t != OPEN {
+                break t;
+            }
+            backoff.snooze();
+        };
+        let mut backoff = Backoff::new();
+        // Ordering: Acquire pairs with `leave`'s Release: every push made
+        // before a counted leave is visible after this returns.
+        while self.left.load(Ordering::Acquire) < target {
+            backoff.snooze();
+        }
+    }
+
+    /// Tickets issued so far (including entries turned away by a closed
+    /// gate). The load is Acquire: an increment of a counter that a caller
+    /// made after taking its ticket, and that this thread has seen through
+    /// an Acquire load, is matched by the ticket counted here.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let gate = corepool::primitives::gate::Gate::new();
+    /// gate.enter();
+    /// assert_eq!(gate.tickets(), 1);
+    /// ```
+    #[inline]
+    pub fn tickets(&self) -> u64 {
+        // Ordering: see the doc.
+        self.entered.load(Ordering::Acquire) & !CLOSED
+    }
+
+    /// True once [`close`](Self::close) has been called.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let gate = corepool::primitives::gate::Gate::new();
+    /// gate.close();
+    /// assert!(gate.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
         // Ordering: a hint for callers; `enter` is the authoritative check.
-        self.state.load(Ordering::Relaxed) & CLOSED != 0
+        self.entered.load(Ordering::Relaxed) & CLOSED != 0
     }
 }
 
@@ -154,6 +236,7 @@ impl fmt::Debug for Gate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Gate")
             .field("closed", &self.is_closed())
+            .field("tickets", &self.tickets())
             .finish()
     }
 }

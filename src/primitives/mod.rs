@@ -5,13 +5,17 @@
 //! * [`buckets`]: a priority bucket array with an occupancy bitmap and a
 //!   starvation bound.
 //! * [`sleep`]: the sleep/wake protocol for idle workers.
-//! * [`gate`]: the submission gate (the shutdown handshake).
+//! * [`gate`]: the submission gate (the shutdown handshake and job tickets).
+//! * [`results`]: the results queue: a ring receivers can block on, with a
+//!   fence-free waiter protocol.
 //!
 //! Each is usable on its own; all go through `src/sync.rs`, so the loom
 //! models in `loom-tests/` check the very code the pool runs.
 
+pub(crate) mod backoff;
 pub mod buckets;
 pub mod deque;
 pub mod gate;
+pub mod results;
 pub mod ring;
 pub mod sleep;

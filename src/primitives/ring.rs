@@ -11,12 +11,12 @@
 //!
 //! A push whose slot still holds the previous lap's item reads `head` to
 //! tell a full ring from a consumer still moving that item out (it waits for
-//! such a consumer). Once a push has found the ring full at a position, the
-//! producers remember that position (`full_at`, on the producers' own cache
-//! line), and later pushes at the same position report full from the slot
-//! alone (after confirming with an RMW on `tail` that the position is still
-//! current), without pulling the consumers' `head` line across on every
-//! retry.
+//! such a consumer); a pop whose slot is not filled reads `tail` to tell an
+//! empty ring from a producer still writing (it waits for that producer).
+//! Neither read needs a fence: the slot's `seq` was loaded with Acquire
+//! first, and a stale `head` or `tail` can only report full or empty about
+//! an operation that does not happen before this one, which may then be
+//! ordered after it.
 //!
 //! ```
 //! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -36,26 +36,8 @@ use core::mem::MaybeUninit;
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicUsize, Ordering, UnsafeCell, fence};
-
-/// Waiting for another thread to finish its half of a slot hand-over: spin
-/// briefly, then yield (so a descheduled thread gets the core back).
-#[derive(Default)]
-struct Snooze(u32);
-
-impl Snooze {
-    #[inline]
-    fn snooze(&mut self) {
-        if self.0 < 6 {
-            for _ in 0..(1u32 << self.0) {
-                crate::sync::spin_loop();
-            }
-            self.0 += 1;
-        } else {
-            crate::sync::thread::yield_now();
-        }
-    }
-}
+use crate::primitives::backoff::Backoff;
+use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
 
 struct Slot<T> {
     /// Whose turn: `p` (empty, for the producer at position `p`) or `p + 1`
@@ -70,15 +52,11 @@ struct Slot<T> {
 /// * `tail` is the next position producers claim, `head` the next position
 ///   consumers claim; both only grow (wrapping) and are advanced by CAS
 ///   from any producer (`tail`) or consumer (`head`). They sit on separate
-///   cache lines. Every write to `tail` is an RMW (the claims, the `full_at`
-///   confirmation, and the priority buckets' re-check
-///   `is_empty_after_release`, which writes the same value back), so each
-///   continues the release sequence of an earlier Release RMW on `tail`:
-///   the priority buckets rely on that.
-/// * `full_at` is a position at which a push found the ring full (`head`
-///   one lap behind); it sits on `tail`'s line and is only a hint: a push
-///   acts on it only while its slot still shows the previous lap, and only
-///   after an RMW on `tail` confirms that position is still the tail.
+///   cache lines. Every write to `tail` is an RMW (the claims, and the
+///   last look `is_empty_after_release`, which writes the same value
+///   back), so each continues the release sequence of an earlier Release
+///   RMW on `tail`: the priority buckets, the sleep protocol's paired
+///   wakes and the results queue rely on that.
 /// * A slot's value is initialised exactly when its `seq` equals the
 ///   position that filled it plus one, and is accessed only by the thread
 ///   whose CAS claimed that position.
@@ -91,18 +69,11 @@ struct Slot<T> {
 /// ```
 pub struct Ring<T> {
     head: CachePadded<AtomicUsize>,
-    tail: CachePadded<Producers>,
+    tail: CachePadded<AtomicUsize>,
     slots: Box<[Slot<T>]>,
     mask: usize,
 }
 
-/// The producers' cache line.
-struct Producers {
-    /// The next position a producer claims.
-    tail: AtomicUsize,
-    /// A recent position at which a push found the ring full.
-    full_at: AtomicUsize,
-}
 
 // SAFETY: items move between threads by value; slot access is exclusive by
 // the claim protocol above.
@@ -138,15 +109,7 @@ impl<T> Ring<T> {
             .into_boxed_slice();
         Ring {
             head: CachePadded::new(AtomicUsize::new(0)),
-            tail: CachePadded::new(Producers {
-                tail: AtomicUsize::new(0),
-                // A push finds the ring full only at a position of at least
-                // one lap (`capacity`), so 0 matches no finding until the
-                // positions wrap (2^64 pushes; 2^32 on 32-bit targets). A
-                // false match only reports full while a consumer is still
-                // moving the oldest item out.
-                full_at: AtomicUsize::new(0),
-            }),
+            tail: CachePadded::new(AtomicUsize::new(0)),
             slots,
             mask: cap - 1,
         }
@@ -155,16 +118,10 @@ impl<T> Ring<T> {
     /// Pushes `value`, or hands it back if the ring is full (every slot holds
     /// an item no consumer has claimed). If the slot it needs is still being
     /// emptied by a consumer that claimed it, `push` waits for that consumer
-    /// (spinning, then yielding) rather than report a full ring that is not,
-    /// with one exception: after a push has found the ring full at this
-    /// position, pushes report full for as long as the oldest item has not
-    /// been moved out, including while a consumer that claimed it after that
-    /// finding is moving it out. They do not re-read `head`, so retrying a
-    /// full ring does not slow the consumers down. So a push can report full
-    /// while [`len`](Self::len) is below the capacity (even 0, if other
-    /// consumers have taken everything else meanwhile), but never after the
-    /// pop that frees its slot has returned (in this thread, or in one this
-    /// thread has synchronised with).
+    /// (spinning, then yielding) rather than report a full ring that is not.
+    /// A push never reports full after the pop that frees its slot has
+    /// returned (in this thread, or in one this thread has synchronised
+    /// with).
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -177,8 +134,8 @@ impl<T> Ring<T> {
     pub fn push(&self, value: T) -> Result<(), T> {
         // Ordering: Relaxed: `tail` only picks a candidate position; the
         // slot's `seq` (Acquire below) is what synchronises.
-        let mut pos = self.tail.tail.load(Ordering::Relaxed);
-        let mut wait = Snooze::default();
+        let mut pos = self.tail.load(Ordering::Relaxed);
+        let mut wait = Backoff::new();
         loop {
             let slot = &self.slots[pos & self.mask];
             // Ordering: Acquire pairs with the consumer's Release store of
@@ -189,11 +146,12 @@ impl<T> Ring<T> {
                 // Ordering: among producers the CAS only arbitrates, and the
                 // data is published by the Release store of `seq`, so
                 // Relaxed would do for the ring itself. Acquire is for the
-                // priority buckets: it pairs with the Release RMW on `tail`
-                // in `is_empty_after_release` (see `PriorityBuckets::push`).
+                // ring's users: it pairs with the Release RMW on `tail` in
+                // `is_empty_after_release` (the priority buckets' bit clear,
+                // the sleep protocol's paired wakes, the results queue).
                 // On x86 a claim is a `lock cmpxchg` whatever the ordering;
                 // a failed CAS orders nothing (Relaxed).
-                match self.tail.tail.compare_exchange_weak(
+                match self.tail.compare_exchange_weak(
                     pos,
                     pos.wrapping_add(1),
                     Ordering::Acquire,
@@ -213,53 +171,22 @@ impl<T> Ring<T> {
             } else if diff < 0 {
                 // The slot still holds the item from one lap ago, as far as
                 // we can see (our `pos` or `seq` may be stale). Full if no
-                // consumer has claimed that item yet, or if the ring was
-                // already found full at `pos` (see the type doc); otherwise
-                // a consumer is between its claim and its release: wait for
-                // it (spin, then yield so a descheduled consumer can finish).
-                // Ordering: Relaxed: a hint; what it saves is a load of
-                // `head`, and reporting full while the slot is unreleased is
-                // correct whichever producer stored it.
-                if self.tail.full_at.load(Ordering::Relaxed) == pos {
-                    // Confirm that `pos` is still the tail: an RMW reads the
-                    // latest value, and it is on the producers' own line.
-                    // A stale `pos` could match an old finding after the
-                    // slot we really need was freed (by our own pop, say).
-                    // (Our `seq` load is never older than a release that
-                    // happens before this push, by coherence, whatever `pos`
-                    // is; the RMW makes the slot the one we would claim.) So
-                    // the slot is unclaimed, or its pop is not ordered
-                    // before this push.
-                    // Ordering: Relaxed: it arbitrates nothing.
-                    match self.tail.tail.compare_exchange(
-                        pos,
-                        pos,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    ) {
-                        Ok(_) => return Err(value),
-                        Err(actual) => {
-                            pos = actual;
-                            continue;
-                        }
-                    }
-                }
-                // Ordering: the fence orders our `seq` load before the `head`
-                // load, so `head` is at least as new as what we saw.
-                fence(Ordering::SeqCst);
+                // consumer has claimed that item; otherwise a consumer is
+                // between its claim and its release: wait for it.
+                // Ordering: Relaxed, after the Acquire `seq` load: a stale
+                // `head` reports full only about a pop that does not happen
+                // before this push (a pop that does is seen through `seq`).
                 let head = self.head.load(Ordering::Relaxed);
                 if head.wrapping_add(self.mask + 1) == pos {
-                    // Ordering: Relaxed, a hint (see above).
-                    self.tail.full_at.store(pos, Ordering::Relaxed);
                     return Err(value);
                 }
                 wait.snooze();
                 // Ordering: as the first load.
-                pos = self.tail.tail.load(Ordering::Relaxed);
+                pos = self.tail.load(Ordering::Relaxed);
             } else {
                 // Another producer claimed `pos`; move on.
                 // Ordering: as the first load.
-                pos = self.tail.tail.load(Ordering::Relaxed);
+                pos = self.tail.load(Ordering::Relaxed);
             }
         }
     }
@@ -295,7 +222,7 @@ impl<T> Ring<T> {
     fn pop_impl<const WAIT: bool>(&self) -> Option<T> {
         // Ordering: Relaxed: a candidate; `seq` synchronises.
         let mut pos = self.head.load(Ordering::Relaxed);
-        let mut wait = Snooze::default();
+        let mut wait = Backoff::new();
         loop {
             let slot = &self.slots[pos & self.mask];
             // Ordering: Acquire pairs with the producer's Release of `seq`,
@@ -330,9 +257,11 @@ impl<T> Ring<T> {
                 if !WAIT {
                     return None;
                 }
-                // Ordering: as in `push`.
-                fence(Ordering::SeqCst);
-                let tail = self.tail.tail.load(Ordering::Relaxed);
+                // Ordering: Relaxed, after the Acquire `seq` load: a stale
+                // `tail` reports empty only about a push that does not
+                // happen before this pop (one that does is seen through
+                // `seq`).
+                let tail = self.tail.load(Ordering::Relaxed);
                 if tail == pos {
                     return None;
                 }
@@ -369,7 +298,7 @@ impl<T> Ring<T> {
         // concurrent pop cannot make the difference negative by much, and
         // clamp anyway.
         let head = self.head.load(Ordering::Relaxed);
-        let tail = self.tail.tail.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed);
         let len = tail.wrapping_sub(head) as isize;
         (len.max(0) as usize).min(self.capacity())
     }
@@ -393,8 +322,16 @@ impl<T> Ring<T> {
     /// claim's Acquire CAS reads from this RMW's release sequence), so that
     /// producer sees whatever this thread did before (see
     /// `PriorityBuckets::clear_if_empty`).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let ring = corepool::primitives::ring::Ring::new(2);
+    /// assert!(ring.is_empty_after_release());
+    /// ring.push(1).unwrap();
+    /// assert!(!ring.is_empty_after_release());
+    /// ```
     #[inline]
-    pub(crate) fn is_empty_after_release(&self) -> bool {
+    pub fn is_empty_after_release(&self) -> bool {
         // Ordering: Release orders the caller's earlier writes (the
         // buckets' bit clear) before this RMW, so a claim that reads from
         // it (or from a later RMW on `tail`) sees them. It must stay a
@@ -405,9 +342,30 @@ impl<T> Ring<T> {
         // after it is a snapshot (Relaxed): a stale one only makes the ring
         // look non-empty; a newer one has popped positions up to it, all
         // of them claimed.
-        let tail = self.tail.tail.fetch_add(0, Ordering::Release);
+        let tail = self.tail.fetch_add(0, Ordering::Release);
         let head = self.head.load(Ordering::Relaxed);
         tail.wrapping_sub(head) as isize <= 0
+    }
+}
+
+impl<T> Ring<T> {
+    /// The number of positions consumers have claimed so far (wrapping):
+    /// every successful pop adds one. The pool counts received results with
+    /// it instead of a counter of its own.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let ring = corepool::primitives::ring::Ring::new(4);
+    /// ring.push(1).unwrap();
+    /// ring.pop().unwrap();
+    /// assert_eq!(ring.pops(), 1);
+    /// ```
+    #[inline]
+    pub fn pops(&self) -> usize {
+        // Ordering: Acquire: a pop's claim is an Acquire RMW that follows
+        // the pop's reading of a `seq` the producer released, so what the
+        // producer did before its push is visible to whoever reads this.
+        self.head.load(Ordering::Acquire)
     }
 }
 

@@ -130,6 +130,8 @@ impl Sleep {
         // Step 2. Ordering: pairs with the fence in `wake_one`/`wake` between
         // the producer's publish and its bitmap load (store-buffer pattern):
         // either the producer sees our bit, or our last look sees its work.
+        // The paired wakes (no fence) rely instead on `still_idle` reading
+        // the producers' location with a Release RMW (`sleep.md`).
         fence(Ordering::SeqCst);
         // Step 3, the last look.
         if !still_idle() {
@@ -160,8 +162,29 @@ impl Sleep {
     pub fn wake_one(&self) -> bool {
         // Ordering: pairs with the fence in `sleep` (see there).
         fence(Ordering::SeqCst);
+        self.wake_one_paired()
+    }
+
+    /// [`wake_one`](Self::wake_one) without its fence, for work published
+    /// by an Acquire RMW on a location that every sleeper's last look
+    /// (`still_idle`) reads with a Release RMW (`sleep.md`, "Paired
+    /// wakes"): the two RMWs are ordered in that location's modification
+    /// order, and either order rules out a lost wake-up. The pool's
+    /// built-in strategies publish through a ring's `tail` and look with
+    /// [`Ring::is_empty_after_release`](crate::primitives::ring::Ring), so
+    /// a submission pays no fence. Any other publication must call
+    /// [`wake_one`](Self::wake_one).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let s = corepool::primitives::sleep::Sleep::new(2);
+    /// assert!(!s.wake_one_paired()); // nobody sleeps: one load
+    /// ```
+    #[inline]
+    pub fn wake_one_paired(&self) -> bool {
         for (w, word) in self.idle.iter().enumerate() {
-            // Ordering: Relaxed, after the fence above.
+            // Ordering: Relaxed: after the caller's fence, or after its
+            // Acquire RMW that pairs with the sleeper's Release RMW.
             let mut cur = word.load(Ordering::Relaxed);
             while cur != 0 {
                 let bit = cur & cur.wrapping_neg();
@@ -188,11 +211,25 @@ impl Sleep {
     /// ```
     #[inline]
     pub fn wake(&self, worker: usize) -> bool {
-        let (w, bit) = Self::word_bit(worker);
-        let word = &self.idle[w];
         // Ordering: pairs with the fence in `sleep` (see there).
         fence(Ordering::SeqCst);
-        // Ordering: Relaxed after the fence; the RMW only claims the wake.
+        self.wake_paired(worker)
+    }
+
+    /// [`wake`](Self::wake) without its fence, under the condition given on
+    /// [`wake_one_paired`](Self::wake_one_paired).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let s = corepool::primitives::sleep::Sleep::new(2);
+    /// assert!(!s.wake_paired(1));
+    /// ```
+    #[inline]
+    pub fn wake_paired(&self, worker: usize) -> bool {
+        let (w, bit) = Self::word_bit(worker);
+        let word = &self.idle[w];
+        // Ordering: Relaxed after the fence or the paired RMW; the RMW only
+        // claims the wake.
         if word.load(Ordering::Relaxed) & bit == 0 {
             return false;
         }
@@ -216,11 +253,25 @@ impl Sleep {
     /// ```
     #[inline]
     pub fn wake_preferring(&self, worker: usize) -> bool {
-        let (w, bit) = Self::word_bit(worker);
-        let word = &self.idle[w];
         // Ordering: pairs with the fence in `sleep` (see there).
         fence(Ordering::SeqCst);
-        // Ordering: Relaxed after the fence; the RMW only claims the wake.
+        self.wake_preferring_paired(worker)
+    }
+
+    /// [`wake_preferring`](Self::wake_preferring) without its fence, under
+    /// the condition given on [`wake_one_paired`](Self::wake_one_paired).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let s = corepool::primitives::sleep::Sleep::new(2);
+    /// assert!(!s.wake_preferring_paired(0));
+    /// ```
+    #[inline]
+    pub fn wake_preferring_paired(&self, worker: usize) -> bool {
+        let (w, bit) = Self::word_bit(worker);
+        let word = &self.idle[w];
+        // Ordering: Relaxed after the fence or the paired RMW; the RMW only
+        // claims the wake.
         let cur = word.load(Ordering::Relaxed);
         if cur & bit != 0 && word.fetch_and(!bit, Ordering::Relaxed) & bit != 0 {
             self.parkers[worker].unpark();
@@ -229,7 +280,7 @@ impl Sleep {
         if self.idle.len() == 1 && cur & !bit == 0 {
             return false;
         }
-        self.wake_one()
+        self.wake_one_paired()
     }
 
     /// Wakes every sleeping worker (shutdown). Returns how many it woke.

@@ -195,6 +195,26 @@ pub trait Strategy<J: Send>: Send + Sync + 'static {
     /// would pop?
     fn has_work(&self, local: &Self::Local, worker: usize) -> bool;
 
+    /// True if every successful [`push`](Strategy::push) claims its place
+    /// with an Acquire RMW on an atomic location that
+    /// [`has_work`](Strategy::has_work) reads with a Release RMW (written
+    /// only by RMWs, such as a [`Ring`](crate::primitives::ring::Ring)'s
+    /// claim and [`Ring::is_empty_after_release`](crate::primitives::ring::Ring::is_empty_after_release)).
+    /// The pool then wakes sleeping workers after a `push` without a fence
+    /// (`src/primitives/sleep.md`, "Paired wakes"). The default, `false`,
+    /// is always correct: the pool fences.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::strategy::{Builtin, PoolShape, Strategy};
+    /// let shape = PoolShape { workers: 2, capacity: 8, chunk_size: 4, priority_levels: 4, starvation_bound: 8 };
+    /// let s: Builtin<u32> = Builtin::new(corepool::StrategyKind::RoundRobin, &shape);
+    /// assert!(s.push_is_paired());
+    /// ```
+    fn push_is_paired(&self) -> bool {
+        false
+    }
+
     /// A snapshot of the number of queued jobs.
     fn len(&self) -> usize;
 
@@ -326,6 +346,15 @@ impl<J: Send + 'static> Strategy<J> for Builtin<J> {
             (Builtin::WorkStealing(s), BuiltinLocal::WorkStealing(l)) => s.has_work(l, worker),
             (Builtin::Priority(s), _) => s.has_work(&(), worker),
             (Builtin::WorkStealing(s), BuiltinLocal::None) => !s.is_empty(),
+        }
+    }
+
+    #[inline]
+    fn push_is_paired(&self) -> bool {
+        match self {
+            Builtin::RoundRobin(s) => Strategy::<J>::push_is_paired(s),
+            Builtin::WorkStealing(s) => s.push_is_paired(),
+            Builtin::Priority(s) => s.push_is_paired(),
         }
     }
 

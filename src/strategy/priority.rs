@@ -63,7 +63,15 @@ impl<J: Send + 'static> Strategy<J> for PriorityStrategy<J> {
     }
 
     fn has_work(&self, _: &(), _worker: usize) -> bool {
-        !self.buckets.is_empty()
+        // Ordering: every level's ring is read with a Release RMW on its
+        // `tail`, the pairing behind `push_is_paired`.
+        !self.buckets.is_empty_after_release()
+    }
+
+    #[inline]
+    fn push_is_paired(&self) -> bool {
+        // `push` ends in a level ring's Acquire claim on `tail`.
+        true
     }
 
     fn len(&self) -> usize {

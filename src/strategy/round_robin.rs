@@ -52,6 +52,36 @@ impl<J> RoundRobin<J> {
     }
 }
 
+impl<J> RoundRobin<J> {
+    /// The submitting thread's next position in the rotation. Each thread
+    /// keeps its own cursor (seeded apart, so threads that submit one job
+    /// each do not all start at worker 0): round-robin is per submitting
+    /// thread, and a submission writes no shared line to pick its ring.
+    /// Under loom, where thread-locals would outlive a model's execution,
+    /// the pool-wide cursor stands in.
+    #[inline]
+    fn next_cursor(&self) -> usize {
+        if cfg!(feature = "loom") {
+            // Ordering: Relaxed: the cursor only spreads load.
+            return self.cursor.fetch_add(1, Ordering::Relaxed);
+        }
+        thread_local! {
+            static CURSOR: core::cell::Cell<usize> = const { core::cell::Cell::new(usize::MAX) };
+        }
+        CURSOR.with(|c| {
+            let mut k = c.get();
+            if k == usize::MAX {
+                // Seed from the thread-local's address (distinct per live
+                // thread), mixed so that neighbouring addresses spread.
+                let addr = c as *const _ as usize;
+                k = (addr >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize) >> 8;
+            }
+            c.set(k.wrapping_add(1) & (usize::MAX >> 1));
+            k
+        })
+    }
+}
+
 impl<J: Send + 'static> Strategy<J> for RoundRobin<J> {
     type Local = ();
 
@@ -68,9 +98,7 @@ impl<J: Send + 'static> Strategy<J> for RoundRobin<J> {
     #[inline]
     fn push(&self, job: J, _priority: u8) -> Result<Wake, J> {
         let n = self.rings.len();
-        // Ordering: Relaxed: the cursor only spreads load; any interleaving of
-        // submitters is a valid distribution.
-        let k = self.cursor.fetch_add(1, Ordering::Relaxed);
+        let k = self.next_cursor();
         let first = (k / self.chunk) % n;
         let mut job = job;
         for i in 0..n {
@@ -106,7 +134,16 @@ impl<J: Send + 'static> Strategy<J> for RoundRobin<J> {
     fn has_work(&self, _: &(), _worker: usize) -> bool {
         // Every ring: a worker about to sleep helps with any backlog (and a
         // closing worker does not exit while a busy peer's ring holds jobs).
-        self.rings.iter().any(|r| !r.is_empty())
+        // Ordering: a Release RMW on each ring's `tail`, the pairing that
+        // lets `push` wake without a fence (`push_is_paired`); it stops at
+        // the first ring with work, having then found work.
+        self.rings.iter().any(|r| !r.is_empty_after_release())
+    }
+
+    #[inline]
+    fn push_is_paired(&self) -> bool {
+        // Every push ends in a ring's Acquire claim on `tail`.
+        true
     }
 
     fn len(&self) -> usize {

@@ -1,4 +1,5 @@
-//! Work-stealing: a shared injector ring feeding per-worker Chase-Lev deques.
+//! Work-stealing: a shared injector ring, and per-worker Chase-Lev deques
+//! for the jobs workers submit themselves.
 
 use crate::primitives::deque::{self, Steal, Stealer, Worker};
 use crate::primitives::ring::Ring;
@@ -6,14 +7,11 @@ use crate::sync::Mutex;
 
 use super::{BatchPlan, PoolShape, Source, Strategy, Wake};
 
-/// Most jobs a worker moves from the injector into its own deque in one go.
-const INJECTOR_BATCH: usize = 16;
-
 /// Work-stealing over the crate's Chase-Lev deques.
 ///
 /// Jobs submitted from outside go to a shared injector ring. A worker pops
-/// its own deque (newest first), then the injector (taking a share of it into
-/// its deque), then steals half of another worker's deque (oldest first).
+/// its own deque (newest first), then the injector (one job at a time), then
+/// steals half of another worker's deque (oldest first).
 /// Jobs a running job submits through its
 /// [`Context`](crate::Context) go onto that worker's own deque (fork-join
 /// style) and overflow to the injector when it is full.
@@ -109,49 +107,30 @@ impl<J: Send + 'static> Strategy<J> for WorkStealing<J> {
     #[inline]
     fn pop(&self, local: &Worker<J>, worker: usize) -> Option<(J, Source)> {
         if let Some(j) = local.pop() {
-            // The job may block waiting for another job (a channel, a
-            // barrier): the ones this pop reserved must stay stealable, as
-            // in a plain Chase-Lev deque, or that job could wait behind us
-            // for good. So the pool pays the pop's fence per job and keeps
-            // no reservation across a job.
-            local.unreserve();
             return Some((j, Source::Own));
         }
+        // One job at a time from the injector: a pop is one CAS, the same
+        // as moving the job through our deque would cost (and a deque pop
+        // pays a fence), and idle workers balance by taking the next one.
         if let Some(j) = self.injector.pop() {
-            // Take a fair share of the backlog into our deque, where other
-            // workers can still steal it, so the injector's head is not hit
-            // once per job.
-            let share = (self.injector.len() / self.stealers.len())
-                .min(INJECTOR_BATCH)
-                .min(local.capacity() - local.len());
-            for _ in 0..share {
-                match self.injector.pop() {
-                    Some(extra) => {
-                        if let Err(mut extra) = local.push(extra) {
-                            // Rare: `share` fits the room `len` showed, but a
-                            // thief still copying out a claimed range holds
-                            // slots that `len` no longer counts. The job goes
-                            // back to the injector (waiting for room), never
-                            // dropped.
-                            while let Err(back) = self.injector.push(extra) {
-                                extra = back;
-                                crate::sync::spin_loop();
-                            }
-                            break;
-                        }
-                    }
-                    None => break,
-                }
-            }
             return Some((j, Source::Shared));
         }
         self.steal(local, worker).map(|j| (j, Source::Stolen))
     }
 
     fn has_work(&self, local: &Worker<J>, _worker: usize) -> bool {
+        // Ordering: the injector is read with a Release RMW on its `tail`,
+        // the pairing behind `push_is_paired`. Deque pushes (follow-ups)
+        // wake with a fence instead.
         !local.is_empty()
-            || !self.injector.is_empty()
+            || !self.injector.is_empty_after_release()
             || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    #[inline]
+    fn push_is_paired(&self) -> bool {
+        // `push` ends in the injector's Acquire claim on `tail`.
+        true
     }
 
     fn len(&self) -> usize {
