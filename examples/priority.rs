@@ -79,7 +79,7 @@ fn run(kind: StrategyKind) {
     let start = Instant::now();
     while start.elapsed() < RUN_FOR {
         if let Some(r) = pool.recv_timeout(Duration::from_millis(10)) {
-            let total = r.queued + r.running;
+            let total = r.queued() + r.running();
             match r.outcome {
                 Ok(HIGH) => lat_high.push(total),
                 Ok(_) => lat_low.push(total),

@@ -1,9 +1,10 @@
 //! Quickstart: a pool with the default settings transforms a batch of
-//! strings, then streams a few more, and prints the results and metrics.
+//! strings, then streams a few more, and prints the results and metrics;
+//! then a second pool shows job metadata (data wrapped in `WithMeta`).
 //!
 //! Run: `cargo run --release --example quickstart`
 
-use corepool::{Job, JobError, Pool};
+use corepool::{Job, JobError, MetaValue, Pool, WithMeta};
 
 /// What the processor does to each string.
 #[derive(Debug, Clone, Copy)]
@@ -97,4 +98,53 @@ fn main() {
         "  queue wait p50 {:?} p99 {:?}; run time p50 {:?} p99 {:?}",
         m.queue_wait.p50, m.queue_wait.p99, m.run_time.p50, m.run_time.p99
     );
+
+    metadata();
+}
+
+/// Metadata: a pool over `WithMeta<T>` runs jobs whose data carries up to
+/// `METADATA_CAPACITY` inline entries (a number or a short string under a
+/// static key); a pool over plain `T`, as above, carries none.
+fn metadata() {
+    let pool = Pool::builder()
+        .workers(2)
+        .build(|job: &Job<WithMeta<String>>, _ctx| {
+            let tenant = match job.meta("tenant") {
+                Some(MetaValue::Int(t)) => *t,
+                _ => return Err("no tenant".to_string()),
+            };
+            let route = match job.meta("route") {
+                Some(MetaValue::Str(r)) => r.as_str(),
+                _ => "?",
+            };
+            // `WithMeta` dereferences to the data.
+            Ok(format!(
+                "tenant {tenant} {route}: {} bytes",
+                job.data().len()
+            ))
+        })
+        .expect("valid config");
+    let requests = [(7, "/users", "alice"), (9, "/orders", "order 1234")];
+    for (tenant, route, body) in requests {
+        let job = Job::new(WithMeta::new(body.to_string()))
+            .with_meta("tenant", tenant)
+            .and_then(|j| j.with_meta_str("route", route))
+            .expect("room for two entries");
+        pool.submit(job).expect("pool is open");
+    }
+    // A job without the tenant entry fails in the processor.
+    pool.submit(Job::new(WithMeta::new("anonymous".to_string())))
+        .expect("pool is open");
+    let mut out: Vec<(u64, String)> = pool
+        .results()
+        .map(|r| (r.id, r.outcome.unwrap_or_else(|e| e.to_string())))
+        .collect();
+    out.sort();
+    println!(
+        "
+metadata (by id):"
+    );
+    for (id, line) in &out {
+        println!("  job {id}: {line}");
+    }
 }

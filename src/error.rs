@@ -92,7 +92,7 @@ impl<T> fmt::Display for SubmitError<T> {
             SubmitError::BadPriority { job, levels } => write!(
                 f,
                 "job priority {} out of range: allowed 0..{levels}",
-                job.priority
+                job.priority()
             ),
         }
     }

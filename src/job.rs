@@ -1,15 +1,23 @@
 //! Jobs: the unit of work a pool runs.
+//!
+//! A [`Job`] carries only what the pool reads: the data, an id, a priority,
+//! the attempt count, and two times as nanosecond stamps (see "Time stamps"
+//! below). Metadata the pool never reads lives in the data, through the
+//! [`WithMeta`] wrapper, so a job without it pays nothing for it.
 
 use core::fmt;
-use std::time::Instant;
+use core::ops::Deref;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use arrayvec::ArrayVec;
 
-/// How many metadata entries a job carries at most.
+/// How many metadata entries a [`WithMeta`] carries at most.
 ///
 /// ```
 /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-/// let mut job = corepool::Job::new(());
+/// use corepool::{Job, WithMeta};
+/// let mut job = Job::new(WithMeta::new(()));
 /// for i in 0..corepool::METADATA_CAPACITY {
 ///     job = job.with_meta("k", i as i64).unwrap();
 /// }
@@ -17,12 +25,13 @@ use arrayvec::ArrayVec;
 /// ```
 pub const METADATA_CAPACITY: usize = 4;
 /// The longest metadata string value, in bytes (so that a value, string or
-/// number, takes 16 bytes and a job stays small).
+/// number, takes 16 bytes).
 ///
 /// ```
 /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::{Job, WithMeta};
 /// let fits = "x".repeat(corepool::METADATA_STR_LEN);
-/// assert!(corepool::Job::new(()).with_meta_str("k", &fits).is_ok());
+/// assert!(Job::new(WithMeta::new(())).with_meta_str("k", &fits).is_ok());
 /// ```
 pub const METADATA_STR_LEN: usize = 14;
 
@@ -35,6 +44,96 @@ pub const METADATA_STR_LEN: usize = 14;
 /// assert_eq!(pool.recv().unwrap().id, id);
 /// ```
 pub type JobId = u64;
+
+// ---------------------------------------------------------------------------
+// Time stamps
+//
+// A job's creation time and deadline are `u64` nanoseconds since one
+// process-wide epoch (an `Instant`), not `Option<Instant>` (16 bytes each,
+// and 32 for a deadline plus a timeout). The epoch is fixed on first use,
+// `EPOCH_BIAS` before that moment, so an `Instant` the program took a little
+// earlier still converts exactly. Conversions saturate and never panic: an
+// `Instant` before the epoch becomes stamp 0 (long passed), one too far
+// ahead becomes `LATEST` (about 584 years on).
+// ---------------------------------------------------------------------------
+
+/// How far before its first use the epoch lies (about 12 days).
+const EPOCH_BIAS: Duration = Duration::from_secs(1 << 20);
+/// The latest representable stamp; later times saturate to it.
+pub(crate) const LATEST: u64 = u64::MAX - 1;
+/// `Job::deadline` when the job has none.
+const NO_DEADLINE: u64 = u64::MAX;
+/// `Job::created` when the job was not stamped (`stamp_now` never returns it).
+const NOT_STAMPED: u64 = 0;
+
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+/// The process-wide epoch of stamps.
+fn epoch() -> Instant {
+    // A std `OnceLock`, not the `sync` shim: it fixes a clock origin once
+    // and guards no data that the loom models check.
+    *EPOCH.get_or_init(|| {
+        let now = Instant::now();
+        // Less bias where `Instant` cannot go that far back (a clock that
+        // starts at boot, on some platforms).
+        let mut bias = EPOCH_BIAS;
+        loop {
+            if let Some(t) = now.checked_sub(bias) {
+                return t;
+            }
+            bias /= 2;
+        }
+    })
+}
+
+/// `d` in nanoseconds, saturated to `LATEST`.
+#[inline]
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).map_or(LATEST, |n| n.min(LATEST))
+}
+
+/// The stamp of `t`: 0 if `t` is before the epoch, `LATEST` if too far on.
+#[inline]
+pub(crate) fn stamp_of(t: Instant) -> u64 {
+    t.checked_duration_since(epoch()).map_or(0, nanos)
+}
+
+/// The stamp of now (never `NOT_STAMPED`).
+#[inline]
+pub(crate) fn stamp_now() -> u64 {
+    stamp_of(Instant::now()).max(NOT_STAMPED + 1)
+}
+
+/// The `Instant` of `stamp` (the latest one the platform can represent, if
+/// `stamp` is beyond it).
+pub(crate) fn instant_of(stamp: u64) -> Instant {
+    let epoch = epoch();
+    let mut d = Duration::from_nanos(stamp);
+    loop {
+        if let Some(t) = epoch.checked_add(d) {
+            return t;
+        }
+        // Only on a platform whose `Instant` ends before the epoch + 584
+        // years; halving ends at zero, which always fits.
+        d /= 2;
+    }
+}
+
+/// `stamp + d`, saturated to `LATEST`.
+#[inline]
+pub(crate) fn stamp_after(stamp: u64, d: Duration) -> u64 {
+    stamp.saturating_add(nanos(d)).min(LATEST)
+}
+
+/// The time from stamp `from` to stamp `to` (zero if `to` is earlier).
+#[inline]
+pub(crate) fn nanos_between(from: u64, to: u64) -> u64 {
+    to.saturating_sub(from)
+}
+
+// ---------------------------------------------------------------------------
+// Metadata
+// ---------------------------------------------------------------------------
 
 /// A short string stored inline: at most [`METADATA_STR_LEN`] bytes.
 ///
@@ -88,8 +187,9 @@ impl fmt::Debug for MetaStr {
 ///
 /// ```
 /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-/// let job = corepool::Job::new(()).with_meta("n", 3).unwrap();
-/// assert_eq!(job.meta("n"), Some(&corepool::MetaValue::Int(3)));
+/// use corepool::{Job, MetaValue, WithMeta};
+/// let job = Job::new(WithMeta::new(())).with_meta("n", 3).unwrap();
+/// assert_eq!(job.meta("n"), Some(&MetaValue::Int(3)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MetaValue {
@@ -109,12 +209,13 @@ impl From<i64> for MetaValue {
 ///
 /// ```
 /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-/// let err = corepool::Job::new(()).with_meta_str("k", &"x".repeat(40)).err().unwrap();
-/// assert_eq!(err, corepool::MetadataError::ValueTooLong { len: 40 });
+/// use corepool::{Job, MetadataError, WithMeta};
+/// let err = Job::new(WithMeta::new(())).with_meta_str("k", &"x".repeat(40)).err().unwrap();
+/// assert_eq!(err, MetadataError::ValueTooLong { len: 40 });
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetadataError {
-    /// The job already carries [`METADATA_CAPACITY`] entries.
+    /// The data already carries [`METADATA_CAPACITY`] entries.
     Full,
     /// The string value is longer than [`METADATA_STR_LEN`] bytes.
     ValueTooLong {
@@ -140,10 +241,150 @@ impl fmt::Display for MetadataError {
 
 impl std::error::Error for MetadataError {}
 
-/// A job: data plus what the pool needs to schedule it.
+/// Job data with up to [`METADATA_CAPACITY`] inline metadata entries
+/// (`&'static str` keys, [`MetaValue`] values), for the programs that want
+/// them: a pool over `WithMeta<T>` runs `Job<WithMeta<T>>`, whose
+/// [`with_meta`](Job::with_meta), [`with_meta_str`](Job::with_meta_str),
+/// [`meta`](Job::meta) and [`metadata`](Job::metadata) work on the entries.
+/// The pool never reads metadata; a pool over plain `T` does not carry it.
+/// Never allocates (the entries live in an [`ArrayVec`]); dereferences to
+/// the data.
 ///
-/// Building a job never allocates: metadata lives in a fixed-capacity
-/// [`ArrayVec`].
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::{Job, MetaValue, Pool, WithMeta};
+///
+/// let pool = Pool::builder().workers(1).build(|job: &Job<WithMeta<u64>>, _| {
+///     let tenant = match job.meta("tenant") { Some(MetaValue::Int(t)) => *t, _ => 0 };
+///     Ok::<_, ()>(**job.data() + tenant as u64) // `**`: the `&WithMeta`, then the u64
+/// }).unwrap();
+/// let job = Job::new(WithMeta::new(1)).with_meta("tenant", 42).unwrap();
+/// pool.submit(job).unwrap();
+/// assert_eq!(pool.recv().unwrap().outcome, Ok(43));
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct WithMeta<T> {
+    data: T,
+    meta: ArrayVec<(&'static str, MetaValue), METADATA_CAPACITY>,
+}
+
+impl<T> WithMeta<T> {
+    /// `data` with no metadata yet.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let d = corepool::WithMeta::new(5);
+    /// assert_eq!((*d, d.metadata().len()), (5, 0));
+    /// ```
+    pub fn new(data: T) -> Self {
+        WithMeta {
+            data,
+            meta: ArrayVec::new(),
+        }
+    }
+
+    /// The data.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// assert_eq!(corepool::WithMeta::new("x").data(), &"x");
+    /// ```
+    pub fn data(&self) -> &T {
+        &self.data
+    }
+
+    /// Takes the data out, dropping the metadata.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// assert_eq!(corepool::WithMeta::new(vec![1]).into_inner(), vec![1]);
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.data
+    }
+
+    /// Adds an integer entry (for data built before its job, e.g. for
+    /// [`Pool::run_data`](crate::Pool::run_data)).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let d = corepool::WithMeta::new(()).with_meta("n", 1).unwrap();
+    /// assert_eq!(d.meta("n"), Some(&corepool::MetaValue::Int(1)));
+    /// ```
+    pub fn with_meta(mut self, key: &'static str, value: i64) -> Result<Self, MetadataError> {
+        self.meta
+            .try_push((key, MetaValue::Int(value)))
+            .map_err(|_| MetadataError::Full)?;
+        Ok(self)
+    }
+
+    /// Adds a string entry of at most [`METADATA_STR_LEN`] bytes.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let d = corepool::WithMeta::new(()).with_meta_str("route", "/users").unwrap();
+    /// assert_eq!(d.metadata().len(), 1);
+    /// ```
+    pub fn with_meta_str(mut self, key: &'static str, value: &str) -> Result<Self, MetadataError> {
+        let s = MetaStr::new(value).ok_or(MetadataError::ValueTooLong { len: value.len() })?;
+        self.meta
+            .try_push((key, MetaValue::Str(s)))
+            .map_err(|_| MetadataError::Full)?;
+        Ok(self)
+    }
+
+    /// The first value under `key`.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// assert_eq!(corepool::WithMeta::new(()).meta("n"), None);
+    /// ```
+    pub fn meta(&self, key: &str) -> Option<&MetaValue> {
+        self.meta.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// All entries, in insertion order.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// assert!(corepool::WithMeta::new(()).metadata().is_empty());
+    /// ```
+    pub fn metadata(&self) -> &[(&'static str, MetaValue)] {
+        &self.meta
+    }
+}
+
+impl<T> Deref for WithMeta<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.data
+    }
+}
+
+impl<T> From<T> for WithMeta<T> {
+    fn from(data: T) -> Self {
+        WithMeta::new(data)
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for WithMeta<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WithMeta")
+            .field("data", &self.data)
+            .field("meta", &&self.meta[..])
+            .finish()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The job
+// ---------------------------------------------------------------------------
+
+/// A job: data plus what the pool needs to schedule it (id, priority,
+/// deadline, creation time, attempts): 32 bytes besides the data (a
+/// `Job<u64>` is 40). For metadata, make the data a [`WithMeta`].
+///
+/// Building a job never allocates.
 ///
 /// ```
 /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -152,27 +393,30 @@ impl std::error::Error for MetadataError {}
 ///
 /// let job = Job::new("hello")
 ///     .with_priority(5)
-///     .with_timeout(Duration::from_millis(50))
-///     .with_meta("tenant", 42)
-///     .unwrap();
+///     .with_timeout(Duration::from_millis(50));
 /// assert_eq!(job.priority(), 5);
-/// assert_eq!(job.meta("tenant"), Some(&42.into()));
+/// assert_eq!(std::mem::size_of::<Job<u64>>(), 40);
 /// ```
 #[derive(Clone)]
 pub struct Job<T> {
-    pub(crate) id: Option<JobId>,
-    pub(crate) data: T,
-    pub(crate) priority: u8,
-    pub(crate) created: Option<Instant>,
-    pub(crate) deadline: Option<Instant>,
-    pub(crate) timeout: Option<std::time::Duration>,
-    pub(crate) meta: ArrayVec<(&'static str, MetaValue), METADATA_CAPACITY>,
-    pub(crate) attempts: u32,
+    data: T,
+    /// Meaningful only when `has_id`.
+    id: JobId,
+    /// Stamp of submission, or `NOT_STAMPED`.
+    created: u64,
+    /// `NO_DEADLINE`; a stamp; or, with `relative`, a timeout in
+    /// nanoseconds that submission turns into a stamp.
+    deadline: u64,
+    attempts: u32,
+    priority: u8,
+    has_id: bool,
+    /// `deadline` holds a timeout, not yet a stamp.
+    relative: bool,
 }
 
 impl<T> Job<T> {
-    /// A job with priority 0, no deadline and no metadata. The pool assigns
-    /// its id at submission unless [`Job::with_id`] sets one.
+    /// A job with priority 0 and no deadline. The pool assigns its id at
+    /// submission unless [`Job::with_id`] sets one.
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -182,14 +426,14 @@ impl<T> Job<T> {
     /// ```
     pub fn new(data: T) -> Self {
         Job {
-            id: None,
             data,
-            priority: 0,
-            created: None,
-            deadline: None,
-            timeout: None,
-            meta: ArrayVec::new(),
+            id: 0,
+            created: NOT_STAMPED,
+            deadline: NO_DEADLINE,
             attempts: 0,
+            priority: 0,
+            has_id: false,
+            relative: false,
         }
     }
 
@@ -200,7 +444,8 @@ impl<T> Job<T> {
     /// assert_eq!(corepool::Job::new(()).with_id(7).id(), Some(7));
     /// ```
     pub fn with_id(mut self, id: JobId) -> Self {
-        self.id = Some(id);
+        self.id = id;
+        self.has_id = true;
         self
     }
 
@@ -218,6 +463,10 @@ impl<T> Job<T> {
 
     /// Sets an absolute deadline: if the job has not started by then, it is
     /// not run and its result is [`JobError::TimedOut`](crate::JobError::TimedOut).
+    /// Replaces an earlier [`with_timeout`](Job::with_timeout). Kept in
+    /// nanoseconds: a deadline hundreds of years away saturates to the latest
+    /// one representable, one from before the process's first job counts as
+    /// passed.
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -225,54 +474,25 @@ impl<T> Job<T> {
     /// assert_eq!(corepool::Job::new(()).with_deadline(d).deadline(), Some(d));
     /// ```
     pub fn with_deadline(mut self, deadline: Instant) -> Self {
-        self.deadline = Some(deadline);
+        self.deadline = stamp_of(deadline);
+        self.relative = false;
         self
     }
 
     /// Sets a deadline relative to submission (overrides the pool's default
-    /// job timeout).
+    /// job timeout; replaces an earlier [`with_deadline`](Job::with_deadline)).
+    /// A timeout too long to represent (e.g. `Duration::MAX`) saturates to
+    /// the latest deadline representable, hundreds of years on.
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let job = corepool::Job::new(()).with_timeout(std::time::Duration::from_secs(1));
     /// assert!(job.deadline().is_none()); // fixed at submission
     /// ```
-    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.timeout = Some(timeout);
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = nanos(timeout);
+        self.relative = true;
         self
-    }
-
-    /// Adds a metadata entry (an integer or a short string).
-    ///
-    /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-    /// use corepool::{Job, MetaValue};
-    /// let job = Job::new(()).with_meta_str("route", "/users").unwrap();
-    /// assert!(matches!(job.meta("route"), Some(MetaValue::Str(s)) if s.as_str() == "/users"));
-    /// let mut job = Job::new(());
-    /// for i in 0..4 { job = job.with_meta("k", i).unwrap(); }
-    /// assert!(job.with_meta("k", 5).is_err());
-    /// ```
-    pub fn with_meta(mut self, key: &'static str, value: i64) -> Result<Self, MetadataError> {
-        self.meta
-            .try_push((key, MetaValue::Int(value)))
-            .map_err(|_| MetadataError::Full)?;
-        Ok(self)
-    }
-
-    /// Adds a string metadata entry of at most [`METADATA_STR_LEN`] bytes.
-    ///
-    /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-    /// let long = "x".repeat(100);
-    /// assert!(corepool::Job::new(()).with_meta_str("k", &long).is_err());
-    /// ```
-    pub fn with_meta_str(mut self, key: &'static str, value: &str) -> Result<Self, MetadataError> {
-        let s = MetaStr::new(value).ok_or(MetadataError::ValueTooLong { len: value.len() })?;
-        self.meta
-            .try_push((key, MetaValue::Str(s)))
-            .map_err(|_| MetadataError::Full)?;
-        Ok(self)
     }
 
     /// The id, once set by the caller or assigned by the pool.
@@ -282,7 +502,7 @@ impl<T> Job<T> {
     /// assert_eq!(corepool::Job::new(()).id(), None);
     /// ```
     pub fn id(&self) -> Option<JobId> {
-        self.id
+        self.has_id.then_some(self.id)
     }
 
     /// The job's data.
@@ -322,39 +542,17 @@ impl<T> Job<T> {
     /// assert!(corepool::Job::new(()).created().is_none());
     /// ```
     pub fn created(&self) -> Option<Instant> {
-        self.created
+        (self.created != NOT_STAMPED).then(|| instant_of(self.created))
     }
 
-    /// The deadline, if any.
+    /// The deadline, if any (a timeout becomes one at submission).
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert!(corepool::Job::new(()).deadline().is_none());
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
-    }
-
-    /// The first metadata value under `key`.
-    ///
-    /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-    /// let job = corepool::Job::new(()).with_meta("n", 1).unwrap();
-    /// assert_eq!(job.meta("n"), Some(&corepool::MetaValue::Int(1)));
-    /// assert_eq!(job.meta("m"), None);
-    /// ```
-    pub fn meta(&self, key: &str) -> Option<&MetaValue> {
-        self.meta.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
-    }
-
-    /// All metadata entries, in insertion order.
-    ///
-    /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-    /// assert!(corepool::Job::new(()).metadata().is_empty());
-    /// ```
-    pub fn metadata(&self) -> &[(&'static str, MetaValue)] {
-        &self.meta
+        self.deadline_stamp().map(instant_of)
     }
 
     /// How many times the job has been run so far (0 before its first run).
@@ -366,17 +564,198 @@ impl<T> Job<T> {
     pub fn attempts(&self) -> u32 {
         self.attempts
     }
+
+    // Crate-internal access for the runtime.
+
+    /// The id, assigning `id()` if the job has none; returns it.
+    #[inline]
+    pub(crate) fn id_or_assign(&mut self, id: impl FnOnce() -> JobId) -> JobId {
+        if !self.has_id {
+            self.id = id();
+            self.has_id = true;
+        }
+        self.id
+    }
+
+    /// The id for a result: 0 if none was ever set (cannot happen for a job
+    /// the pool took).
+    #[inline]
+    pub(crate) fn id_or_zero(&self) -> JobId {
+        if self.has_id { self.id } else { 0 }
+    }
+
+    /// The absolute deadline's stamp, if the job has one.
+    #[inline]
+    pub(crate) fn deadline_stamp(&self) -> Option<u64> {
+        (self.deadline != NO_DEADLINE && !self.relative).then_some(self.deadline)
+    }
+
+    /// The creation stamp, if the job was stamped.
+    #[inline]
+    pub(crate) fn created_stamp(&self) -> Option<u64> {
+        (self.created != NOT_STAMPED).then_some(self.created)
+    }
+
+    /// True if submission must fix a deadline: the job has a timeout, or has
+    /// no deadline and the pool has a default (`pool_default`).
+    #[inline]
+    pub(crate) fn needs_deadline(&self, pool_default: bool) -> bool {
+        self.relative || (pool_default && self.deadline == NO_DEADLINE)
+    }
+
+    /// Stamps the job at `now`: its creation time if `timing`, and its
+    /// deadline from its own timeout or else `pool_default`.
+    #[inline]
+    pub(crate) fn stamp_at(&mut self, now: u64, timing: bool, pool_default: Option<Duration>) {
+        if timing {
+            self.created = now;
+        }
+        if self.relative {
+            self.deadline = now.saturating_add(self.deadline).min(LATEST);
+            self.relative = false;
+        } else if self.deadline == NO_DEADLINE
+            && let Some(t) = pool_default
+        {
+            self.deadline = stamp_after(now, t);
+        }
+    }
+
+    /// Counts one more attempt; returns the new count.
+    #[inline]
+    pub(crate) fn add_attempt(&mut self) -> u32 {
+        self.attempts += 1;
+        self.attempts
+    }
+}
+
+impl<T> Job<WithMeta<T>> {
+    /// Adds a metadata entry (an integer); the data must be a [`WithMeta`].
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, WithMeta};
+    /// let mut job = Job::new(WithMeta::new(()));
+    /// for i in 0..4 { job = job.with_meta("k", i).unwrap(); }
+    /// assert!(job.with_meta("k", 5).is_err());
+    /// ```
+    pub fn with_meta(mut self, key: &'static str, value: i64) -> Result<Self, MetadataError> {
+        self.data = self.data.with_meta(key, value)?;
+        Ok(self)
+    }
+
+    /// Adds a string metadata entry of at most [`METADATA_STR_LEN`] bytes.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, MetaValue, WithMeta};
+    /// let job = Job::new(WithMeta::new(())).with_meta_str("route", "/users").unwrap();
+    /// assert!(matches!(job.meta("route"), Some(MetaValue::Str(s)) if s.as_str() == "/users"));
+    /// assert!(job.with_meta_str("k", &"x".repeat(100)).is_err());
+    /// ```
+    pub fn with_meta_str(mut self, key: &'static str, value: &str) -> Result<Self, MetadataError> {
+        self.data = self.data.with_meta_str(key, value)?;
+        Ok(self)
+    }
+
+    /// The first metadata value under `key`.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, MetaValue, WithMeta};
+    /// let job = Job::new(WithMeta::new(())).with_meta("n", 1).unwrap();
+    /// assert_eq!(job.meta("n"), Some(&MetaValue::Int(1)));
+    /// assert_eq!(job.meta("m"), None);
+    /// ```
+    pub fn meta(&self, key: &str) -> Option<&MetaValue> {
+        self.data.meta(key)
+    }
+
+    /// All metadata entries, in insertion order.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, WithMeta};
+    /// assert!(Job::new(WithMeta::new(())).metadata().is_empty());
+    /// ```
+    pub fn metadata(&self) -> &[(&'static str, MetaValue)] {
+        self.data.metadata()
+    }
 }
 
 impl<T: fmt::Debug> fmt::Debug for Job<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Job")
-            .field("id", &self.id)
+        let mut d = f.debug_struct("Job");
+        d.field("id", &self.id())
             .field("data", &self.data)
-            .field("priority", &self.priority)
-            .field("deadline", &self.deadline)
-            .field("meta", &self.meta)
-            .field("attempts", &self.attempts)
-            .finish()
+            .field("priority", &self.priority);
+        if self.relative {
+            d.field("timeout", &Duration::from_nanos(self.deadline));
+        } else {
+            d.field("deadline", &self.deadline());
+        }
+        d.field("attempts", &self.attempts).finish()
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_round_trip_and_saturate() {
+        let now = Instant::now();
+        assert_eq!(instant_of(stamp_of(now)), now);
+        // Long before the epoch: the earliest stamp.
+        if let Some(old) = epoch().checked_sub(Duration::from_secs(1)) {
+            assert_eq!(stamp_of(old), 0);
+        }
+        // Far ahead: the latest stamp, and back to an `Instant` without panic.
+        let far = now.checked_add(Duration::from_secs(600 * 365 * 86_400));
+        if let Some(far) = far {
+            assert_eq!(stamp_of(far), LATEST);
+        }
+        let _ = instant_of(LATEST);
+        assert_eq!(stamp_after(5, Duration::MAX), LATEST);
+        assert_eq!(stamp_after(LATEST, Duration::from_nanos(1)), LATEST);
+        assert_eq!(stamp_after(5, Duration::from_nanos(7)), 12);
+        assert_eq!(nanos_between(10, 4), 0);
+        assert!(stamp_now() > NOT_STAMPED);
+    }
+
+    #[test]
+    fn timeouts_become_deadlines_at_submission() {
+        let mut job = Job::new(()).with_timeout(Duration::MAX);
+        assert!(job.needs_deadline(false));
+        job.stamp_at(stamp_now(), true, None);
+        assert_eq!(job.deadline_stamp(), Some(LATEST));
+        assert!(job.deadline().is_some() && job.created().is_some());
+
+        let mut job = Job::new(()).with_timeout(Duration::from_nanos(10));
+        job.stamp_at(100, false, Some(Duration::from_secs(1)));
+        assert_eq!(
+            (job.deadline_stamp(), job.created_stamp()),
+            (Some(110), None)
+        );
+
+        // The pool's default applies only to a job without a deadline.
+        let mut job = Job::new(());
+        assert!(job.needs_deadline(true) && !job.needs_deadline(false));
+        job.stamp_at(100, false, Some(Duration::from_nanos(1)));
+        assert_eq!(job.deadline_stamp(), Some(101));
+        let d = Instant::now();
+        let mut job = Job::new(()).with_deadline(d);
+        assert!(!job.needs_deadline(true));
+        job.stamp_at(100, false, Some(Duration::from_nanos(1)));
+        assert_eq!(job.deadline(), Some(d));
+
+        // The last of with_deadline / with_timeout wins.
+        let job = Job::new(())
+            .with_timeout(Duration::from_secs(1))
+            .with_deadline(d);
+        assert_eq!(job.deadline(), Some(d));
+        let job = Job::new(())
+            .with_deadline(d)
+            .with_timeout(Duration::from_secs(1));
+        assert_eq!(job.deadline(), None);
     }
 }

@@ -50,7 +50,14 @@ pub use config::{
     Config, IdlePolicy, MAX_CAPACITY, MAX_CHUNK, MAX_RETRIES, MAX_WORKERS, Pinning, StrategyKind,
 };
 pub use error::{ConfigError, RunError, SubmitError};
-pub use job::{Job, JobId, METADATA_CAPACITY, METADATA_STR_LEN, MetaStr, MetaValue, MetadataError};
+pub use job::{
+    Job, JobId, METADATA_CAPACITY, METADATA_STR_LEN, MetaStr, MetaValue, MetadataError, WithMeta,
+};
 pub use metrics::{Metrics, Percentiles, WorkerMetrics};
 pub use result::{JobError, JobResult, PANIC_MESSAGE_LEN, PanicMessage};
 pub use runtime::{Builder, Context, NO_WORKER, Pool, Results, Shutdown};
+
+/// Per-thread counts of synchronising operations (atomic RMWs, fences,
+/// futex wakes and parks), with the `op-count` feature only.
+#[cfg(all(feature = "op-count", not(feature = "loom")))]
+pub use sync::op_count;

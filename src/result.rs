@@ -21,8 +21,10 @@ pub const PANIC_MESSAGE_LEN: usize = 120;
 
 /// A panic's message (truncated to [`PANIC_MESSAGE_LEN`] bytes).
 ///
-/// Boxed, so that every result stays small: a panic allocates anyway (its
-/// payload), so this costs nothing on the path that never panics.
+/// Behind one thin pointer (a boxed `Box<str>`), so that a [`JobError`] is 16
+/// bytes for a small error type and every result stays small: a panic
+/// allocates anyway (its payload), so this costs nothing on the path that
+/// never panics.
 ///
 /// ```
 /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -36,7 +38,7 @@ pub const PANIC_MESSAGE_LEN: usize = 120;
 /// }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PanicMessage(Box<str>);
+pub struct PanicMessage(Box<Box<str>>);
 
 impl PanicMessage {
     /// The message (see the example on [`PanicMessage`]).
@@ -118,31 +120,87 @@ impl<E: fmt::Debug + fmt::Display> std::error::Error for JobError<E> {}
 /// assert_eq!(results[0].output(), Some(&42));
 /// assert_eq!(results[0].attempts, 1);
 /// ```
+///
+/// 48 bytes for a `u64` output and a small error type: the times are kept
+/// in nanoseconds behind [`queued`](JobResult::queued) and
+/// [`running`](JobResult::running), so a result is made only by the pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobResult<R, E> {
     /// The job's id.
     pub id: JobId,
     /// The output, or why there is none.
     pub outcome: Result<R, JobError<E>>,
-    /// The index of the worker that ran (or skipped) the job.
-    pub worker: usize,
+    /// The index of the worker that ran (or skipped) the job, or
+    /// [`NO_WORKER`](crate::NO_WORKER).
+    pub worker: u32,
     /// How many times the processor ran (0 if the job never started).
     pub attempts: u32,
-    /// Time from submission to the start of the last attempt (zero when
-    /// timing is off).
-    pub queued: Duration,
-    /// Time the last attempt ran (zero when timing is off).
-    pub running: Duration,
+    /// Nanoseconds from submission to the start of the last attempt.
+    queued_ns: u64,
+    /// Nanoseconds the last attempt ran.
+    running_ns: u64,
 }
 
 impl<R, E> JobResult<R, E> {
+    /// The result of a job, from its parts (`queued_ns`, `running_ns` in
+    /// nanoseconds).
+    #[inline]
+    pub(crate) fn new(
+        id: JobId,
+        outcome: Result<R, JobError<E>>,
+        worker: u32,
+        attempts: u32,
+        (queued_ns, running_ns): (u64, u64),
+    ) -> Self {
+        JobResult {
+            id,
+            outcome,
+            worker,
+            attempts,
+            queued_ns,
+            running_ns,
+        }
+    }
+
+    /// Time from submission to the start of the last attempt (zero when
+    /// timing is off, or when the job never started).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(1).timing(false)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.run_data([1]).unwrap()[0].queued(), std::time::Duration::ZERO);
+    /// ```
+    #[inline]
+    pub fn queued(&self) -> Duration {
+        Duration::from_nanos(self.queued_ns)
+    }
+
+    /// Time the last attempt ran (zero when timing is off, or when the job
+    /// never started).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use std::time::Duration;
+    /// let pool = corepool::Pool::builder().workers(1).build(|_: &corepool::Job<()>, _| {
+    ///     std::thread::sleep(Duration::from_millis(2));
+    ///     Ok::<_, ()>(())
+    /// }).unwrap();
+    /// assert!(pool.run_data([()]).unwrap()[0].running() >= Duration::from_millis(2));
+    /// ```
+    #[inline]
+    pub fn running(&self) -> Duration {
+        Duration::from_nanos(self.running_ns)
+    }
+
     /// The output, if the job succeeded.
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-    /// let r = corepool::JobResult::<u8, ()> { id: 1, outcome: Ok(5), worker: 0,
-    ///     attempts: 1, queued: Default::default(), running: Default::default() };
-    /// assert_eq!(r.output(), Some(&5));
+    /// let pool = corepool::Pool::builder().workers(1)
+    ///     .build(|j: &corepool::Job<u8>, _| if *j.data() > 0 { Ok(*j.data()) } else { Err(()) }).unwrap();
+    /// let r = pool.run_data([5, 0]).unwrap();
+    /// assert_eq!((r[0].output(), r[1].output()), (Some(&5), None));
     /// ```
     pub fn output(&self) -> Option<&R> {
         self.outcome.as_ref().ok()
@@ -152,9 +210,13 @@ impl<R, E> JobResult<R, E> {
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-    /// let r = corepool::JobResult::<u8, ()> { id: 1, outcome: Err(corepool::JobError::TimedOut),
-    ///     worker: 0, attempts: 0, queued: Default::default(), running: Default::default() };
-    /// assert!(!r.is_ok());
+    /// use std::time::Duration;
+    /// let pool = corepool::Pool::builder().workers(1)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// let late = corepool::Job::new(1).with_timeout(Duration::ZERO); // passed at once
+    /// let r = pool.run([corepool::Job::new(0), late]).unwrap();
+    /// assert!(r[0].is_ok());
+    /// assert!(!r[1].is_ok());
     /// ```
     pub fn is_ok(&self) -> bool {
         self.outcome.is_ok()
@@ -174,5 +236,5 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> PanicMessag
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    PanicMessage(text[..end].into())
+    PanicMessage(Box::new(text[..end].into()))
 }

@@ -89,6 +89,15 @@ mod imp {
 
 pub(crate) use imp::*;
 
+/// A number no other call in this process returns (never 0): an identity
+/// for per-thread caches. A plain std counter even under loom: it takes no
+/// part in any protocol a model checks.
+#[inline]
+pub(crate) fn unique_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Scales a capacity or iteration count down under loom so the models stay
 /// small; the identity on std.
 #[inline(always)]

@@ -94,7 +94,7 @@ fn stream_each_once(kind: StrategyKind, workers: usize, n: u64) {
                     };
                     assert!(r.id < n, "{kind}: unknown id {}", r.id);
                     assert_eq!(r.outcome, Ok(f(r.id)), "{kind}: output of {}", r.id);
-                    assert!(r.worker < workers, "{kind}: worker {}", r.worker);
+                    assert!((r.worker as usize) < workers, "{kind}: worker {}", r.worker);
                     assert_eq!(r.attempts, 1);
                     seen[r.id as usize].fetch_add(1, Ordering::SeqCst);
                     received.fetch_add(1, Ordering::SeqCst);

@@ -200,8 +200,9 @@ fn dealt(kind: StrategyKind, workers: usize, chunk: usize, rounds: usize) -> Vec
         .into_iter()
         .filter(|r| r.id as usize >= workers)
         .map(|r| {
-            assert_eq!(r.outcome, Ok(r.worker));
-            (r.id as usize, r.worker)
+            let worker = r.worker as usize;
+            assert_eq!(r.outcome, Ok(worker));
+            (r.id as usize, worker)
         })
         .collect()
 }
@@ -246,7 +247,7 @@ fn chunked_batch_keeps_each_chunk_on_one_worker() {
                 let w = part[0].worker;
                 for r in part {
                     assert_eq!(r.worker, w, "chunk {c} of {chunk} split over workers");
-                    assert_eq!(r.outcome, Ok(w));
+                    assert_eq!(r.outcome, Ok(w as usize));
                 }
             }
         }

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use corepool::{
-    Context, Job, JobError, MetaValue, NO_WORKER, PANIC_MESSAGE_LEN, Pool, StrategyKind,
+    Context, Job, JobError, MetaValue, NO_WORKER, PANIC_MESSAGE_LEN, Pool, StrategyKind, WithMeta,
 };
 use support::{Hold, numbered, recv_n, watchdog};
 
@@ -246,6 +246,49 @@ fn deadlines_per_strategy() {
     });
 }
 
+/// Timeouts and deadlines too far away to represent saturate to the latest
+/// deadline (centuries on): nothing panics or overflows, and the jobs run.
+#[test]
+fn huge_timeouts_saturate() {
+    watchdog("huge timeouts", || {
+        let century = Duration::from_secs(100 * 365 * 86_400);
+        for timing in [false, true] {
+            let pool = Pool::builder()
+                .workers(2)
+                .timing(timing)
+                .job_timeout(Duration::MAX)
+                .build(|_: &Job<u64>, ctx: &Context<'_, u64>| Ok::<_, ()>(ctx.deadline()))
+                .unwrap();
+            let far = Instant::now().checked_add(century * 5);
+            let make = |i: u64| {
+                let job = Job::new(i).with_id(i);
+                match (i % 3, far) {
+                    (0, _) => job.with_timeout(Duration::MAX),
+                    (1, Some(far)) => job.with_deadline(far),
+                    _ => job, // the pool's default: Duration::MAX
+                }
+            };
+            for i in 0..30 {
+                pool.submit(make(i)).unwrap();
+            }
+            let mut all = Vec::new();
+            for _ in 0..30 {
+                all.push(pool.recv_timeout(Duration::MAX).expect("a result"));
+            }
+            all.extend(pool.run_timeout((0..30).map(make), Duration::MAX).unwrap());
+            all.extend(pool.run_data(0..30).unwrap());
+            assert_eq!(all.len(), 90);
+            let soon = Instant::now() + century;
+            for r in &all {
+                match &r.outcome {
+                    Ok(Some(d)) => assert!(*d > soon, "job {}: deadline {d:?}", r.id),
+                    o => panic!("job {}: {o:?}", r.id),
+                }
+            }
+        }
+    });
+}
+
 #[test]
 fn run_timeout_times_out_unstarted_jobs() {
     watchdog("run_timeout", || {
@@ -382,12 +425,12 @@ fn context_reports_worker_attempt_and_shutdown() {
                 })
                 .unwrap();
             let out = pool.run(numbered(300)).unwrap();
-            assert!(out.iter().all(|r| r.outcome == Ok(r.worker)));
+            assert!(out.iter().all(|r| r.outcome == Ok(r.worker as usize)));
             for job in numbered(300) {
                 pool.submit(job).unwrap();
             }
             let streamed = recv_n(&pool, 300);
-            assert!(streamed.iter().all(|r| r.outcome == Ok(r.worker)));
+            assert!(streamed.iter().all(|r| r.outcome == Ok(r.worker as usize)));
 
             pool.submit(Job::new(u64::MAX)).unwrap();
             hold.wait_started(1);
@@ -413,20 +456,23 @@ fn timing_off_and_metadata() {
                     .workers(2)
                     .strategy(kind)
                     .timing(timing)
-                    .build(|job: &Job<u64>, _ctx: &Context<'_, u64>| {
-                        assert_eq!(job.created().is_some(), timing_on(job));
-                        match (job.meta("n"), job.meta("route")) {
-                            (Some(MetaValue::Int(n)), Some(MetaValue::Str(s)))
-                                if s.as_str() == "/users" =>
-                            {
-                                Ok(*n as u64)
+                    .build(
+                        |job: &Job<WithMeta<u64>>, _ctx: &Context<'_, WithMeta<u64>>| {
+                            assert_eq!(job.created().is_some(), timing_on(job));
+                            assert_eq!(**job.data(), job.id().unwrap());
+                            match (job.meta("n"), job.meta("route")) {
+                                (Some(MetaValue::Int(n)), Some(MetaValue::Str(s)))
+                                    if s.as_str() == "/users" =>
+                                {
+                                    Ok(*n as u64)
+                                }
+                                _ => Err(()),
                             }
-                            _ => Err(()),
-                        }
-                    })
+                        },
+                    )
                     .unwrap();
                 let make = |i: u64| {
-                    Job::new(i)
+                    Job::new(WithMeta::new(i))
                         .with_id(i)
                         .with_meta("timing", i64::from(timing))
                         .and_then(|j| j.with_meta("n", i as i64 * 3))
@@ -441,8 +487,8 @@ fn timing_off_and_metadata() {
                 for r in &all {
                     assert_eq!(r.outcome, Ok(r.id * 3), "{kind}");
                     if !timing {
-                        assert_eq!(r.queued, Duration::ZERO);
-                        assert_eq!(r.running, Duration::ZERO);
+                        assert_eq!(r.queued(), Duration::ZERO);
+                        assert_eq!(r.running(), Duration::ZERO);
                     }
                 }
                 let m = pool.metrics();
@@ -471,6 +517,6 @@ fn timing_off_and_metadata() {
 }
 
 /// Whether the job was stamped with a submission time (timing on).
-fn timing_on(job: &Job<u64>) -> bool {
+fn timing_on(job: &Job<WithMeta<u64>>) -> bool {
     matches!(job.meta("timing"), Some(MetaValue::Int(1)))
 }

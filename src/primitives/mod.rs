@@ -6,6 +6,8 @@
 //!   starvation bound.
 //! * [`sleep`]: the sleep/wake protocol for idle workers.
 //! * [`gate`]: the submission gate (the shutdown handshake and job tickets).
+//! * [`split`]: lock-free range splitting for batches (claim from the
+//!   front of your slice, steal the back half of the largest).
 //! * [`results`]: the results queue: a ring receivers can block on, with a
 //!   fence-free waiter protocol.
 //!
@@ -19,3 +21,4 @@ pub mod gate;
 pub mod results;
 pub mod ring;
 pub mod sleep;
+pub mod split;

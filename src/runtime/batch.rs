@@ -74,8 +74,9 @@ pub(crate) struct Batch<T, R, E> {
     input: Input<T>,
     results: RawBuf<JobResult<R, E>>,
     n: usize,
-    /// When `run` was called: the jobs' submission time.
-    pub(crate) start: std::time::Instant,
+    /// When `run` was called (a stamp, see `job.rs`): the jobs' submission
+    /// time.
+    pub(crate) start: u64,
     /// Ids for jobs without one: `id_base + index + 1`.
     id_base: u64,
     results_taken: AtomicBool,
@@ -110,7 +111,7 @@ impl<T, R, E> Batch<T, R, E> {
                 let n = jobs.len();
                 let mut idx: Vec<u32> = (0..n as u32).collect();
                 // Stable: input order within a priority.
-                idx.sort_by_key(|&i| core::cmp::Reverse(jobs[i as usize].priority));
+                idx.sort_by_key(|&i| core::cmp::Reverse(jobs[i as usize].priority()));
                 Some(idx.into_boxed_slice())
             }
             _ => None,
@@ -127,8 +128,8 @@ impl<T, R, E> Batch<T, R, E> {
         )
     }
 
-    /// A batch of bare data: every job gets priority 0, no deadline of its
-    /// own and no metadata.
+    /// A batch of bare data: every job gets priority 0 and no deadline of
+    /// its own.
     pub(crate) fn from_data(
         data: Vec<T>,
         plan: BatchPlan,
@@ -161,7 +162,7 @@ impl<T, R, E> Batch<T, R, E> {
         // The results are written in place into `results`' buffer, which
         // must be empty with room for all `n` (`take_results` relies on it).
         assert!(results.is_empty() && results.capacity() >= n);
-        let start = std::time::Instant::now();
+        let start = crate::job::stamp_now();
         let ranges = match plan {
             BatchPlan::Split { .. } => (0..workers)
                 .map(|w| {

@@ -38,7 +38,7 @@ use worker::WorkerEnv;
 /// // Jobs the caller marked timed out carry NO_WORKER.
 /// assert!(out.iter().all(|r| r.worker == 0 || r.worker == corepool::NO_WORKER));
 /// ```
-pub const NO_WORKER: usize = usize::MAX;
+pub const NO_WORKER: u32 = u32::MAX;
 
 type Processor<T, R, E> = Box<dyn Fn(&Job<T>, &Context<'_, T>) -> Result<R, E> + Send + Sync>;
 type Sink<R, E> = Box<dyn Fn(JobResult<R, E>) + Send + Sync>;
@@ -178,7 +178,7 @@ where
         // Ordering: Relaxed: a counter; receivers read it after taking a
         // result, which the result ring's Release/Acquire orders after this.
         let k = self.accepted.fetch_add(1, Ordering::Relaxed) + 1;
-        let id = *job.id.get_or_insert(k);
+        let id = job.id_or_assign(|| k);
         self.stamp_times(job, None);
         id
     }
@@ -195,31 +195,23 @@ where
     ) -> Job<T> {
         // SAFETY: the caller's contract.
         let mut job = unsafe { batch.take_job(idx) };
-        job.id.get_or_insert(batch.default_id(idx));
+        job.id_or_assign(|| batch.default_id(idx));
         self.stamp_times(&mut job, Some(batch.start));
         job
     }
 
     /// Sets the job's creation time (with timing on) and turns its timeout,
-    /// or the pool's default, into a deadline. Reads the clock at most once:
-    /// `now` if given, else only when something needs it.
+    /// or the pool's default, into a deadline (saturating: see `job.rs`,
+    /// "Time stamps"). Reads the clock at most once: `now` (a stamp) if
+    /// given, else only when something needs it.
     #[inline]
-    pub(crate) fn stamp_times(&self, job: &mut Job<T>, now: Option<Instant>) {
-        let timeout = if job.deadline.is_none() {
-            job.timeout.or(self.config.job_timeout)
-        } else {
-            None
-        };
-        if !self.config.timing && timeout.is_none() {
+    pub(crate) fn stamp_times(&self, job: &mut Job<T>, now: Option<u64>) {
+        let default = self.config.job_timeout;
+        if !self.config.timing && !job.needs_deadline(default.is_some()) {
             return;
         }
-        let now = now.unwrap_or_else(Instant::now);
-        if self.config.timing {
-            job.created = Some(now);
-        }
-        if let Some(t) = timeout {
-            job.deadline = Some(now + t);
-        }
+        let now = now.unwrap_or_else(crate::job::stamp_now);
+        job.stamp_at(now, self.config.timing, default);
     }
 
     /// Undoes the accounting of `stamp` for a job that was handed back full.
@@ -500,7 +492,7 @@ impl Builder {
     /// let pool = corepool::Pool::builder().timing(false)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// let r = pool.run_data([1]).unwrap();
-    /// assert_eq!(r[0].running, std::time::Duration::ZERO);
+    /// assert_eq!(r[0].running(), std::time::Duration::ZERO);
     /// ```
     pub fn timing(mut self, on: bool) -> Self {
         self.config.timing = on;
@@ -813,7 +805,7 @@ where
     #[inline]
     fn submit_once(&self, job: Job<T>) -> Result<JobId, SubmitError<T>> {
         let sh = &*self.shared;
-        if job.priority as usize >= sh.config.priority_levels {
+        if job.priority() as usize >= sh.config.priority_levels {
             return Err(SubmitError::BadPriority {
                 job,
                 levels: sh.config.priority_levels,
@@ -824,7 +816,7 @@ where
         }
         let mut job = job;
         let id = sh.stamp(&mut job);
-        let prio = job.priority;
+        let prio = job.priority();
         let pushed = sh.strategy.push(job, prio);
         sh.gate.leave();
         match pushed {
@@ -920,7 +912,8 @@ where
     /// assert!(pool.recv_timeout(Duration::from_millis(1)).is_none());
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Option<JobResult<R, E>> {
-        self.recv_until(Some(Instant::now() + timeout))
+        // A timeout too long for an `Instant` waits without end.
+        self.recv_until(Instant::now().checked_add(timeout))
     }
 
     fn recv_until(&self, deadline: Option<Instant>) -> Option<JobResult<R, E>> {
@@ -1016,13 +1009,15 @@ where
     where
         I: IntoIterator<Item = Job<T>>,
     {
-        self.run_inner(jobs.into_iter().collect(), Some(Instant::now() + timeout))
+        // A timeout too long for an `Instant` never expires.
+        let deadline = Instant::now().checked_add(timeout);
+        self.run_inner(jobs.into_iter().collect(), deadline)
     }
 
     /// Like [`run`](Pool::run) for bare data: each item becomes a job with
-    /// priority 0, the pool's default timeout and no metadata, built on the
-    /// worker as it is taken. Only the data moves, which is what makes large
-    /// batches of small jobs fast (a [`Job`] is about 200 bytes).
+    /// priority 0 and the pool's default timeout, built on the worker as it
+    /// is taken. Only the data moves, which is what makes large batches of
+    /// small jobs fast (a [`Job`] adds up to 32 bytes to its data).
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -1049,7 +1044,7 @@ where
     /// holds the results in input order when this returns `Ok`. A caller
     /// that runs batch after batch into the same `Vec` pays for the results'
     /// memory once, not once per batch (for a million small results, the
-    /// page faults of a fresh 80 MB buffer are a large part of a batch's
+    /// page faults of a fresh 48 MB buffer are a large part of a batch's
     /// time). On an error `out` is left empty.
     ///
     /// ```
@@ -1087,11 +1082,11 @@ where
         if let Some((index, j)) = jobs
             .iter()
             .enumerate()
-            .find(|(_, j)| j.priority as usize >= levels)
+            .find(|(_, j)| j.priority() as usize >= levels)
         {
             return Err(RunError::BadPriority {
                 index,
-                priority: j.priority,
+                priority: j.priority(),
                 levels,
             });
         }

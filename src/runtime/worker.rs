@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::IdlePolicy;
 use crate::error::SubmitError;
-use crate::job::{Job, JobId};
+use crate::job::{Job, JobId, instant_of, nanos_between, stamp_now};
 use crate::metrics::Event;
 use crate::result::{JobError, JobResult, panic_message};
 use crate::strategy::{Source, Strategy};
@@ -39,7 +39,8 @@ const IDLE_YIELDS: u32 = 16;
 /// ```
 pub struct Context<'a, T> {
     pub(crate) worker: usize,
-    pub(crate) deadline: Option<Instant>,
+    /// The deadline's stamp (see `job.rs`, "Time stamps").
+    pub(crate) deadline: Option<u64>,
     pub(crate) attempt: u32,
     pub(crate) spawner: &'a dyn Spawn<T>,
 }
@@ -74,7 +75,7 @@ impl<T> Context<'_, T> {
     /// assert_eq!(pool.run_data([()]).unwrap()[0].outcome, Ok(true));
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.deadline.map(instant_of)
     }
 
     /// Which attempt this is (1 for the first run).
@@ -130,30 +131,23 @@ pub(crate) struct WorkerEnv<'a, T: Send, R, E, S: Strategy<Job<T>>> {
     pub(crate) batch_seen: core::cell::Cell<u64>,
 }
 
-/// The result for `job`.
+/// The result for `job`; `times` are (queued, running) in nanoseconds.
 fn result_of<T, R, E>(
     job: &Job<T>,
     outcome: Result<R, JobError<E>>,
-    worker: usize,
-    (queued, running): (Duration, Duration),
+    worker: u32,
+    times: (u64, u64),
 ) -> JobResult<R, E> {
-    JobResult {
-        id: job.id.unwrap_or_default(),
-        outcome,
-        worker,
-        attempts: job.attempts,
-        queued,
-        running,
-    }
+    JobResult::new(job.id_or_zero(), outcome, worker, job.attempts(), times)
 }
 
 /// The result of a job that did not run (again): timed out or cancelled.
 pub(crate) fn unstarted_result<T, R, E>(
     job: &Job<T>,
     error: JobError<E>,
-    worker: usize,
+    worker: u32,
 ) -> JobResult<R, E> {
-    result_of(job, Err(error), worker, (Duration::ZERO, Duration::ZERO))
+    result_of(job, Err(error), worker, (0, 0))
 }
 
 /// Drops a value, containing a panic from its `Drop` so the worker survives.
@@ -170,14 +164,14 @@ impl<T: Send + 'static, R: Send + 'static, E: Send + 'static, S: Strategy<Job<T>
         if sh.stop.load(Ordering::Relaxed) {
             return Err(SubmitError::Closed(job));
         }
-        if job.priority as usize >= sh.config.priority_levels {
+        if job.priority() as usize >= sh.config.priority_levels {
             return Err(SubmitError::BadPriority {
                 job,
                 levels: sh.config.priority_levels,
             });
         }
         let id = sh.stamp(&mut job);
-        let prio = job.priority;
+        let prio = job.priority();
         match sh.strategy.push_local(self.local, self.index, job, prio) {
             Ok(wake) => {
                 sh.after_push(wake);
@@ -209,6 +203,11 @@ where
     E: Send + 'static,
     S: Strategy<Job<T>>,
 {
+    /// This worker's index as results carry it (below `MAX_WORKERS`).
+    fn worker_id(&self) -> u32 {
+        self.index as u32
+    }
+
     fn stats(&self) -> &crate::metrics::WorkerStats {
         &self.shared.stats[self.index]
     }
@@ -220,48 +219,48 @@ where
     }
 
     /// Runs one attempt of `job` (deadline check, processor, panic catch).
-    /// Returns the step and (queued, running) times.
-    fn attempt(&self, job: &mut Job<T>) -> (Step<R, E>, Duration, Duration) {
+    /// Returns the step and the (queued, running) times in nanoseconds.
+    fn attempt(&self, job: &mut Job<T>) -> (Step<R, E>, (u64, u64)) {
         let sh = self.shared;
         let timing = sh.config.timing;
-        let start = (timing || job.deadline.is_some()).then(Instant::now);
-        if let (Some(d), Some(now)) = (job.deadline, start)
+        let deadline = job.deadline_stamp();
+        // Stamps, as the job's: see `job.rs`, "Time stamps".
+        let start = (timing || deadline.is_some()).then(stamp_now);
+        if let (Some(d), Some(now)) = (deadline, start)
             && now >= d
         {
-            return (
-                Step::Done(Err(JobError::TimedOut)),
-                Duration::ZERO,
-                Duration::ZERO,
-            );
+            return (Step::Done(Err(JobError::TimedOut)), (0, 0));
         }
-        job.attempts += 1;
+        let attempt = job.add_attempt();
         let ctx = Context {
             worker: self.index,
-            deadline: job.deadline,
-            attempt: job.attempts,
+            deadline,
+            attempt,
             spawner: self,
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| (sh.processor)(job, &ctx)));
-        let (queued, running) = match (timing, start) {
+        let times = match (timing, start) {
             (true, Some(start)) => (
-                job.created
-                    .map_or(Duration::ZERO, |c| start.saturating_duration_since(c)),
-                start.elapsed(),
+                job.created_stamp().map_or(0, |c| nanos_between(c, start)),
+                nanos_between(start, stamp_now()),
             ),
-            _ => (Duration::ZERO, Duration::ZERO),
+            _ => (0, 0),
         };
         if sh.config.metrics {
-            self.stats().ran(queued, running, timing);
+            let (queued, running) = times;
+            self.stats().ran(
+                Duration::from_nanos(queued),
+                Duration::from_nanos(running),
+                timing,
+            );
         }
         let step = match outcome {
             Ok(Ok(r)) => Step::Done(Ok(r)),
-            Ok(Err(e)) if job.attempts > sh.config.max_retries => {
-                Step::Done(Err(JobError::Failed(e)))
-            }
+            Ok(Err(e)) if attempt > sh.config.max_retries => Step::Done(Err(JobError::Failed(e))),
             Ok(Err(_)) => Step::Retry,
             Err(payload) => Step::Done(Err(JobError::Panicked(panic_message(&*payload)))),
         };
-        (step, queued, running)
+        (step, times)
     }
 
     fn count_outcome(&self, outcome: &Result<R, JobError<E>>) {
@@ -277,18 +276,18 @@ where
     /// Runs a streamed job to a result (or re-queues it for a retry).
     fn process(&self, mut job: Job<T>) {
         loop {
-            let (step, queued, running) = self.attempt(&mut job);
+            let (step, times) = self.attempt(&mut job);
             match step {
                 Step::Done(outcome) => {
                     self.count_outcome(&outcome);
-                    let result = result_of(&job, outcome, self.index, (queued, running));
+                    let result = result_of(&job, outcome, self.worker_id(), times);
                     self.deliver(result);
                     drop_quietly(job);
                     return;
                 }
                 Step::Retry => {
                     self.count(Event::Retried);
-                    let prio = job.priority;
+                    let prio = job.priority();
                     match self
                         .shared
                         .strategy
@@ -308,19 +307,19 @@ where
 
     /// Runs a batch job to its result; retries run in place.
     fn process_batch(&self, batch: &Batch<T, R, E>, mut job: Job<T>) -> JobResult<R, E> {
-        let (outcome, queued, running) = if batch.is_expired() {
-            (Err(JobError::TimedOut), Duration::ZERO, Duration::ZERO)
+        let (outcome, times) = if batch.is_expired() {
+            (Err(JobError::TimedOut), (0, 0))
         } else {
             loop {
-                let (step, queued, running) = self.attempt(&mut job);
+                let (step, times) = self.attempt(&mut job);
                 match step {
-                    Step::Done(o) => break (o, queued, running),
+                    Step::Done(o) => break (o, times),
                     Step::Retry => self.count(Event::Retried),
                 }
             }
         };
         self.count_outcome(&outcome);
-        let result = result_of(&job, outcome, self.index, (queued, running));
+        let result = result_of(&job, outcome, self.worker_id(), times);
         drop_quietly(job);
         result
     }
@@ -455,14 +454,14 @@ where
     fn hand_back_queued(&self) {
         let sh = self.shared;
         while let Some((job, _)) = sh.strategy.pop(self.local, self.index) {
-            if job.attempts == 0 {
+            if job.attempts() == 0 {
                 sh.handed_back
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push(job);
             } else {
                 self.count(Event::Cancelled);
-                let result = unstarted_result(&job, JobError::Cancelled, self.index);
+                let result = unstarted_result(&job, JobError::Cancelled, self.worker_id());
                 self.deliver(result);
                 drop_quietly(job);
             }

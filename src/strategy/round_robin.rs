@@ -9,8 +9,10 @@ use crate::sync::{AtomicUsize, Ordering};
 /// Round-robin (chunk 1) or chunked (chunk > 1) distribution over per-worker
 /// [`Ring`]s.
 ///
-/// Submission `k` goes to worker `(k / chunk) % workers`; if that ring is
-/// full, to the next worker's. A worker pops its own ring first and, when it
+/// A submitting thread's `k`-th submission goes to worker
+/// `((start + k) / chunk) % workers`, where the first thread to submit
+/// starts at 0 and each later one a chunk further (so one thread's jobs are
+/// dealt exactly in turn); if that ring is full, to the next worker's. A worker pops its own ring first and, when it
 /// is empty, helps by popping the other rings, so a slow job does not strand
 /// the jobs queued behind it while other workers idle: a submission wakes
 /// its target worker if it sleeps, and otherwise a sleeping peer, which then
@@ -24,7 +26,10 @@ use crate::sync::{AtomicUsize, Ordering};
 /// ```
 pub struct RoundRobin<J> {
     rings: Box<[Ring<J>]>,
+    /// Where the next thread new to this pool starts its rotation.
     cursor: CachePadded<AtomicUsize>,
+    /// This strategy's identity for the per-thread cursors (never 0).
+    id: u64,
     chunk: usize,
 }
 
@@ -47,6 +52,7 @@ impl<J> RoundRobin<J> {
                 .map(|_| Ring::new(shape.capacity))
                 .collect(),
             cursor: CachePadded::new(AtomicUsize::new(0)),
+            id: crate::sync::unique_id(),
             chunk: chunk.max(1),
         }
     }
@@ -54,29 +60,30 @@ impl<J> RoundRobin<J> {
 
 impl<J> RoundRobin<J> {
     /// The submitting thread's next position in the rotation. Each thread
-    /// keeps its own cursor (seeded apart, so threads that submit one job
-    /// each do not all start at worker 0): round-robin is per submitting
-    /// thread, and a submission writes no shared line to pick its ring.
-    /// Under loom, where thread-locals would outlive a model's execution,
-    /// the pool-wide cursor stands in.
+    /// keeps its own cursor for the pool it last submitted to, so a
+    /// submission writes no shared line to pick its ring. A thread new to
+    /// this pool (or coming back from another pool) starts one chunk after
+    /// the previous newcomer (one RMW on `cursor`, per switch, not per job):
+    /// the first thread starts at worker 0, and threads that submit one job
+    /// each still spread over the workers. Under loom, where thread-locals
+    /// would outlive a model's execution, every submission takes the RMW.
     #[inline]
     fn next_cursor(&self) -> usize {
         if cfg!(feature = "loom") {
             // Ordering: Relaxed: the cursor only spreads load.
-            return self.cursor.fetch_add(1, Ordering::Relaxed);
+            return self.cursor.fetch_add(self.chunk, Ordering::Relaxed);
         }
         thread_local! {
-            static CURSOR: core::cell::Cell<usize> = const { core::cell::Cell::new(usize::MAX) };
+            /// (the pool's `id`, the next position) for the last pool used.
+            static CURSOR: core::cell::Cell<(u64, usize)> = const { core::cell::Cell::new((0, 0)) };
         }
         CURSOR.with(|c| {
-            let mut k = c.get();
-            if k == usize::MAX {
-                // Seed from the thread-local's address (distinct per live
-                // thread), mixed so that neighbouring addresses spread.
-                let addr = c as *const _ as usize;
-                k = (addr >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize) >> 8;
+            let (id, mut k) = c.get();
+            if id != self.id {
+                // Ordering: Relaxed: the cursor only spreads load.
+                k = self.cursor.fetch_add(self.chunk, Ordering::Relaxed);
             }
-            c.set(k.wrapping_add(1) & (usize::MAX >> 1));
+            c.set((self.id, k.wrapping_add(1)));
             k
         })
     }
