@@ -14,7 +14,41 @@
 //! `COMPARE_ROUNDS` (3), `COMPARE_LAT_N` (100_000 round trips),
 //! `COMPARE_PRIO_N` (2_000 high-priority jobs), `COMPARE_IDLE_SECS` (2),
 //! `COMPARE_ALLOC_N` (100_000), `COMPARE_ONLY` (a comma list of
-//! `stream,batch,latency,priority,idle,alloc`).
+//! `stream,window,batch,latency,priority,idle,alloc`).
+//!
+//! Workloads (the `COMPARE_ONLY` name first):
+//! * `stream`: `stream/trivial` and `stream/skewed`: the bench thread both
+//!   submits and receives, keeping at most `WINDOW` jobs in flight; when the
+//!   window is full it blocks for one result and then drains whatever else
+//!   is ready with `try_recv`. Every corepool strategy (lean: see below),
+//!   corepool with the builder's defaults, and every peer. Then
+//!   `stream-split/trivial` and `stream-split/200ns`: separate producer and
+//!   consumer, a scoped thread submits every job as fast as the bounded
+//!   queues take them while the bench thread receives (corepool's `recv`
+//!   returns `None` while nothing is outstanding, so the consumer yields and
+//!   tries again); corepool defaults, corepool lean and the channel pool.
+//! * `window`: `stream-window/trivial` and `stream-window/200ns`, the loop
+//!   a new user writes first: one thread submits while fewer than `WINDOW`
+//!   (1024) jobs are outstanding and otherwise blocks in `recv` for one
+//!   result, until N are done. corepool with the builder's defaults (only
+//!   the worker count and pinning set), corepool lean (work-stealing,
+//!   `metrics(false)`, `timing(false)`) and the channel pool, at every
+//!   worker count of `--workers`. Here (and in `stream-split`) the trivial
+//!   job does no rounds (it returns its data xor a constant); the 200 ns job
+//!   is the batch workload's.
+//! * `batch`: `batch/trivial` and `batch/200ns`, a whole batch at once.
+//! * `latency`: ping-pong, one job in flight, request waiting for its answer,
+//!   one worker; every corepool strategy spinning (`IdlePolicy::Spin`),
+//!   work-stealing with `Park` and with the default `SpinThenPark`, corepool
+//!   defaults, and the peers; p50, p99, p99.9 and the ratio to the channel
+//!   pool.
+//! * `priority`, `idle`, `alloc`: high-priority latency under a backlog,
+//!   CPU when nearly idle, allocations per job.
+//!
+//! Every table is preceded by the cache-line round trip between the bench's
+//! two cores (core 0 and core 1), measured just before it is printed, and
+//! gives every contender's ratio to the channel pool (rate ratio for
+//! throughput, latency ratio for latency), from the medians over rounds.
 //!
 //! Method:
 //! * Every contender gets the same worker count; worker `i` is pinned to
@@ -29,8 +63,10 @@
 //!   a single-threaded reference, and panics on a mismatch.
 //! * Streaming keeps at most `WINDOW` jobs in flight for every contender
 //!   (corepool's queues are bounded; so are the channel pool's).
-//! * corepool is built with `timing(false)` and `metrics(false)`: the peers
-//!   record neither, so this is like for like.
+//! * corepool is built with `timing(false)` and `metrics(false)` ("lean"):
+//!   the peers record neither, so this is like for like. The "corepool
+//!   defaults" contender is the exception: it is what `Pool::builder()`
+//!   gives with only the worker count and pinning set.
 //!
 //! Tables go to stdout; every per-round sample goes to
 //! `<crate>/target/compare/results.csv` (that path, whatever
@@ -243,13 +279,50 @@ mod imp {
             .map(|(&(i, p), t)| (tag(&names[i], p, s.pinning), t))
             .collect();
         let base = tag(base, s.pinning.flags()[0], s.pinning);
-        throughput_table(&format!("{label}, {w} workers"), s.n, &rows, &base);
+        let floor = floor_line(s);
+        throughput_table(&format!("{label}, {w} workers"), s.n, &rows, &base, &floor);
+    }
+
+    /// The cache-line round trip between core 0 and core 1, measured now
+    /// (`lat_n / 10` round trips), as a line to print under a table's title.
+    fn floor_line(s: &Settings) -> String {
+        let floor = cacheline_pingpong(s, (s.lat_n / 10).max(1000));
+        let id = |o: usize| {
+            s.hw_core(o, 0)
+                .map_or("?".to_string(), |c| c.id.to_string())
+        };
+        format!(
+            "cache-line round trip core {} <-> core {} (just before this table): p50 {:.0} ns, p99 {:.0} ns",
+            id(0),
+            id(1),
+            pct(&floor, 0.5),
+            pct(&floor, 0.99)
+        )
+    }
+
+    /// A contender's name in the `stream-window` and `stream-split` tables.
+    fn lean_name(k: Kind) -> String {
+        match k {
+            Kind::Core(StrategyKind::WorkStealing, IdlePolicy::SpinThenPark) => {
+                "corepool lean (work-stealing)".into()
+            }
+            k => k.name(),
+        }
+    }
+
+    /// The contenders of `stream-window` and `stream-split`.
+    fn lean_kinds() -> [Kind; 3] {
+        [
+            Kind::CoreDefaults,
+            Kind::Core(StrategyKind::WorkStealing, IdlePolicy::SpinThenPark),
+            Kind::Channel,
+        ]
     }
 
     /// Prints a throughput table: median time, spread, rate, and the rate
     /// relative to the channel pool (and to `base` when that is another
     /// contender).
-    fn throughput_table(title: &str, n: u64, rows: &[(String, Vec<f64>)], base: &str) {
+    fn throughput_table(title: &str, n: u64, rows: &[(String, Vec<f64>)], base: &str, floor: &str) {
         let find = |x: &str| rows.iter().position(|(name, _)| name == x);
         let chan = find("crossbeam-channel pool")
             .or_else(|| find("crossbeam-channel pool (pinned)"))
@@ -260,7 +333,7 @@ mod imp {
             find(base).map(|i| median(&rows[i].1))
         };
         println!(
-            "\n## {title}: {n} jobs, median of {} rounds",
+            "\n## {title}: {n} jobs, median of {} rounds\n\n{floor}\n",
             rows[0].1.len()
         );
         let mut head = String::from("| contender | time (median) | min..max | Mjobs/s |");
@@ -459,10 +532,13 @@ mod imp {
             ..trivial
         };
         let medium = Cost::plain(mid);
+        // "Return the data": no rounds, the job answers `x ^ constant`.
+        let bare = Cost::plain(0);
         let flags = s.pinning.flags();
         println!(
             "# corepool vs peers: workers {:?}, pinning {:?}, cores {:?}, rounds {}, N {}, \
-             trivial job {} rounds = {:.1} ns, medium job {} rounds = {:.1} ns",
+             trivial job {} rounds = {:.1} ns, medium job {} rounds = {:.1} ns \
+             (stream-window and stream-split: trivial = 0 rounds, 200ns = medium)",
             s.worker_list,
             s.pinning,
             s.cores.iter().map(|c| c.id).collect::<Vec<_>>(),
@@ -493,6 +569,7 @@ mod imp {
                 let expect = reference(s.n, cost);
                 let kinds: Vec<Kind> = corepool_all(IdlePolicy::SpinThenPark)
                     .into_iter()
+                    .chain([Kind::CoreDefaults])
                     .chain(peers())
                     .collect();
                 for &w in &s.worker_list {
@@ -500,6 +577,41 @@ mod imp {
                     let base = "crossbeam-channel pool";
                     throughput_rounds(&mut csv, &s, label, w, &names, base, |i, sw| {
                         let t = dispatch(sw, 0, kinds[i], cost, Stream { n: s.n, expect });
+                        t.as_secs_f64()
+                    });
+                }
+            }
+            // Separate producer (a scoped thread) and consumer (this one).
+            let kinds = lean_kinds();
+            let names: Vec<String> = kinds.iter().map(|&k| lean_name(k)).collect();
+            for (label, cost) in [
+                ("stream-split/trivial", bare),
+                ("stream-split/200ns", medium),
+            ] {
+                let expect = reference(s.n, cost);
+                for &w in &s.worker_list {
+                    let base = "crossbeam-channel pool";
+                    throughput_rounds(&mut csv, &s, label, w, &names, base, |i, sw| {
+                        split_once(sw, kinds[i], cost, s.n, expect).as_secs_f64()
+                    });
+                }
+            }
+        }
+
+        // Workload 8: one thread submits and receives, at most WINDOW in
+        // flight, per worker count.
+        if s.wants("window") {
+            let kinds = lean_kinds();
+            let names: Vec<String> = kinds.iter().map(|&k| lean_name(k)).collect();
+            for (label, cost) in [
+                ("stream-window/trivial", bare),
+                ("stream-window/200ns", medium),
+            ] {
+                let expect = reference(s.n, cost);
+                for &w in &s.worker_list {
+                    let base = "crossbeam-channel pool";
+                    throughput_rounds(&mut csv, &s, label, w, &names, base, |i, sw| {
+                        let t = dispatch(sw, 0, kinds[i], cost, Window { n: s.n, expect });
                         t.as_secs_f64()
                     });
                 }
@@ -528,6 +640,7 @@ mod imp {
                 StrategyKind::WorkStealing,
                 IdlePolicy::SpinThenPark,
             ));
+            kinds.push(Kind::CoreDefaults);
             kinds.extend(peers());
             let variants: Vec<(Kind, bool)> = flags
                 .iter()
@@ -580,7 +693,8 @@ mod imp {
                 .map(|&(k, p)| tag(&lat_name(k), p, s.pinning))
                 .collect();
             names.push("cache-line floor (1 round trip)".into());
-            latency_table(&names, &res);
+            let floor = floor_line(&s);
+            latency_table(&names, &res, &floor);
         }
 
         // Workload 4: high-priority latency under a saturating low backlog.
@@ -660,6 +774,7 @@ mod imp {
                     );
                 }
             }
+            let floor = floor_line(&s);
             println!(
                 "\n## priority: {} high-priority jobs, one every {:.0} us (asked {:.0} us), behind a \
                  backlog of {} low-priority jobs, {} workers; one job = {:.1} us; latency = \
@@ -672,6 +787,7 @@ mod imp {
                 prio_ns / 1e3,
                 s.rounds
             );
+            println!("\n{floor}\n");
             println!(
                 "| contender | high p50 (us) | high p99 (us) | high p99.9 (us) | p99 / one job | wait p99 (us) | wait p99 / one job | p99 vs channel pool (FIFO) |\n|---|---|---|---|---|---|---|---|"
             );
@@ -727,8 +843,10 @@ mod imp {
                 }
             }
             println!(
-                "\n## idle: one job per ms for {} s, {} workers, process CPU time (getrusage)",
-                s.idle_secs, s.workers
+                "\n## idle: one job per ms for {} s, {} workers, process CPU time (getrusage)\n\n{}\n",
+                s.idle_secs,
+                s.workers,
+                floor_line(&s)
             );
             let rayon = median(&cpu[kinds.iter().position(|&k| k == Kind::RayonSpawn).unwrap()]);
             let chan = median(&cpu[kinds.iter().position(|&k| k == Kind::Channel).unwrap()]);
@@ -760,8 +878,10 @@ mod imp {
             let pinned = flags[0];
             let sw = s.with(s.workers, pinned);
             println!(
-                "\n## allocations per job (streamed, {} trivial jobs, {} workers, all threads)",
-                s.alloc_n, s.workers
+                "\n## allocations per job (streamed, {} trivial jobs, {} workers, all threads)\n\n{}\n",
+                s.alloc_n,
+                s.workers,
+                floor_line(&s)
             );
             println!("| contender | allocations per job |\n|---|---|");
             for k in kinds {
@@ -805,24 +925,26 @@ mod imp {
         }
     }
 
-    fn latency_table(names: &[String], res: &[[Vec<f64>; 4]]) {
+    fn latency_table(names: &[String], res: &[[Vec<f64>; 4]], floor: &str) {
         let chan = names
             .iter()
             .position(|x| x.starts_with("crossbeam-channel pool"))
             .unwrap();
         let c50 = median(&res[chan][0]);
+        let c99 = median(&res[chan][1]);
         println!(
-            "\n## latency: one job in flight, submit to result (caller spins on try_recv), medians over rounds, ns"
+            "\n## latency: one job in flight, submit to result (caller spins on try_recv), medians over rounds, ns\n\n{floor}\n"
         );
         println!(
-            "| contender | p50 | p99 | p99.9 | floor p50 (just before) | p50 / (2 x floor) | p50 vs channel pool |\n|---|---|---|---|---|---|---|"
+            "| contender | p50 | p99 | p99.9 | floor p50 (just before) | p50 / (2 x floor) | p50 vs channel pool | p99 vs channel pool |\n|---|---|---|---|---|---|---|---|"
         );
         for (i, name) in names.iter().enumerate() {
             let [p50, p99, p999, fl] = [0, 1, 2, 3].map(|m| median(&res[i][m]));
             println!(
-                "| {name} | {p50:.0} | {p99:.0} | {p999:.0} | {fl:.0} | {:.2} | {:.2}x |",
+                "| {name} | {p50:.0} | {p99:.0} | {p999:.0} | {fl:.0} | {:.2} | {:.2}x | {:.2}x |",
                 p50 / (2.0 * fl),
-                p50 / c50
+                p50 / c50,
+                p99 / c99
             );
         }
     }

@@ -294,6 +294,9 @@ pub trait Contender {
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum Kind {
     Core(StrategyKind, IdlePolicy),
+    /// corepool as the builder makes it: only `workers` and the pinning
+    /// set (work-stealing, spin-then-park, metrics and timing on).
+    CoreDefaults,
     Channel,
     ThreadPool,
     RayonSpawn,
@@ -305,6 +308,7 @@ impl Kind {
         match self {
             Kind::Core(s, IdlePolicy::SpinThenPark) => format!("corepool {}", s.name()),
             Kind::Core(s, i) => format!("corepool {} ({i:?})", s.name()),
+            Kind::CoreDefaults => "corepool defaults".into(),
             Kind::Channel => "crossbeam-channel pool".into(),
             Kind::ThreadPool => "threadpool".into(),
             Kind::RayonSpawn => "rayon spawn".into(),
@@ -390,6 +394,23 @@ pub fn corepool(
         })
         .timing(false)
         .metrics(false)
+        .build(move |j: &Job<u64>, _| Ok::<u64, ()>(work(*j.data(), c)))
+        .expect("corepool build")
+}
+
+/// corepool with the builder's defaults: only the worker count and the
+/// pinning are set (no strategy, idle, timing or metrics override).
+pub fn corepool_defaults(s: &Settings, offset: usize, c: Cost) -> Pool<u64, u64, ()> {
+    let cores = (0..s.workers)
+        .filter_map(|i| s.core(offset, i).map(|c| c.id))
+        .collect::<Vec<_>>();
+    Pool::builder()
+        .workers(s.workers)
+        .pinning(if cores.is_empty() {
+            Pinning::None
+        } else {
+            Pinning::Cores(cores)
+        })
         .build(move |j: &Job<u64>, _| Ok::<u64, ()>(work(*j.data(), c)))
         .expect("corepool build")
 }
@@ -583,6 +604,7 @@ pub trait Visit {
 pub fn dispatch<V: Visit>(s: &Settings, offset: usize, kind: Kind, c: Cost, v: V) -> V::Out {
     let out = match kind {
         Kind::Core(k, idle) => v.visit(CoreC(corepool(s, offset, c, k, idle))),
+        Kind::CoreDefaults => v.visit(CoreC(corepool_defaults(s, offset, c))),
         Kind::Channel => v.visit(ChannelC::new(s, offset, c)),
         Kind::ThreadPool => v.visit(ClosureC::new(threadpool_pool(s, offset), c)),
         Kind::RayonSpawn => v.visit(ClosureC::new(rayon_pool(s, offset), c)),
@@ -614,6 +636,26 @@ pub fn stream<C: Contender>(c: &mut C, n: u64) -> (Duration, u64, u64) {
     while got < n {
         sum = sum.wrapping_add(c.recv());
         got += 1;
+    }
+    (t.elapsed(), got, sum)
+}
+
+/// The first streaming loop a user writes: one thread submits while fewer
+/// than `WINDOW` jobs are outstanding and otherwise receives one result
+/// (blocking), until `n` results are in. Unlike [`stream`], it does not
+/// drain the ready results with `try_recv` after a blocking receive.
+/// Returns (time, count, sum).
+pub fn window<C: Contender>(c: &mut C, n: u64) -> (Duration, u64, u64) {
+    let t = Instant::now();
+    let (mut sent, mut got, mut sum) = (0u64, 0u64, 0u64);
+    while got < n {
+        if sent < n && sent - got < WINDOW {
+            c.submit(sent);
+            sent += 1;
+        } else {
+            sum = sum.wrapping_add(c.recv());
+            got += 1;
+        }
     }
     (t.elapsed(), got, sum)
 }
@@ -650,6 +692,106 @@ impl Visit for Stream {
         assert_eq!((got, sum), (self.n, self.expect), "stream: count/checksum");
         t
     }
+}
+
+/// The "stream-window" workload: [`window`] after a warm-up; checks count
+/// and checksum.
+pub struct Window {
+    pub n: u64,
+    pub expect: u64,
+}
+
+impl Visit for Window {
+    type Out = Duration;
+    fn visit<C: Contender>(self, mut c: C) -> Duration {
+        window(&mut c, (self.n / 100).min(10_000)); // warm-up
+        let (t, got, sum) = window(&mut c, self.n);
+        assert_eq!(
+            (got, sum),
+            (self.n, self.expect),
+            "stream-window: count/checksum"
+        );
+        t
+    }
+}
+
+/// A contender whose submitting and receiving sides can be used from two
+/// threads at once (corepool and the channel pool).
+pub trait SplitContender: Sync {
+    fn put(&self, x: u64);
+    /// A result, or None if none is ready and (for corepool) nothing is
+    /// outstanding yet.
+    fn take(&self) -> Option<u64>;
+}
+
+impl SplitContender for CoreC {
+    #[inline]
+    fn put(&self, x: u64) {
+        self.0.submit(Job::new(x)).expect("submit");
+    }
+    #[inline]
+    fn take(&self) -> Option<u64> {
+        // `recv` returns None while nothing is outstanding, which happens
+        // here whenever the consumer has caught up with the producer.
+        self.0.recv().map(|r| r.outcome.expect("job failed"))
+    }
+}
+
+impl SplitContender for ChannelC {
+    #[inline]
+    fn put(&self, x: u64) {
+        self.jobs.as_ref().unwrap().send(x).expect("send");
+    }
+    #[inline]
+    fn take(&self) -> Option<u64> {
+        Some(self.results.recv().expect("recv"))
+    }
+}
+
+/// Separate producer and consumer: a scoped thread submits `0..n` as fast
+/// as the (bounded) queues take them, blocking when they are full; the
+/// calling thread receives until `n` results are in (yielding when corepool's
+/// `recv` says nothing is outstanding yet). Returns (time, count, sum).
+pub fn split_stream<C: SplitContender>(c: &C, n: u64) -> (Duration, u64, u64) {
+    let t = Instant::now();
+    let (mut got, mut sum) = (0u64, 0u64);
+    thread::scope(|sc| {
+        sc.spawn(|| {
+            for x in 0..n {
+                c.put(x);
+            }
+        });
+        while got < n {
+            match c.take() {
+                Some(v) => {
+                    sum = sum.wrapping_add(v);
+                    got += 1;
+                }
+                None => thread::yield_now(),
+            }
+        }
+    });
+    (t.elapsed(), got, sum)
+}
+
+/// [`split_stream`] after a warm-up, for corepool (either kind) or the
+/// channel pool; checks count and checksum. Builds the contender, drops
+/// it, and settles for 20 ms, as [`dispatch`] does.
+pub fn split_once(s: &Settings, kind: Kind, c: Cost, n: u64, expect: u64) -> Duration {
+    fn go<C: SplitContender>(c: C, n: u64, expect: u64) -> Duration {
+        split_stream(&c, (n / 100).min(10_000)); // warm-up
+        let (t, got, sum) = split_stream(&c, n);
+        assert_eq!((got, sum), (n, expect), "stream-split: count/checksum");
+        t
+    }
+    let t = match kind {
+        Kind::Core(k, idle) => go(CoreC(corepool(s, 0, c, k, idle)), n, expect),
+        Kind::CoreDefaults => go(CoreC(corepool_defaults(s, 0, c)), n, expect),
+        Kind::Channel => go(ChannelC::new(s, 0, c), n, expect),
+        k => panic!("split_once: {k:?} has no split form"),
+    };
+    thread::sleep(Duration::from_millis(20));
+    t
 }
 
 /// One job in flight; the caller polls `try_recv` (spins) for every

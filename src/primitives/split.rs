@@ -174,7 +174,7 @@ impl SplitRanges {
             .filter_map(|r| {
                 // Ordering: Relaxed, as in `claim`; the swap is the claim.
                 let (s, e) = unpack(r.swap(DRAINED, Ordering::Relaxed));
-                (s < e).then(|| s as usize..e as usize)
+                (s < e).then_some(s as usize..e as usize)
             })
             .collect()
     }

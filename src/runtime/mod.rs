@@ -12,12 +12,13 @@ use crate::error::{ConfigError, RunError, SubmitError};
 use crate::job::{Job, JobId};
 use crate::metrics::{self, Metrics, SharedStats, WorkerStats};
 use crate::primitives::gate::Gate;
-use crate::primitives::ring::Ring;
+use crate::primitives::backoff::Backoff;
+use crate::primitives::results::ResultQueue;
 use crate::primitives::sleep::Sleep;
 use crate::result::JobResult;
 use crate::strategy::{Builtin, PoolShape, Strategy, Wake};
 use crate::sync::{
-    Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, fence, thread,
+    Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, thread,
 };
 
 use batch::Batch;
@@ -43,99 +44,29 @@ pub const NO_WORKER: u32 = u32::MAX;
 type Processor<T, R, E> = Box<dyn Fn(&Job<T>, &Context<'_, T>) -> Result<R, E> + Send + Sync>;
 type Sink<R, E> = Box<dyn Fn(JobResult<R, E>) + Send + Sync>;
 
-/// The results queue: a bounded ring plus a wait protocol for receivers.
-pub(crate) struct ResultQueue<R, E> {
-    ring: Ring<JobResult<R, E>>,
-    waiters: CachePadded<AtomicUsize>,
-    lock: Mutex<()>,
-    cv: Condvar,
-}
-
-impl<R, E> ResultQueue<R, E> {
-    fn new(capacity: usize) -> Self {
-        ResultQueue {
-            ring: Ring::new(capacity),
-            waiters: CachePadded::new(AtomicUsize::new(0)),
-            lock: Mutex::new(()),
-            cv: Condvar::new(),
-        }
+/// Pushes a result, waiting while the queue is full (the receiver is
+/// behind): backs off, calling `on_wait` between steps (the worker uses it
+/// to help with a batch, so `run` never waits on unreceived streamed
+/// results). Shutdown drains the queue while it joins the workers, so this
+/// wait always ends there.
+pub(crate) fn push_blocking<R, E>(
+    q: &ResultQueue<JobResult<R, E>>,
+    result: JobResult<R, E>,
+    mut on_wait: impl FnMut(),
+) {
+    let mut r = result;
+    let mut backoff = Backoff::new();
+    while let Err(back) = q.push(r) {
+        r = back;
+        on_wait();
+        backoff.snooze();
     }
-
-    /// Pushes a result, waiting while the queue is full (the receiver is
-    /// behind): spins, yields, then sleeps in short steps, calling
-    /// `on_wait` between steps (the worker uses it to help with a batch, so
-    /// `run` never waits on unreceived streamed results). Shutdown drains the
-    /// queue while it joins the workers, so this wait always ends there.
-    pub(crate) fn push_blocking(&self, result: JobResult<R, E>, mut on_wait: impl FnMut()) {
-        let mut r = result;
-        let mut tries = 0u32;
-        loop {
-            match self.ring.push(r) {
-                Ok(()) => break,
-                Err(back) => {
-                    r = back;
-                    on_wait();
-                    backoff(&mut tries);
-                }
-            }
-        }
-        self.notify();
-    }
-
-    /// Wakes waiting receivers, if any. Ordering: the SeqCst fence pairs with
-    /// the fence in `wait` (store-buffer pattern): either we see the
-    /// receiver's `waiters` increment, or its check sees our push.
-    fn notify(&self) {
-        fence(Ordering::SeqCst);
-        if self.waiters.load(Ordering::Relaxed) > 0 {
-            drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()));
-            self.cv.notify_all();
-        }
-    }
-
-    /// Blocks until `ready()` or `deadline`.
-    fn wait(&self, ready: impl Fn() -> bool, deadline: Option<Instant>) {
-        // Ordering: the RMW's order is set by the fence that follows.
-        self.waiters.fetch_add(1, Ordering::Relaxed);
-        // Ordering: pairs with the fence in `notify`.
-        fence(Ordering::SeqCst);
-        let guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        if !ready() {
-            match deadline {
-                None => drop(self.cv.wait(guard).unwrap_or_else(|e| e.into_inner())),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    drop(
-                        self.cv
-                            .wait_timeout(guard, left)
-                            .unwrap_or_else(|e| e.into_inner()),
-                    );
-                }
-            }
-        } else {
-            drop(guard);
-        }
-        // Ordering: only counts waiters.
-        self.waiters.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Spin, then yield, then sleep in 50 µs steps.
-fn backoff(tries: &mut u32) {
-    if *tries < crate::sync::model_scaled(64, 0) as u32 {
-        crate::sync::spin_loop();
-    } else if *tries < crate::sync::model_scaled(96, 0) as u32 {
-        thread::yield_now();
-    } else {
-        crate::sync::nap();
-    }
-    *tries = tries.saturating_add(1);
 }
 
 // The queue is the common case and lives inline; the sink is one pointer.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Delivery<R, E> {
-    Queue(ResultQueue<R, E>),
+    Queue(ResultQueue<JobResult<R, E>>),
     Sink(Sink<R, E>),
 }
 
@@ -146,17 +77,20 @@ pub(crate) struct Shared<T, R, E, S> {
     pub(crate) processor: Processor<T, R, E>,
     pub(crate) delivery: Delivery<R, E>,
     pub(crate) sleep: Sleep,
+    /// Streamed submissions: the shutdown handshake, and the tickets that
+    /// number and count accepted jobs (follow-ups included).
     pub(crate) gate: Gate,
+    /// Batches (`run`): the same handshake; its tickets are not counted.
+    pub(crate) batch_gate: Gate,
     /// Raised (SeqCst) after the gate drained: finish the queues, then exit.
     pub(crate) closing: AtomicBool,
     /// Raised (SeqCst) for an immediate stop.
     pub(crate) stop: AtomicBool,
-    /// Streamed jobs accepted (including follow-ups); also the id source.
-    pub(crate) accepted: CachePadded<AtomicU64>,
-    /// Stamped jobs that were then handed back full (not accepted after all).
+    /// Tickets that did not become accepted jobs: submissions turned away
+    /// by the closed gate, or handed back full. Accepted streamed jobs are
+    /// `gate.tickets() - refused`; results received are the results ring's
+    /// `pops()` (so neither costs an RMW of its own).
     pub(crate) refused: CachePadded<AtomicU64>,
-    /// Results taken by receivers.
-    pub(crate) received: CachePadded<AtomicU64>,
     /// Batch jobs accepted.
     pub(crate) batched: AtomicU64,
     pub(crate) stats: Box<[CachePadded<WorkerStats>]>,
@@ -172,13 +106,11 @@ impl<T, R, E, S: Strategy<Job<T>>> Shared<T, R, E, S>
 where
     T: Send + 'static,
 {
-    /// Counts the job as accepted, assigns its id, stamps its times.
+    /// Assigns the job its id from its gate `ticket` (unless it has one)
+    /// and stamps its times. The ticket already counts it as accepted.
     #[inline]
-    pub(crate) fn stamp(&self, job: &mut Job<T>) -> JobId {
-        // Ordering: Relaxed: a counter; receivers read it after taking a
-        // result, which the result ring's Release/Acquire orders after this.
-        let k = self.accepted.fetch_add(1, Ordering::Relaxed) + 1;
-        let id = job.id_or_assign(|| k);
+    pub(crate) fn stamp(&self, job: &mut Job<T>, ticket: u64) -> JobId {
+        let id = job.id_or_assign(|| ticket + 1);
         self.stamp_times(job, None);
         id
     }
@@ -214,11 +146,12 @@ where
         job.stamp_at(now, self.config.timing, default);
     }
 
-    /// Undoes the accounting of `stamp` for a job that was handed back full.
-    #[inline]
+    /// Counts a ticket that did not become an accepted job (turned away by
+    /// the closed gate, or handed back full).
+    #[cold]
     pub(crate) fn unstamp(&self) {
         // Ordering: Release so a receiver that Acquire-loads `refused` (before
-        // `accepted`, in `outstanding`) sees the matching `accepted` increment.
+        // the tickets, in `outstanding`) sees the matching ticket.
         self.refused.fetch_add(1, Ordering::Release);
         // A receiver may be waiting for this job's result: let it re-count.
         if let Delivery::Queue(q) = &self.delivery {
@@ -227,44 +160,67 @@ where
     }
 
     /// Wakes whoever the strategy says, unless workers never sleep.
+    /// `paired`: the push was a [`Strategy::push`] of a strategy whose
+    /// `push_is_paired` is true, so the wake needs no fence (`sleep.md`,
+    /// "Paired wakes").
     #[inline]
-    pub(crate) fn after_push(&self, wake: Wake) {
+    pub(crate) fn after_push(&self, wake: Wake, paired: bool) {
         if self.config.idle == IdlePolicy::Spin {
             return;
         }
-        match wake {
-            Wake::None => {}
-            Wake::One => {
-                self.sleep.wake_one();
+        let sleep = &self.sleep;
+        match (wake, paired) {
+            (Wake::None, _) => {}
+            (Wake::One, true) => {
+                sleep.wake_one_paired();
             }
-            Wake::Worker(i) => {
-                self.sleep.wake(i);
+            (Wake::One, false) => {
+                sleep.wake_one();
             }
-            Wake::Prefer(i) => {
-                self.sleep.wake_preferring(i);
+            (Wake::Worker(i), true) => {
+                sleep.wake_paired(i);
+            }
+            (Wake::Worker(i), false) => {
+                sleep.wake(i);
+            }
+            (Wake::Prefer(i), true) => {
+                sleep.wake_preferring_paired(i);
+            }
+            (Wake::Prefer(i), false) => {
+                sleep.wake_preferring(i);
             }
         }
     }
 
-    /// Streamed results not yet received. Never undercounts: `received`
-    /// and `refused` are loaded (Acquire) before `accepted`, and each of
-    /// their increments happens after the `accepted` increment it answers,
-    /// so the `accepted` we read covers them.
-    fn outstanding(&self) -> u64 {
-        let received = self.received.load(Ordering::Acquire);
-        let refused = self.refused.load(Ordering::Acquire);
-        // Ordering: Relaxed suffices after the Acquire loads above.
-        let accepted = self.accepted.load(Ordering::Relaxed);
-        accepted.saturating_sub(refused).saturating_sub(received)
+    /// Streamed results not yet received (0 with a sink). Never
+    /// undercounts: the results taken (the ring's `pops`) and `refused` are
+    /// loaded (Acquire) before the tickets, and each pop or refusal happens
+    /// after the ticket it answers (a pop through the job's and the
+    /// result's release/acquire hand-overs), so the tickets we read cover
+    /// them. Counted modulo the word size (the ring's positions wrap).
+    fn outstanding(&self) -> usize {
+        let Delivery::Queue(q) = &self.delivery else {
+            return 0;
+        };
+        let received = q.ring().pops();
+        let accepted = self.streamed();
+        (accepted as usize).wrapping_sub(received)
+    }
+
+    /// Closes both gates and waits until every submission and batch that
+    /// got in has left: every accepted job is then in a queue.
+    fn drain_gates(&self) {
+        self.gate.close();
+        self.batch_gate.close();
+        self.gate.wait_drained();
+        self.batch_gate.wait_drained();
     }
 
     /// Streamed jobs accepted so far.
     fn streamed(&self) -> u64 {
-        // Ordering: as in `outstanding`.
+        // Ordering: Acquire, before the tickets (see `outstanding`).
         let refused = self.refused.load(Ordering::Acquire);
-        self.accepted
-            .load(Ordering::Relaxed)
-            .saturating_sub(refused)
+        self.gate.tickets().wrapping_sub(refused)
     }
 }
 
@@ -616,11 +572,10 @@ impl Builder {
             delivery,
             sleep: Sleep::new(workers),
             gate: Gate::new(),
+            batch_gate: Gate::new(),
             closing: AtomicBool::new(false),
             stop: AtomicBool::new(false),
-            accepted: CachePadded::new(AtomicU64::new(0)),
             refused: CachePadded::new(AtomicU64::new(0)),
-            received: CachePadded::new(AtomicU64::new(0)),
             batched: AtomicU64::new(0),
             stats: (0..workers)
                 .map(|_| CachePadded::new(WorkerStats::new()))
@@ -811,17 +766,19 @@ where
                 levels: sh.config.priority_levels,
             });
         }
-        if !sh.gate.enter() {
+        let Some(ticket) = sh.gate.enter_ticket() else {
+            // The closed gate spent a ticket on us: count it as refused.
+            sh.unstamp();
             return Err(SubmitError::Closed(job));
-        }
+        };
         let mut job = job;
-        let id = sh.stamp(&mut job);
+        let id = sh.stamp(&mut job, ticket);
         let prio = job.priority();
         let pushed = sh.strategy.push(job, prio);
         sh.gate.leave();
         match pushed {
             Ok(wake) => {
-                sh.after_push(wake);
+                sh.after_push(wake, sh.strategy.push_is_paired());
                 Ok(id)
             }
             Err(job) => {
@@ -848,12 +805,12 @@ where
     /// ```
     pub fn submit(&self, job: Job<T>) -> Result<JobId, SubmitError<T>> {
         let mut job = job;
-        let mut tries = 0u32;
+        let mut backoff = Backoff::new();
         loop {
             match self.submit_once(job) {
                 Err(SubmitError::Full(back)) => {
                     job = back;
-                    backoff(&mut tries);
+                    backoff.snooze();
                 }
                 other => return other,
             }
@@ -873,16 +830,11 @@ where
         let Delivery::Queue(q) = &self.shared.delivery else {
             return None;
         };
-        let r = q.ring.pop()?;
-        let sh = &*self.shared;
-        // Ordering: Release pairs with the Acquire load in `outstanding`.
-        sh.received.fetch_add(1, Ordering::Release);
-        if sh.outstanding() == 0 {
-            // Other receivers may be waiting for a result that will not
-            // come: let them see that.
-            q.notify();
-        }
-        Some(r)
+        // The pop's claim counts the result as received (`outstanding`).
+        // Taking the last result wakes nobody: a receiver blocks only when
+        // every pushed result has been taken and more are outstanding, and
+        // then the next push or refusal wakes it (`primitives::results`).
+        q.ring().pop()
     }
 
     /// Waits for the next result. Returns `None` once no streamed job is
@@ -936,10 +888,7 @@ where
                 crate::sync::spin_loop();
                 continue;
             }
-            q.wait(
-                || !q.ring.is_empty() || self.shared.outstanding() == 0,
-                deadline,
-            );
+            q.wait(|| self.shared.outstanding() == 0, deadline);
             // The ring can look non-empty while a worker is between its
             // claim and its write: give it a moment (a yield point under
             // loom).
@@ -1117,7 +1066,7 @@ where
         if n >= u32::MAX as usize {
             return Err(RunError::TooLarge(n));
         }
-        if !sh.gate.enter() {
+        if !sh.batch_gate.enter() {
             return Err(RunError::Closed);
         }
         let _serial = sh.batch_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -1163,7 +1112,7 @@ where
             batch.wait(None);
         }
         *sh.batch.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        sh.gate.leave();
+        sh.batch_gate.leave();
         // SAFETY: `wait` returned true: every result is written.
         Ok(unsafe { batch.take_results() })
     }
@@ -1183,8 +1132,7 @@ where
     /// ```
     pub fn close(&self) {
         let sh = &*self.shared;
-        sh.gate.close();
-        sh.gate.wait_drained();
+        sh.drain_gates();
         // Ordering: SeqCst store, then `wake_all`'s fence: a worker either
         // sees the flag in its last look before parking, or is woken.
         sh.closing.store(true, Ordering::SeqCst);
@@ -1223,8 +1171,7 @@ where
     /// ```
     pub fn shutdown_now(mut self) -> Shutdown<T, R, E> {
         let sh = &*self.shared;
-        sh.gate.close();
-        sh.gate.wait_drained();
+        sh.drain_gates();
         // Ordering: as in `close`.
         sh.stop.store(true, Ordering::SeqCst);
         sh.closing.store(true, Ordering::SeqCst);
@@ -1245,17 +1192,17 @@ where
     fn join_collecting(&mut self) -> Vec<JobResult<R, E>> {
         let mut out = Vec::new();
         let workers = self.shared.config.workers;
-        let mut tries = 0u32;
+        let mut backoff = Backoff::new();
         loop {
             while let Some(r) = self.try_recv() {
                 out.push(r);
-                tries = 0;
+                backoff.reset();
             }
             // Ordering: Acquire pairs with the workers' Release increment.
             if self.shared.exited.load(Ordering::Acquire) >= workers {
                 break;
             }
-            backoff(&mut tries);
+            backoff.snooze();
         }
         for h in self.threads.drain(..) {
             // Jobs' panics are caught; a worker killed by a panic elsewhere
@@ -1279,7 +1226,7 @@ where
     pub fn metrics(&self) -> Metrics {
         let sh = &*self.shared;
         let pending = match &sh.delivery {
-            Delivery::Queue(q) => q.ring.len(),
+            Delivery::Queue(q) => q.ring().len(),
             Delivery::Sink(_) => 0,
         };
         // Ordering: snapshots of counters.

@@ -170,11 +170,21 @@ impl<T: Send + 'static, R: Send + 'static, E: Send + 'static, S: Strategy<Job<T>
                 levels: sh.config.priority_levels,
             });
         }
-        let id = sh.stamp(&mut job);
+        // A follow-up is accepted while the pool closes (only an immediate
+        // stop refuses it): it takes a ticket whatever the gate says, and
+        // leaves only if the gate was open, so a closer waits for its push.
+        let (ticket, must_leave) = sh.gate.enter_any();
+        let id = sh.stamp(&mut job, ticket);
         let prio = job.priority();
-        match sh.strategy.push_local(self.local, self.index, job, prio) {
+        let pushed = sh.strategy.push_local(self.local, self.index, job, prio);
+        if must_leave {
+            sh.gate.leave();
+        }
+        match pushed {
+            // A local push (a deque, or this worker's own ring): the fenced
+            // wake.
             Ok(wake) => {
-                sh.after_push(wake);
+                sh.after_push(wake, false);
                 Ok(id)
             }
             Err(job) => {
@@ -294,7 +304,9 @@ where
                         .push_local(self.local, self.index, job, prio)
                     {
                         Ok(wake) => {
-                            self.shared.after_push(wake);
+                            // A retry re-queued by the worker itself: a
+                            // local push, woken with the fenced path.
+                            self.shared.after_push(wake, false);
                             return;
                         }
                         // No room to re-queue: retry right here.
@@ -332,7 +344,7 @@ where
             }
             // While the results queue is full, help with a batch if one
             // arrives, so `run` never waits on unreceived streamed results.
-            Delivery::Queue(q) => q.push_blocking(result, || {
+            Delivery::Queue(q) => super::push_blocking(q, result, || {
                 self.help_batch();
             }),
         }
