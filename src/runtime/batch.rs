@@ -6,19 +6,10 @@ use core::ops::Range;
 use crossbeam_utils::CachePadded;
 
 use crate::job::Job;
+use crate::primitives::split::SplitRanges;
 use crate::result::JobResult;
 use crate::strategy::BatchPlan;
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
-
-#[inline(always)]
-fn pack(start: u32, end: u32) -> u64 {
-    ((start as u64) << 32) | end as u64
-}
-
-#[inline(always)]
-fn unpack(v: u64) -> (u32, u32) {
-    ((v >> 32) as u32, v as u32)
-}
+use crate::sync::{AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
 
 /// A buffer taken over from (or handed back as) a `Vec`, accessed slot by
 /// slot through raw pointers: the jobs stay where the caller's `Vec` put
@@ -64,8 +55,8 @@ enum Input<T> {
 ///
 /// Invariants:
 /// * Every position `0..n` is claimed exactly once (by a cursor `fetch_add`,
-///   or a CAS on a split range), by a worker or by the caller expiring the
-///   batch. Whoever claims position `k` moves job `order[k]` out and writes
+///   or through [`SplitRanges`], whose invariants say why), by a worker or
+///   by the caller expiring the batch. Whoever claims position `k` moves job `order[k]` out and writes
 ///   result `order[k]`; nobody else touches those two slots.
 /// * `remaining` counts positions whose result is not yet written; it is
 ///   decremented (Release) after the writes, so the caller's Acquire load that
@@ -83,7 +74,7 @@ pub(crate) struct Batch<T, R, E> {
     order: Option<Box<[u32]>>,
     plan: BatchPlan,
     cursor: CachePadded<AtomicUsize>,
-    ranges: Box<[CachePadded<AtomicU64>]>,
+    split: Option<SplitRanges>,
     remaining: CachePadded<AtomicUsize>,
     expired: AtomicBool,
     done: Mutex<bool>,
@@ -163,15 +154,9 @@ impl<T, R, E> Batch<T, R, E> {
         // must be empty with room for all `n` (`take_results` relies on it).
         assert!(results.is_empty() && results.capacity() >= n);
         let start = crate::job::stamp_now();
-        let ranges = match plan {
-            BatchPlan::Split { .. } => (0..workers)
-                .map(|w| {
-                    let start = (n * w / workers) as u32;
-                    let end = (n * (w + 1) / workers) as u32;
-                    CachePadded::new(AtomicU64::new(pack(start, end)))
-                })
-                .collect(),
-            _ => Box::default(),
+        let split = match plan {
+            BatchPlan::Split { .. } => Some(SplitRanges::new(n, workers.max(1))),
+            _ => None,
         };
         Batch {
             input,
@@ -183,7 +168,7 @@ impl<T, R, E> Batch<T, R, E> {
             order,
             plan,
             cursor: CachePadded::new(AtomicUsize::new(0)),
-            ranges,
+            split,
             remaining: CachePadded::new(AtomicUsize::new(n)),
             expired: AtomicBool::new(false),
             done: Mutex::new(n == 0),
@@ -222,63 +207,7 @@ impl<T, R, E> Batch<T, R, E> {
     }
 
     fn claim_split(&self, worker: usize, grain: usize) -> Option<Range<usize>> {
-        let own = &self.ranges[worker % self.ranges.len()];
-        loop {
-            // Ordering: Relaxed loads and CASes: the CAS makes claims
-            // disjoint; no data is published through the ranges.
-            let cur = own.load(Ordering::Relaxed);
-            let (s, e) = unpack(cur);
-            if s < e {
-                let take = (grain as u32).min(e - s);
-                if own
-                    .compare_exchange_weak(
-                        cur,
-                        pack(s + take, e),
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-                {
-                    return Some(s as usize..(s + take) as usize);
-                }
-                continue;
-            }
-            // Own slice done: steal the back half of the largest other slice.
-            let (victim, len) = self
-                .ranges
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    let (s, e) = unpack(r.load(Ordering::Relaxed));
-                    (i, e.saturating_sub(s))
-                })
-                .max_by_key(|&(_, len)| len)?;
-            if len == 0 {
-                return None;
-            }
-            let vr = &self.ranges[victim];
-            let cur = vr.load(Ordering::Relaxed);
-            let (s, e) = unpack(cur);
-            if s >= e {
-                continue;
-            }
-            let mid = s + (e - s) / 2;
-            if vr
-                .compare_exchange(cur, pack(s, mid), Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-            {
-                continue;
-            }
-            // [mid, e) is ours. Run a grain now and keep the rest in our
-            // slice, where others can steal it in turn. Our slice is empty, so
-            // no thief writes it; `claim_rest` may have swapped in its expired
-            // marker meanwhile, which this store overwrites: we then claim
-            // those positions ourselves (and, the batch being expired, answer
-            // them TimedOut), so each is still claimed once.
-            let take = (grain as u32).min(e - mid);
-            own.store(pack(mid + take, e), Ordering::Relaxed);
-            return Some(mid as usize..(mid + take) as usize);
-        }
+        self.split.as_ref()?.claim(worker, grain)
     }
 
     /// Claims every position not yet claimed (the caller, on timeout).
@@ -294,12 +223,8 @@ impl<T, R, E> Batch<T, R, E> {
                 }
             }
             BatchPlan::Split { .. } => {
-                for r in self.ranges.iter() {
-                    // Ordering: as in `claim_split`.
-                    let (s, e) = unpack(r.swap(pack(u32::MAX, 0), Ordering::Relaxed));
-                    if s < e {
-                        out.push(s as usize..e as usize);
-                    }
+                if let Some(split) = &self.split {
+                    out = split.claim_rest();
                 }
             }
         }
