@@ -27,7 +27,11 @@ fn drain(r: &SplitRanges, part: usize, grain: usize) -> Vec<usize> {
 
 fn assert_each_once(mut all: Vec<usize>, n: usize) {
     all.sort_unstable();
-    assert_eq!(all, (0..n).collect::<Vec<_>>(), "a position lost or claimed twice");
+    assert_eq!(
+        all,
+        (0..n).collect::<Vec<_>>(),
+        "a position lost or claimed twice"
+    );
 }
 
 #[test]
@@ -40,7 +44,10 @@ fn split_claims_each_position_once() {
                 thread::spawn(move || drain(&r, w, 1))
             })
             .collect();
-        let all: Vec<usize> = workers.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        let all: Vec<usize> = workers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
         assert_each_once(all, 4);
     });
 }

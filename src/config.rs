@@ -191,7 +191,7 @@ pub struct Config {
     pub job_timeout: Option<Duration>,
     /// Record metrics.
     pub metrics: bool,
-    /// Record queue and run times.
+    /// Record queue and run times (default off).
     pub timing: bool,
 }
 
@@ -210,7 +210,7 @@ impl Default for Config {
             max_retries: 0,
             job_timeout: None,
             metrics: true,
-            timing: true,
+            timing: false,
         }
     }
 }

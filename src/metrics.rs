@@ -164,9 +164,10 @@ impl SharedStats {
 ///
 /// ```
 /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-/// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+/// let pool = corepool::Pool::builder().workers(1).timing(true)
+///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
 /// pool.run_data([1, 2, 3]).unwrap();
-/// let p = pool.metrics().run_time;
+/// let p = pool.metrics().run_time; // recorded with timing on
 /// assert_eq!(p.count, 3);
 /// assert!(p.p50 <= p.p99 && p.p99 <= p.max);
 /// ```
@@ -246,12 +247,12 @@ pub struct WorkerMetrics {
 /// ```
 /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::{Job, Pool};
-/// let pool = Pool::builder().workers(2)
+/// let pool = Pool::builder().workers(2).timing(true)
 ///     .build(|j: &Job<u64>, _| Ok::<_, ()>(*j.data())).unwrap();
 /// pool.run((0..100).map(Job::new)).unwrap();
 /// let m = pool.metrics();
 /// assert_eq!(m.completed, 100);
-/// assert_eq!(m.run_time.count, 100);
+/// assert_eq!(m.run_time.count, 100); // latency histograms need timing on
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Metrics {
@@ -277,9 +278,9 @@ pub struct Metrics {
     pub queue_depth: usize,
     /// Results waiting to be received (a snapshot).
     pub results_pending: usize,
-    /// Time from submission to start.
+    /// Time from submission to start (recorded only with `timing` on).
     pub queue_wait: Percentiles,
-    /// Time in the processor.
+    /// Time in the processor (recorded only with `timing` on).
     pub run_time: Percentiles,
 }
 

@@ -182,7 +182,7 @@ impl<R, E> JobResult<R, E> {
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use std::time::Duration;
-    /// let pool = corepool::Pool::builder().workers(1).build(|_: &corepool::Job<()>, _| {
+    /// let pool = corepool::Pool::builder().workers(1).timing(true).build(|_: &corepool::Job<()>, _| {
     ///     std::thread::sleep(Duration::from_millis(2));
     ///     Ok::<_, ()>(())
     /// }).unwrap();

@@ -17,10 +17,9 @@
 //! * items still inside when the last handle goes away are dropped exactly
 //!   once: `leftovers_dropped_once_when_handles_drop`,
 //!   `leftovers_after_contention_dropped_once`;
-//! * a pop keeps at most `RESERVE_MAX - 1` items (and at most half) from
-//!   thieves, takes them newest first, and hands them back on the owner's
-//!   next push or when the owner's half is dropped:
-//!   `owner_reservation_is_bounded_and_handed_back`.
+//! * the owner pops newest first and keeps nothing from thieves: after any
+//!   pop they see, and can steal oldest first, every item left, also once
+//!   the owner's half is dropped: `thieves_see_every_item_after_a_pop`.
 //!
 //! The thread counts (4 to 6) exceed the cores of a small CI machine on
 //! purpose: preemption inside a steal is what exposes a bad claim.
@@ -417,65 +416,34 @@ fn steal_batch_moves_half_rounded_up() {
 }
 
 #[test]
-fn owner_reservation_is_bounded_and_handed_back() {
-    use corepool::primitives::deque::RESERVE_MAX;
-    let r = RESERVE_MAX as usize;
+fn thieves_see_every_item_after_a_pop() {
     for len in 1..=64usize {
-        let ctx = format!("len {len}");
-        let (w, s) = deque::new::<usize>(64);
-        // What the deque holds, oldest first.
-        let mut model: Vec<usize> = (0..len).collect();
-        for &i in &model {
-            w.push(i).unwrap();
+        for drop_owner in [false, true] {
+            let ctx = format!("len {len}, owner dropped {drop_owner}");
+            let (w, s) = deque::new::<usize>(64);
+            // What the deque holds, oldest first.
+            let mut model: Vec<usize> = (0..len).collect();
+            for &i in &model {
+                w.push(i).unwrap();
+            }
+            // A few pops, newest first; after each, thieves see the rest.
+            for _ in 0..len.min(3) {
+                assert_eq!(w.pop(), model.pop(), "{ctx}: the newest first");
+                assert_eq!(w.len(), model.len(), "{ctx}: owner's count");
+                assert_eq!(s.len(), model.len(), "{ctx}: thieves' count");
+            }
+            let w = if drop_owner {
+                drop(w);
+                None
+            } else {
+                Some(w)
+            };
+            let rest: Vec<usize> = std::iter::from_fn(|| s.steal().success()).collect();
+            assert_eq!(rest, model, "{ctx}: what thieves get, oldest first");
+            if let Some(w) = w {
+                assert_eq!(w.pop(), None, "{ctx}: stolen empty");
+            }
         }
-        assert_eq!(w.pop(), model.pop(), "{ctx}: the newest first");
-        // The pop reserved min(len / 2, RESERVE_MAX) positions (at least
-        // one), took one of them and keeps the rest from thieves.
-        let kept = (len / 2).clamp(1, r) - 1;
-        assert_eq!(
-            w.len(),
-            model.len(),
-            "{ctx}: the owner counts its reservation"
-        );
-        assert_eq!(s.len(), model.len() - kept, "{ctx}: thieves see the rest");
-        assert!(s.len() >= model.len() / 2, "{ctx}: at most half hidden");
-        // The next pops take the reserved items, newest first, and do not
-        // change what thieves see.
-        let visible = s.len();
-        for _ in 0..kept {
-            assert_eq!(w.pop(), model.pop(), "{ctx}");
-            assert_eq!(s.len(), visible, "{ctx}");
-        }
-        // A steal takes the oldest of what thieves see.
-        let stolen = s.steal().success();
-        assert_eq!(
-            stolen,
-            (!model.is_empty()).then(|| model.remove(0)),
-            "{ctx}"
-        );
-        if model.len() >= 4 {
-            // Reserve again (at least one item stays reserved), then push:
-            // the reservation becomes stealable.
-            assert_eq!(w.pop(), model.pop(), "{ctx}");
-            assert!(s.len() < model.len(), "{ctx}: something reserved");
-            w.push(1000).unwrap();
-            model.push(1000);
-            assert_eq!(
-                s.len(),
-                model.len(),
-                "{ctx}: a push hands the reservation back"
-            );
-            // Reserve once more, then drop the owner's half: thieves get
-            // everything left, oldest first.
-            assert_eq!(w.pop(), model.pop(), "{ctx}");
-            assert!(s.len() < model.len(), "{ctx}: something reserved");
-        }
-        drop(w);
-        let rest: Vec<usize> = std::iter::from_fn(|| s.steal().success()).collect();
-        assert_eq!(
-            rest, model,
-            "{ctx}: what thieves get once the owner is gone"
-        );
     }
 }
 
@@ -565,10 +533,10 @@ fn leftovers_after_contention_dropped_once() {
                             ledger.take(mine.pop().unwrap().id);
                         }
                     }
-                    // Whatever is left in `mine` is counted as taken and is
-                    // dropped with the deque, here, by the last handle.
-                    // Dropping the owner's half first hands its reservation
-                    // (items its last pops kept back) to the stealer.
+                    // Whatever is left in `mine` is taken through its
+                    // stealer once the owner's half is gone (a stealer that
+                    // outlives its owner still reaches every item), counted
+                    // and dropped here.
                     drop(mine);
                     while let Some(it) = mine_s.steal().success() {
                         ledger.take(it.id);

@@ -312,6 +312,8 @@ fn metrics_add_up() {
                 .result_capacity(4096)
                 .strategy(kind)
                 .max_retries(1)
+                // Timing on: the latency histograms are checked below.
+                .timing(true)
                 .build(move |job: &Job<u64>, ctx: &Context<'_, u64>| {
                     let i = *job.data();
                     if i >= n {

@@ -3,10 +3,14 @@
 //! sleeps. Everything goes through `src/sync.rs`, so under loom each step is
 //! a yield point and the models stay small.
 
-/// Spin steps: step `k` spins `2^k` times (1, 2, 4, ... 64 pauses).
-const SPIN_STEPS: u32 = 6;
-/// Yield steps after the spins; past them every step naps (50 µs).
-const YIELD_STEPS: u32 = 16;
+/// Spin steps: step `k` spins `2^k` times (1, 2, 4, ... 32 pauses, 63 in
+/// all: a few microseconds, longer than a cache-line round trip plus a short
+/// job). One step under loom.
+const SPIN_STEPS: u32 = crate::sync::model_scaled(6, 1) as u32;
+/// Yield steps after the spins; past them every step naps (50 µs), and
+/// [`Backoff::is_napping`] says a waiter should rather block. Few: a yield
+/// is a system call, and an idle pool should not spend its CPU on them.
+const YIELD_STEPS: u32 = crate::sync::model_scaled(4, 1) as u32;
 
 /// Exponential back-off: spin, then yield, then nap.
 ///
@@ -44,7 +48,6 @@ impl Backoff {
 
     /// True once the back-off has moved past spinning and yielding.
     #[inline]
-    #[allow(dead_code)]
     pub(crate) fn is_napping(&self) -> bool {
         self.step >= SPIN_STEPS + YIELD_STEPS
     }

@@ -19,19 +19,14 @@
 //!   releases them by setting `steal = real`. The owner's `push` checks
 //!   capacity against `steal`, so it never writes a slot a thief is still
 //!   reading. (tokio's and st3's queues also split the head index, though
-//!   their owners pop with an RMW on it; ours pops without one.)
-//! * **Reserved pops.** A Chase-Lev pop pays a SeqCst fence per item. Here a
-//!   pop that finds no reserved item lowers `bottom` by up to
-//!   [`RESERVE_MAX`] positions (half of what it sees, at least one) under
-//!   one fence, returns the newest and keeps the rest as a reservation that
-//!   later pops take with no atomic operation at all. Reserved items are the
-//!   owner's: thieves see and steal only the rest, and the owner's next push
-//!   or batch steal into its deque, [`Worker::unreserve`], or dropping the
-//!   owner's half makes them stealable again. So a thief can find a deque
-//!   empty while its owner still holds up to `RESERVE_MAX - 1` items. An
-//!   owner that may block inside an item's work (waiting for another item
-//!   to run) must call [`Worker::unreserve`] first, or the item it waits for
-//!   may sit in its own reservation; the pool does so before every job.
+//!   their owners pop with an RMW on it; ours needs one only for the last
+//!   item.)
+//!
+//! The owner's [`Worker::pop`] is the `take` of Lê et al.: lower `bottom` by
+//! one, SeqCst fence, load `top`, and race thieves with a CAS on `real` only
+//! for the last item. Thieves can claim every item but the one a pop is
+//! taking, so an owner whose item blocks on another item of its deque never
+//! hides that item from them.
 //!
 //! ```
 //! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -117,19 +112,21 @@ fn unpack(v: u64) -> (u32, u32) {
 /// Invariants (indices are `u32` positions that wrap; differences are taken
 /// with `wrapping_sub` and never exceed the capacity, which is at most 2^30):
 ///
-/// * `top` packs `(steal, real)`, `steal` in the high half. `real` is the next
-///   position a thief may claim; `steal <= real`. Positions in
-///   `[steal, real)` are claimed by the one thief that is still moving them
-///   out; no other thief may claim while `steal != real`.
-///   Written by thieves (claim and release CAS) and by the owner (its CAS on
-///   the last item).
-/// * `bottom` is the end of what thieves may claim. Written only by the
-///   owner. The owner's own end, `Worker::end`, is at or above it: positions
-///   in `[bottom, end)` are the owner's reservation, which no thief claims
-///   (see `Worker::pop`). Positions in `[real, end)` hold initialised items.
-/// * Slot `p & mask` is written only by the owner, and only when
-///   `p - steal < capacity`, i.e. after every thief that claimed the previous
-///   occupant of that slot has released it.
+/// 1. `top` packs `(steal, real)`, `steal` in the high half. `real` is the
+///    next position a thief may claim; `steal <= real`, and both only grow.
+///    Positions in `[steal, real)` are claimed by the one thief that is
+///    still moving them out; no other thief may claim while `steal != real`.
+///    Written by thieves (claim and release CAS) and by the owner (its CAS on
+///    the last item).
+/// 2. `bottom` is the next position the owner pushes to; `real <= bottom`
+///    and positions in `[real, bottom)` hold initialised items. Written only
+///    by the owner, which keeps a copy (`Worker::bottom`). Inside a `pop` it
+///    is one lower for a moment (so `real` may be `bottom + 1`): position
+///    `bottom` then holds the item being popped, which goes to the owner
+///    unless a thief claims it first (see `Worker::pop`).
+/// 3. Slot `p & mask` is written only by the owner, and only when
+///    `p - steal < capacity`, i.e. after every thief that claimed the
+///    previous occupant of that slot has released it.
 struct Inner<T> {
     top: CachePadded<AtomicU64>,
     bottom: CachePadded<AtomicU32>,
@@ -138,7 +135,7 @@ struct Inner<T> {
 }
 
 // SAFETY: items move between threads by value (a thief takes ownership of what
-// the owner pushed), so `T: Send` suffices; the slot protocol above guarantees
+// the owner pushed), so `T: Send` suffices; invariants 1 and 3 guarantee that
 // no slot is accessed by two threads at once.
 unsafe impl<T: Send> Send for Inner<T> {}
 // SAFETY: as above; shared access goes through atomics and owned slots.
@@ -153,8 +150,8 @@ impl<T> Inner<T> {
     /// Moves the item out of position `pos`.
     ///
     /// # Safety
-    /// The caller owns position `pos` (the owner: a position it reserved, or
-    /// won; a thief: one inside its claimed range) and the slot holds an
+    /// The caller owns position `pos` (the owner: the position its `pop`
+    /// took; a thief: one inside its claimed range) and the slot holds an
     /// initialised item that nobody else will read.
     #[inline(always)]
     unsafe fn read(&self, pos: u32) -> T {
@@ -166,9 +163,9 @@ impl<T> Inner<T> {
     /// Writes `value` into position `pos`.
     ///
     /// # Safety
-    /// Only the owner calls this, for a position at or above its `end` (its
+    /// Only the owner calls this, for a position at or above `bottom` (its
     /// push, or a batch steal into its deque) with `pos - steal < capacity`,
-    /// so no thief is reading the slot.
+    /// so no thief is reading the slot (invariant 3).
     #[inline(always)]
     unsafe fn write(&self, pos: u32, value: T) {
         let slot = &self.buffer[(pos & self.mask) as usize];
@@ -179,16 +176,16 @@ impl<T> Inner<T> {
 
 impl<T> Drop for Inner<T> {
     fn drop(&mut self) {
-        // `&mut self`: every handle is gone, so no thief is mid-steal and
-        // `steal == real`, and the owner's drop published its reservation
-        // (`bottom == end`). Ordering: the last `Arc` drop already synchronised
-        // with every other handle's drop, so Relaxed loads see the final values.
+        // `&mut self`: every handle is gone, so no thief is mid-steal
+        // (`steal == real`) and no pop has `bottom` lowered. Ordering: the
+        // last `Arc` drop already synchronised with every other handle's
+        // drop, so Relaxed loads see the final values.
         let (_, real) = unpack(self.top.load(Ordering::Relaxed));
         let bottom = self.bottom.load(Ordering::Relaxed);
         let mut pos = real;
         while pos != bottom {
-            // SAFETY: positions in [real, bottom) hold initialised items and
-            // we are the last owner of the buffer.
+            // SAFETY: positions in [real, bottom) hold initialised items
+            // (invariant 2) and we are the last owner of the buffer.
             drop(unsafe { self.read(pos) });
             pos = pos.wrapping_add(1);
         }
@@ -227,8 +224,7 @@ pub fn new<T>(capacity: usize) -> (Worker<T>, Stealer<T>) {
         Worker {
             inner: inner.clone(),
             steal_seen: Cell::new(0),
-            end: Cell::new(0),
-            public: Cell::new(0),
+            bottom: Cell::new(0),
             _not_sync: PhantomData,
         },
         Stealer { inner },
@@ -253,42 +249,10 @@ pub struct Worker<T> {
     /// reloads it only when the deque looks full, and so does not read the
     /// thieves' cache line on every push.
     steal_seen: Cell<u32>,
-    /// The owner's bottom: the next position `push` writes. Positions in
-    /// `[public, end)` are reserved by the owner (struct invariant 2).
-    end: Cell<u32>,
     /// The value of `Inner::bottom`, which only this half writes: a copy
-    /// saves loading our own atomic.
-    public: Cell<u32>,
+    /// saves loading our own atomic in `push` and `pop`.
+    bottom: Cell<u32>,
     _not_sync: PhantomData<Cell<()>>,
-}
-
-/// The most positions one reserving [`Worker::pop`] takes under one fence
-/// (it also takes at most half of what it sees, but at least one). Larger reservations pay
-/// fewer fences per item but hide more items from thieves; with 8, a deque
-/// at least 16 deep pays one fence per 8 pops instead of one per pop, while
-/// at most 7 items wait behind the job the owner runs.
-///
-/// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-/// use corepool::primitives::deque::{self, RESERVE_MAX};
-/// let (w, s) = deque::new::<u32>(64);
-/// for i in 0..32 { w.push(i).unwrap(); }
-/// assert_eq!(w.pop(), Some(31));
-/// // That pop reserved min(32 / 2, RESERVE_MAX) = 8 positions and took one:
-/// // thieves see the other 24 items, the owner all 31.
-/// assert_eq!(s.len(), 32 - RESERVE_MAX as usize);
-/// assert_eq!(w.len(), 31);
-/// w.push(99).unwrap(); // a push hands the reservation back
-/// assert_eq!(s.len(), 32);
-/// ```
-pub const RESERVE_MAX: u32 = 8;
-
-impl<T> Drop for Worker<T> {
-    fn drop(&mut self) {
-        // Hand the reservation back, so stealers that outlive us (and the
-        // final drop of the buffer) see every item.
-        self.unreserve();
-    }
 }
 
 // SAFETY: moving the owner's half to another thread moves ownership of the
@@ -312,7 +276,7 @@ impl<T> Worker<T> {
     #[inline]
     pub fn push(&self, value: T) -> Result<(), T> {
         let inner = &*self.inner;
-        let b = self.end.get();
+        let b = self.bottom.get();
         if b.wrapping_sub(self.steal_seen.get()) >= inner.capacity() {
             // Ordering: Acquire pairs with a thief's Release when it releases
             // its claimed range, so its reads of those slots happen before
@@ -324,47 +288,21 @@ impl<T> Worker<T> {
             }
         }
         // SAFETY: `b - steal < capacity` (for a `steal` at most the current
-        // one): the slot is free and no thief holds it (struct invariant 3),
-        // and only the owner writes slots.
+        // one): the slot is free and no thief holds it (invariant 3), and
+        // only the owner writes slots.
         unsafe { inner.write(b, value) };
         self.publish(b.wrapping_add(1));
         Ok(())
     }
 
-    /// Makes the items the last pops reserved stealable again (see the
-    /// module doc). Cheap: a branch, and one store when something is
-    /// reserved. Call it before work that may block waiting for another
-    /// item of this deque to run.
-    ///
-    /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-    /// let (w, s) = corepool::primitives::deque::new::<u32>(16);
-    /// for i in 0..8 { w.push(i).unwrap(); }
-    /// assert_eq!(w.pop(), Some(7)); // reserved 4, took one
-    /// assert_eq!(s.len(), 4);
-    /// w.unreserve();
-    /// assert_eq!(s.len(), 7);
-    /// assert_eq!(w.pop(), Some(6)); // still LIFO for the owner
-    /// ```
-    #[inline]
-    pub fn unreserve(&self) {
-        if self.end.get() != self.public.get() {
-            self.publish(self.end.get());
-        }
-    }
-
-    /// Sets `end` and `bottom` to `end`: the new item (or items) and any
-    /// reservation become stealable.
+    /// Sets `bottom` to `b`, publishing the slots written below it.
     #[inline(always)]
-    fn publish(&self, end: u32) {
-        self.end.set(end);
-        self.public.set(end);
+    fn publish(&self, b: u32) {
+        self.bottom.set(b);
         // Ordering: Release publishes the slot writes to thieves, whose
-        // Acquire load of `bottom` sees them before they claim a position.
-        // Raising `bottom` over a reservation is safe: those slots were
-        // written before an earlier Release store, and this store is Release
-        // too, so a thief that reads it synchronises with all of them.
-        self.inner.bottom.store(end, Ordering::Release);
+        // Acquire load of `bottom` in `Stealer::claim` sees them before they
+        // claim a position.
+        self.inner.bottom.store(b, Ordering::Release);
     }
 
     /// Pops the most recently pushed item, if any.
@@ -381,81 +319,59 @@ impl<T> Worker<T> {
     #[inline]
     pub fn pop(&self) -> Option<T> {
         let inner = &*self.inner;
-        let e = self.end.get();
-        let b = self.public.get();
-        if e != b {
-            // A reserved item: no thief can claim it (see below).
-            let e = e.wrapping_sub(1);
-            self.end.set(e);
-            // SAFETY: position `e` is in [bottom, end): ours alone.
-            return Some(unsafe { inner.read(e) });
-        }
-        // Cheap early exit without the fence: `real` only grows, so if it has
-        // already reached `e` the deque is empty for the owner. Ordering:
-        // Relaxed: a stale `real` only makes the reservation below larger
-        // than intended, which the check after the fence handles.
+        let b = self.bottom.get();
+        // Cheap early exit without the fence. Ordering: Relaxed is enough, as
+        // we read no slot and write nothing on this path: `real` only grows
+        // and never passes `bottom` outside a pop (invariants 1 and 2), so a
+        // `real` that has reached `b`, however stale, is still `b` and the
+        // deque is empty (only we add items). A stale lower `real` only sends
+        // us down the fenced path.
         let (_, real) = unpack(inner.top.load(Ordering::Relaxed));
-        let seen = e.wrapping_sub(real) as i32;
-        if seen <= 0 {
+        if b.wrapping_sub(real) as i32 <= 0 {
             return None;
         }
-        // Reserve up to half of what we see (at least one position).
-        let k = (seen as u32 / 2).clamp(1, RESERVE_MAX);
-        let nb = e.wrapping_sub(k);
-        // Ordering: reserve [nb, e) before looking at `top` (the fence below
-        // orders it). Release rather than Relaxed so that a thief whose
-        // Acquire load reads this value still synchronises with the pushes
-        // below `nb` (a plain store would end their release sequence).
-        inner.bottom.store(nb, Ordering::Release);
-        self.public.set(nb);
+        let b = b.wrapping_sub(1);
+        // Ordering: take position `b` away from thieves before looking at
+        // `top` (the fence below orders the two). Release rather than Relaxed
+        // so that a thief whose Acquire load reads this value still
+        // synchronises with the pushes below `b` (a Relaxed store would end
+        // their release sequence; loom: `steal_after_pop_sees_pushes`).
+        inner.bottom.store(b, Ordering::Release);
         // Ordering: SeqCst fence pairs with the fence a thief runs in
-        // `Stealer::claim` between reading `real` (or writing it, for the
-        // later positions of a batch) and loading `bottom` (Lê et al.). For
-        // each position p a thief claims, either its fence comes first in
-        // the SeqCst order, and then the `real` we load below is at least p,
-        // or ours does, and then its `bottom` load sees `nb` or a later value
-        // we store: until our next `publish`, those are at most `real + 1`
-        // (the branch below), so p <= max(nb - 1, real). Hence positions in
-        // [max(nb, real + 1), e) are ours until we publish them again.
+        // `Stealer::claim` between reading `real == p` (or writing it, for
+        // the later positions of a batch) and loading `bottom` (Lê et al.; a
+        // store-buffering pattern). If its fence comes first in the SeqCst
+        // order, our load of `top` below sees `real >= p`; if ours does, its
+        // load of `bottom` sees `b` or a later value. So a thief claims
+        // position `b` only if we see `real >= b` here, or after we give `b`
+        // back by raising `bottom` again.
         fence(Ordering::SeqCst);
         let cur = inner.top.load(Ordering::Relaxed);
         let (_, real) = unpack(cur);
-        let last = e.wrapping_sub(1);
-        if nb.wrapping_sub(real) as i32 > 0 {
-            // The whole reservation lies above `real`: take the newest and
-            // keep [nb, e - 1) for the next pops.
-            self.end.set(last);
-            // SAFETY: position `last` is in [nb, e) with nb > real: ours.
-            return Some(unsafe { inner.read(last) });
-        }
-        // Thieves reached into the reservation. `real <= e` by the argument
-        // above: every claimed position is below `nb` or at most `real`, and
-        // `nb < e`.
-        let left = e.wrapping_sub(real);
-        if left == 0 {
-            // Thieves took everything. Ordering: Release, as above.
-            self.publish(e);
+        let len = b.wrapping_sub(real) as i32;
+        if len < 0 {
+            // Since our first look a thief took the last item, so `real` is
+            // `b + 1`: give position `b` back. Ordering: Release like every
+            // store of `bottom`, though Relaxed would do: every position below
+            // `b + 1` is claimed, so a thief that reads this value claims
+            // nothing through it (its CAS from an older `real` fails).
+            inner.bottom.store(b.wrapping_add(1), Ordering::Release);
             return None;
         }
-        if left >= 2 {
-            // Positions (real, e) are ours; position `real` may be in a
-            // thief's hands. Give it back to the thieves by raising `bottom`
-            // to real + 1 and keep (real, e - 1) reserved.
-            let nb = real.wrapping_add(1);
-            // Ordering: Release, as above.
-            inner.bottom.store(nb, Ordering::Release);
-            self.public.set(nb);
-            self.end.set(last);
-            // SAFETY: `last > real` and `last < e`: ours by the fence argument.
-            return Some(unsafe { inner.read(last) });
+        if len > 0 {
+            // More than one item was left: thieves claim from `real < b`.
+            self.bottom.set(b);
+            // SAFETY: position `b` holds an item (invariant 2) and no thief
+            // claims it, by the fence argument above.
+            return Some(unsafe { inner.read(b) });
         }
-        // One item left, at position `real == last`, that a thief whose fence
+        // The last item, at position `real == b`, that a thief whose fence
         // came first may also be claiming: race it with a CAS on `real`.
         let mut cur = cur;
         let won = loop {
             let (steal, real) = unpack(cur);
-            if real != last {
-                // A thief claimed position `last`.
+            if real != b {
+                // A thief claimed position `b`.
                 break false;
             }
             let next = if steal == real {
@@ -467,7 +383,7 @@ impl<T> Worker<T> {
             };
             // Ordering: SeqCst is more than needed (see `Stealer::claim`).
             // On failure we re-read: if only `steal` moved (a thief released
-            // its range), position `last` is still ours to take.
+            // its range), position `b` is still ours to take.
             match inner
                 .top
                 .compare_exchange(cur, next, Ordering::SeqCst, Ordering::Relaxed)
@@ -476,13 +392,12 @@ impl<T> Worker<T> {
                 Err(actual) => cur = actual,
             }
         };
-        // The item is gone either way: `real == e` now. Ordering: Release
-        // keeps the release sequence of `push`'s store unbroken for thieves
-        // that read this value.
-        self.publish(e);
+        // The item is gone either way: `real == b + 1` now. Ordering: as for
+        // the early return above.
+        inner.bottom.store(b.wrapping_add(1), Ordering::Release);
         if won {
-            // SAFETY: our CAS moved `real` past `last`, so no thief can claim it.
-            Some(unsafe { inner.read(last) })
+            // SAFETY: our CAS moved `real` past `b`, so no thief can claim it.
+            Some(unsafe { inner.read(b) })
         } else {
             None
         }
@@ -499,8 +414,8 @@ impl<T> Worker<T> {
         self.inner.capacity() as usize
     }
 
-    /// The number of items in the deque, the owner's reservation included
-    /// (exact when no thief is active; a snapshot otherwise).
+    /// The number of items in the deque (exact when no thief is active; a
+    /// snapshot otherwise).
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -509,7 +424,7 @@ impl<T> Worker<T> {
     /// assert_eq!(w.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        len_to(&self.inner, self.end.get())
+        len_to(&self.inner, self.bottom.get())
     }
 
     /// True when the deque holds nothing.
@@ -539,19 +454,13 @@ impl<T> Worker<T> {
     }
 }
 
-/// Items from `real` up to `end`.
-fn len_to<T>(inner: &Inner<T>, end: u32) -> usize {
+/// Items from `real` up to `bottom`.
+fn len_to<T>(inner: &Inner<T>, bottom: u32) -> usize {
     // Ordering: a snapshot for heuristics and metrics; nothing is read
     // through it.
     let (_, real) = unpack(inner.top.load(Ordering::Relaxed));
-    let len = end.wrapping_sub(real) as i32;
+    let len = bottom.wrapping_sub(real) as i32;
     len.max(0) as usize
-}
-
-/// Items thieves can see: from `real` up to `bottom`.
-fn len_of<T>(inner: &Inner<T>) -> usize {
-    // Ordering: a snapshot, as above.
-    len_to(inner, inner.bottom.load(Ordering::Relaxed))
 }
 
 impl<T> fmt::Debug for Worker<T> {
@@ -587,7 +496,7 @@ impl<T> Clone for Stealer<T> {
 impl<T> fmt::Debug for Stealer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("deque::Stealer")
-            .field("len", &len_of(&self.inner))
+            .field("len", &self.len())
             .finish()
     }
 }
@@ -616,10 +525,20 @@ impl<T> Stealer<T> {
             // Another thief is still copying out its range.
             return Steal::Retry;
         }
+        // A first look without the fence, so that an idle worker probing
+        // empty deques pays no fence. Ordering: Acquire, as below. A stale
+        // `bottom` can only hide a push that does not happen before this
+        // steal (one that does is visible), and a `bottom` lowered by a
+        // concurrent owner pop hides the item that pop is taking (or that a
+        // thief took first): reporting `Empty` is a valid outcome in both.
+        let b = inner.bottom.load(Ordering::Acquire);
+        if b.wrapping_sub(real) as i32 <= 0 {
+            return Steal::Empty;
+        }
         // Ordering: SeqCst fence pairs with the owner's fence in `pop` (Lê et
-        // al.): either the owner then loads a `real` at least the one we
-        // read (so it leaves that position to the last-item CAS), or we see
-        // its lowered `bottom` and do not claim that position.
+        // al.; argued there): either the owner then loads a `real` at least
+        // the one we read (so it leaves that position to the last-item CAS),
+        // or we see its lowered `bottom` and do not claim that position.
         fence(Ordering::SeqCst);
         // Ordering: Acquire pairs with the owner's Release stores of `bottom`
         // (in `push`, and in `pop` so the release sequence is not cut), so the
@@ -775,9 +694,9 @@ impl<T> Stealer<T> {
         let d = &*dest.inner;
         // Room in `dest`: only we (its owner) push into it, and thieves only
         // take from it, so this lower bound stays valid while we copy. We
-        // write above `dest`'s reservation. Ordering: Acquire on `top` pairs
+        // write from `dest`'s bottom up. Ordering: Acquire on `top` pairs
         // with thieves' release of `dest` slots we are about to overwrite.
-        let db = dest.end.get();
+        let db = dest.bottom.get();
         let (dsteal, _) = unpack(d.top.load(Ordering::Acquire));
         let room = d.capacity() - db.wrapping_sub(dsteal);
         let room = room + pop_first as u32;
@@ -807,15 +726,13 @@ impl<T> Stealer<T> {
         }
         self.release(claimed);
         if written > 0 {
-            // Publishes the copied slots (and `dest`'s reservation) to
-            // `dest`'s thieves.
+            // Publishes the copied slots to `dest`'s thieves.
             dest.publish(db.wrapping_add(written));
         }
         Steal::Success((n as usize, first))
     }
 
-    /// A snapshot of the number of items thieves can take (the owner's
-    /// reservation, at most [`RESERVE_MAX`]` - 1` items, is not counted).
+    /// A snapshot of the number of items in the deque.
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -824,7 +741,8 @@ impl<T> Stealer<T> {
     /// assert_eq!(s.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        len_of(&self.inner)
+        // Ordering: a snapshot, as in `len_to`.
+        len_to(&self.inner, self.inner.bottom.load(Ordering::Relaxed))
     }
 
     /// True when a snapshot shows no items.

@@ -74,7 +74,6 @@ pub struct Ring<T> {
     mask: usize,
 }
 
-
 // SAFETY: items move between threads by value; slot access is exclusive by
 // the claim protocol above.
 unsafe impl<T: Send> Send for Ring<T> {}
@@ -210,10 +209,22 @@ impl<T> Ring<T> {
     /// Pops the oldest item if it is ready; `None` if the slot at `head` is
     /// empty or still being written by the producer that claimed it. Unlike
     /// [`pop`](Self::pop) it never waits and never reads `tail` (the
-    /// producers' line); the priority buckets use it, and sort out a
-    /// producer that is still writing themselves (`PriorityBuckets::pop`).
+    /// producers' line), so a consumer that polls an empty ring does not
+    /// steal that line from the producers on every look. The pool's
+    /// workers and receivers poll with it (their last look before blocking
+    /// reads `tail` with [`is_empty_after_release`](Self::is_empty_after_release),
+    /// which sees a claimed position); the priority buckets use it and sort
+    /// out a producer that is still writing themselves.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let ring = corepool::primitives::ring::Ring::new(2);
+    /// assert_eq!(ring.pop_ready(), None::<u8>);
+    /// ring.push(3).unwrap();
+    /// assert_eq!(ring.pop_ready(), Some(3));
+    /// ```
     #[inline]
-    pub(crate) fn pop_ready(&self) -> Option<T> {
+    pub fn pop_ready(&self) -> Option<T> {
         self.pop_impl::<false>()
     }
 

@@ -11,15 +11,13 @@ use crate::config::{Config, IdlePolicy, Pinning, StrategyKind};
 use crate::error::{ConfigError, RunError, SubmitError};
 use crate::job::{Job, JobId};
 use crate::metrics::{self, Metrics, SharedStats, WorkerStats};
-use crate::primitives::gate::Gate;
 use crate::primitives::backoff::Backoff;
+use crate::primitives::gate::Gate;
 use crate::primitives::results::ResultQueue;
 use crate::primitives::sleep::Sleep;
 use crate::result::JobResult;
 use crate::strategy::{Builtin, PoolShape, Strategy, Wake};
-use crate::sync::{
-    Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, thread,
-};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, thread};
 
 use batch::Batch;
 pub use worker::Context;
@@ -440,15 +438,24 @@ impl Builder {
         self
     }
 
-    /// Record queue and run times (default on; off saves two clock reads per
-    /// job, and results then carry zero durations).
+    /// Record queue and run times: each job's creation stamp, its results'
+    /// [`queued`](JobResult::queued) and [`running`](JobResult::running),
+    /// and the metrics' latency histograms (default off: on, it reads the
+    /// clock three times per job, which halves the rate of trivial jobs;
+    /// off, results carry zero durations).
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
-    /// let pool = corepool::Pool::builder().timing(false)
-    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// let pool = corepool::Pool::builder().timing(true)
+    ///     .build(|j: &corepool::Job<u8>, _| {
+    ///         std::thread::sleep(std::time::Duration::from_millis(1));
+    ///         Ok::<_, ()>(*j.data())
+    ///     }).unwrap();
     /// let r = pool.run_data([1]).unwrap();
-    /// assert_eq!(r[0].running(), std::time::Duration::ZERO);
+    /// assert!(r[0].running() >= std::time::Duration::from_millis(1));
+    /// let pool = corepool::Pool::builder()
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.run_data([1]).unwrap()[0].running(), std::time::Duration::ZERO);
     /// ```
     pub fn timing(mut self, on: bool) -> Self {
         self.config.timing = on;
@@ -834,7 +841,7 @@ where
         // Taking the last result wakes nobody: a receiver blocks only when
         // every pushed result has been taken and more are outstanding, and
         // then the next push or refusal wakes it (`primitives::results`).
-        q.ring().pop()
+        q.ring().pop_ready()
     }
 
     /// Waits for the next result. Returns `None` once no streamed job is
@@ -872,7 +879,7 @@ where
         let Delivery::Queue(q) = &self.shared.delivery else {
             return None;
         };
-        let mut spins = 0u32;
+        let mut backoff = Backoff::new();
         loop {
             if let Some(r) = self.try_recv() {
                 return Some(r);
@@ -883,16 +890,17 @@ where
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }
-            if spins < crate::sync::model_scaled(256, 0) as u32 {
-                spins += 1;
-                crate::sync::spin_loop();
+            // Spin (with growing pauses, so the workers' lines are not
+            // hammered), yield a few times, then block.
+            if !backoff.is_napping() {
+                backoff.snooze();
                 continue;
             }
             q.wait(|| self.shared.outstanding() == 0, deadline);
-            // The ring can look non-empty while a worker is between its
-            // claim and its write: give it a moment (a yield point under
-            // loom).
-            crate::sync::spin_loop();
+            // Woken, or the ring showed a result still being written (a
+            // worker between its claim and its write): back to spinning, so
+            // a slow writer costs polls, not another round of RMWs.
+            backoff.reset();
         }
     }
 

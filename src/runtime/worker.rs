@@ -4,6 +4,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use crate::config::IdlePolicy;
+use crate::primitives::backoff::Backoff;
 use crate::error::SubmitError;
 use crate::job::{Job, JobId, instant_of, nanos_between, stamp_now};
 use crate::metrics::Event;
@@ -14,10 +15,6 @@ use crate::sync::{Arc, Ordering};
 use super::batch::Batch;
 use super::{Delivery, Shared};
 
-/// Spins before an idle worker starts yielding (SpinThenPark).
-const IDLE_SPINS: u32 = 128;
-/// Yields before an idle worker parks (SpinThenPark).
-const IDLE_YIELDS: u32 = 16;
 
 /// What a running job can see and do: which worker runs it, its deadline,
 /// whether the pool is shutting down, and submitting follow-up jobs.
@@ -397,10 +394,10 @@ where
     /// The worker's main loop.
     pub(crate) fn run(&self) {
         let sh = self.shared;
-        let mut idle = 0u32;
+        let mut idle = Backoff::new();
         loop {
             if self.help_batch() {
-                idle = 0;
+                idle.reset();
                 continue;
             }
             // Ordering: Acquire pairs with the SeqCst store in `shutdown_now`,
@@ -415,7 +412,7 @@ where
                     self.count(Event::Stolen);
                 }
                 self.process(job);
-                idle = 0;
+                idle.reset();
                 continue;
             }
             // Ordering: Acquire pairs with `close`; the gate was drained
@@ -424,22 +421,14 @@ where
                 break;
             }
             match sh.config.idle {
+                // Spin and yield, never nap or park.
                 IdlePolicy::Spin => {
-                    idle = idle.wrapping_add(1);
-                    if idle.is_multiple_of(IDLE_SPINS) {
-                        crate::sync::thread::yield_now();
-                    } else {
-                        crate::sync::spin_loop();
+                    if idle.is_napping() {
+                        idle.reset();
                     }
+                    idle.snooze();
                 }
-                IdlePolicy::SpinThenPark if idle < IDLE_SPINS => {
-                    idle += 1;
-                    crate::sync::spin_loop();
-                }
-                IdlePolicy::SpinThenPark if idle < IDLE_SPINS + IDLE_YIELDS => {
-                    idle += 1;
-                    crate::sync::thread::yield_now();
-                }
+                IdlePolicy::SpinThenPark if !idle.is_napping() => idle.snooze(),
                 _ => {
                     if sh.sleep.sleep(self.index, || !self.has_work()) {
                         self.count(Event::Parked);
@@ -450,7 +439,7 @@ where
                         // under loom).
                         crate::sync::spin_loop();
                     }
-                    idle = 0;
+                    idle.reset();
                 }
             }
         }

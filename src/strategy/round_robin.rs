@@ -127,13 +127,13 @@ impl<J: Send + 'static> Strategy<J> for RoundRobin<J> {
 
     #[inline]
     fn pop(&self, _: &(), worker: usize) -> Option<(J, Source)> {
-        if let Some(j) = self.rings[worker].pop() {
+        if let Some(j) = self.rings[worker].pop_ready() {
             return Some((j, Source::Own));
         }
         let n = self.rings.len();
         (1..n).find_map(|i| {
             self.rings[(worker + i) % n]
-                .pop()
+                .pop_ready()
                 .map(|j| (j, Source::Stolen))
         })
     }

@@ -112,7 +112,7 @@ impl<J: Send + 'static> Strategy<J> for WorkStealing<J> {
         // One job at a time from the injector: a pop is one CAS, the same
         // as moving the job through our deque would cost (and a deque pop
         // pays a fence), and idle workers balance by taking the next one.
-        if let Some(j) = self.injector.pop() {
+        if let Some(j) = self.injector.pop_ready() {
             return Some((j, Source::Shared));
         }
         self.steal(local, worker).map(|j| (j, Source::Stolen))
