@@ -4,17 +4,16 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use crate::config::IdlePolicy;
-use crate::primitives::backoff::Backoff;
 use crate::error::SubmitError;
 use crate::job::{Job, JobId, instant_of, nanos_between, stamp_now};
 use crate::metrics::Event;
+use crate::primitives::backoff::Backoff;
 use crate::result::{JobError, JobResult, panic_message};
 use crate::strategy::{Source, Strategy};
 use crate::sync::{Arc, Ordering};
 
 use super::batch::Batch;
 use super::{Delivery, Shared};
-
 
 /// What a running job can see and do: which worker runs it, its deadline,
 /// whether the pool is shutting down, and submitting follow-up jobs.
