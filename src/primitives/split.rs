@@ -49,8 +49,8 @@ const DRAINED: u64 = (u32::MAX as u64) << 32;
 /// * A claim from the front (`claim`), and a steal of a slice's back half,
 ///   are CASes from the value read, so two claims never return the same
 ///   position.
-/// * The thief stores the rest of its stolen half into its *own* slice with
-///   a plain store: that slice is empty (its owner, the thief, found it so),
+/// * The thief writes the rest of its stolen half into its *own* slice
+///   unconditionally (a swap): that slice is empty (its owner, the thief, found it so),
 ///   and nobody claims from an empty slice or steals from it, so no other
 ///   position can be lost. The one other writer of an empty slice,
 ///   `claim_rest`, swaps in `DRAINED`; the thief's store then overwrites
@@ -153,8 +153,15 @@ impl SplitRanges {
             }
             // [mid, e) is ours: take a grain, keep the rest in our (empty)
             // slice where others can steal it in turn (struct invariant 3).
+            // A swap rather than a plain store: the same under the C++
+            // model here (nobody else writes an empty slice but
+            // `claim_rest`, whose `DRAINED` we overwrite on purpose), but
+            // loom 0.7 lets a thread's later load miss its own plain store
+            // when that store follows another thread's RMW on the location
+            // (a false report in `split_claim_races_claim_rest`), and this
+            // path is rare.
             let take = grain.min(e - mid);
-            own.store(pack(mid + take, e), Ordering::Relaxed);
+            own.swap(pack(mid + take, e), Ordering::Relaxed);
             return Some(mid as usize..(mid + take) as usize);
         }
     }

@@ -10,10 +10,10 @@ use crate::metrics::Event;
 use crate::primitives::backoff::Backoff;
 use crate::result::{JobError, JobResult, panic_message};
 use crate::strategy::{Source, Strategy};
-use crate::sync::{Arc, Ordering};
+use crate::sync::{Arc, AtomicUsize, Ordering};
 
 use super::batch::Batch;
-use super::{Delivery, Shared};
+use super::shared::{Delivery, Shared};
 
 /// What a running job can see and do: which worker runs it, its deadline,
 /// whether the pool is shutting down, and submitting follow-up jobs.
@@ -125,6 +125,44 @@ pub(crate) struct WorkerEnv<'a, T: Send, R, E, S: Strategy<Job<T>>> {
     pub(crate) index: usize,
     /// The last batch epoch this worker worked on.
     pub(crate) batch_seen: core::cell::Cell<u64>,
+}
+
+pub(super) fn worker_main<T, R, E, S>(sh: &Shared<T, R, E, S>, index: usize)
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: Send + 'static,
+    S: Strategy<Job<T>>,
+{
+    if let Some(core) = sh.config.core_for(index) {
+        // Pinning is best effort at run time: the core was validated at
+        // build time, and a refusal by the OS leaves the worker unpinned,
+        // which `WorkerMetrics::pinned` reports.
+        let pinned = core_affinity::set_for_current(core);
+        // Ordering: a flag for snapshots; nothing is read through it.
+        sh.stats[index].pinned.store(pinned, Ordering::Relaxed);
+    }
+    /// Counts the worker as exited however it leaves (even by a panic in
+    /// user code outside the processor, such as a strategy or a `Drop`), so
+    /// shutdown never waits for a dead worker.
+    struct Exit<'a>(&'a AtomicUsize);
+    impl Drop for Exit<'_> {
+        fn drop(&mut self) {
+            // Ordering: Release so the joiner's Acquire sees everything this
+            // worker delivered and handed back.
+            self.0.fetch_add(1, Ordering::Release);
+        }
+    }
+    let _exit = Exit(&sh.exited);
+    let local = sh.strategy.local(index);
+    let env = WorkerEnv {
+        shared: sh,
+        local: &local,
+        index,
+        batch_seen: core::cell::Cell::new(0),
+    };
+    env.run();
+    drop(local);
 }
 
 /// The result for `job`; `times` are (queued, running) in nanoseconds.
@@ -340,7 +378,7 @@ where
             }
             // While the results queue is full, help with a batch if one
             // arrives, so `run` never waits on unreceived streamed results.
-            Delivery::Queue(q) => super::push_blocking(q, result, || {
+            Delivery::Queue(q) => super::shared::push_blocking(q, result, || {
                 self.help_batch();
             }),
         }

@@ -1,0 +1,422 @@
+//! [`Builder`]: the pool's settings, validated by `build`, which spawns the
+//! workers.
+
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use crate::config::{Config, IdlePolicy, Pinning, StrategyKind};
+use crate::error::ConfigError;
+use crate::job::Job;
+use crate::metrics::{SharedStats, WorkerStats};
+use crate::primitives::gate::Gate;
+use crate::primitives::results::ResultQueue;
+use crate::primitives::sleep::Sleep;
+use crate::result::JobResult;
+use crate::strategy::{Builtin, PoolShape, Strategy};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, thread};
+
+use super::pool::Pool;
+use super::shared::{Delivery, Processor, Shared, Sink};
+use super::worker::{Context, worker_main};
+
+/// Builds a [`Pool`]; every setting is validated by `build`, which returns a
+/// [`ConfigError`] naming the field and the allowed range.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::{IdlePolicy, Job, Pool, StrategyKind};
+/// use std::time::Duration;
+///
+/// let pool = Pool::builder()
+///     .workers(2)
+///     .capacity(256)
+///     .strategy(StrategyKind::Priority)
+///     .idle(IdlePolicy::SpinThenPark)
+///     .max_retries(2)
+///     .job_timeout(Duration::from_secs(5))
+///     .build(|job: &Job<String>, _ctx| Ok::<_, std::fmt::Error>(job.data().len()))
+///     .unwrap();
+/// assert_eq!(pool.workers(), 2);
+/// assert_eq!(pool.strategy_name(), "priority");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    config: Config,
+    strategy_error: Option<ConfigError>,
+}
+
+impl Builder {
+    /// Worker threads (default: available parallelism; 1..=1024).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(3)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.workers(), 3);
+    /// ```
+    pub fn workers(mut self, n: usize) -> Self {
+        self.config.workers = n;
+        self
+    }
+
+    /// Capacity of each job queue (default 1024; 1..=2^24). A full queue
+    /// makes `try_submit` hand the job back and `submit` wait.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().capacity(100)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.config().capacity, 100);
+    /// ```
+    pub fn capacity(mut self, n: usize) -> Self {
+        self.config.capacity = n;
+        self
+    }
+
+    /// Capacity of the results queue (default: capacity x workers, at least
+    /// 1024). Workers wait while it is full.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().result_capacity(64)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.config().result_capacity, 64);
+    /// ```
+    pub fn result_capacity(mut self, n: usize) -> Self {
+        self.config.result_capacity = n;
+        self
+    }
+
+    /// The strategy (default: work-stealing).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().strategy(corepool::StrategyKind::Chunked)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.strategy_name(), "chunked");
+    /// ```
+    pub fn strategy(mut self, kind: StrategyKind) -> Self {
+        self.config.strategy = kind;
+        self.strategy_error = None;
+        self
+    }
+
+    /// The strategy by name: `"round-robin"`, `"chunked"`,
+    /// `"work-stealing"` or `"priority"`. An unknown name makes `build` fail.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let err = corepool::Pool::builder().strategy_name("fastest")
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap_err();
+    /// assert_eq!(err.field, "strategy");
+    /// ```
+    pub fn strategy_name(mut self, name: &str) -> Self {
+        match name.parse() {
+            Ok(kind) => {
+                self.config.strategy = kind;
+                self.strategy_error = None;
+            }
+            Err(e) => self.strategy_error = Some(e),
+        }
+        self
+    }
+
+    /// Chunk size of the chunked strategy and of batch claims (default 32;
+    /// 1..=65536).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().strategy_name("chunked").chunk_size(8)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.config().chunk_size, 8);
+    /// ```
+    pub fn chunk_size(mut self, n: usize) -> Self {
+        self.config.chunk_size = n;
+        self
+    }
+
+    /// Priority levels: job priorities must be in `0..levels` (default 8;
+    /// 1..=64).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().priority_levels(3)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert!(pool.try_submit(corepool::Job::new(1).with_priority(3)).is_err());
+    /// ```
+    pub fn priority_levels(mut self, n: usize) -> Self {
+        self.config.priority_levels = n;
+        self
+    }
+
+    /// The priority strategy's starvation bound `K`: a waiting job is served
+    /// after at most `K` pops of higher priorities (default 64).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().strategy_name("priority").starvation_bound(4)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.config().starvation_bound, 4);
+    /// ```
+    pub fn starvation_bound(mut self, k: usize) -> Self {
+        self.config.starvation_bound = k;
+        self
+    }
+
+    /// What idle workers do (default: spin, then park).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().idle(corepool::IdlePolicy::Park)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.config().idle, corepool::IdlePolicy::Park);
+    /// ```
+    pub fn idle(mut self, policy: IdlePolicy) -> Self {
+        self.config.idle = policy;
+        self
+    }
+
+    /// Core pinning (default: none).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(2).pinning(corepool::Pinning::Auto)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.run_data([1, 2]).unwrap().len(), 2);
+    /// ```
+    pub fn pinning(mut self, pinning: Pinning) -> Self {
+        self.config.pinning = pinning;
+        self
+    }
+
+    /// Retries after a failed attempt (default 0; 0..=1000). A retry is
+    /// re-queued at once (no sleep); panics are not retried.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// let tries = AtomicU32::new(0);
+    /// let pool = corepool::Pool::builder().workers(1).max_retries(2)
+    ///     .build(move |_: &corepool::Job<()>, _| {
+    ///         if tries.fetch_add(1, Ordering::Relaxed) < 2 { Err(()) } else { Ok(()) }
+    ///     }).unwrap();
+    /// let r = pool.run([corepool::Job::new(())]).unwrap();
+    /// assert_eq!((r[0].is_ok(), r[0].attempts), (true, 3));
+    /// ```
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.config.max_retries = n;
+        self
+    }
+
+    /// Deadline for jobs that have none, counted from submission.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().job_timeout(std::time::Duration::from_secs(1))
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.config().job_timeout, Some(std::time::Duration::from_secs(1)));
+    /// ```
+    pub fn job_timeout(mut self, t: Duration) -> Self {
+        self.config.job_timeout = Some(t);
+        self
+    }
+
+    /// Record metrics (default on).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().metrics(false)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// pool.run_data([1, 2]).unwrap();
+    /// assert_eq!(pool.metrics().completed, 0); // nothing recorded
+    /// ```
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.config.metrics = on;
+        self
+    }
+
+    /// Record queue and run times: each job's creation stamp, its results'
+    /// [`queued`](JobResult::queued) and [`running`](JobResult::running),
+    /// and the metrics' latency histograms (default off: on, it reads the
+    /// clock three times per job, which halves the rate of trivial jobs;
+    /// off, results carry zero durations).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().timing(true)
+    ///     .build(|j: &corepool::Job<u8>, _| {
+    ///         std::thread::sleep(std::time::Duration::from_millis(1));
+    ///         Ok::<_, ()>(*j.data())
+    ///     }).unwrap();
+    /// let r = pool.run_data([1]).unwrap();
+    /// assert!(r[0].running() >= std::time::Duration::from_millis(1));
+    /// let pool = corepool::Pool::builder()
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.run_data([1]).unwrap()[0].running(), std::time::Duration::ZERO);
+    /// ```
+    pub fn timing(mut self, on: bool) -> Self {
+        self.config.timing = on;
+        self
+    }
+
+    /// Builds a pool with a built-in strategy; results go to the results
+    /// queue ([`Pool::recv`]).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(1)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.run_data([7]).unwrap()[0].outcome, Ok(7));
+    /// ```
+    pub fn build<T, R, E, F>(self, processor: F) -> Result<Pool<T, R, E>, ConfigError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        E: Send + 'static,
+        F: Fn(&Job<T>, &Context<'_, T>) -> Result<R, E> + Send + Sync + 'static,
+    {
+        let kind = self.config.strategy;
+        self.build_inner(Box::new(processor), None, |shape| Builtin::new(kind, shape))
+    }
+
+    /// Builds a pool whose results go to `sink`, called on the worker right
+    /// after each job (the lowest latency; `recv` then returns nothing).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let seen = Arc::new(AtomicUsize::new(0));
+    /// let s = seen.clone();
+    /// let pool = corepool::Pool::builder().workers(1).build_with_sink(
+    ///     |j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data()),
+    ///     move |_r| { s.fetch_add(1, Ordering::SeqCst); },
+    /// ).unwrap();
+    /// pool.submit(corepool::Job::new(1)).unwrap();
+    /// drop(pool); // graceful: the job runs before the workers are joined
+    /// assert_eq!(seen.load(Ordering::SeqCst), 1);
+    /// ```
+    pub fn build_with_sink<T, R, E, F, K>(
+        self,
+        processor: F,
+        sink: K,
+    ) -> Result<Pool<T, R, E>, ConfigError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        E: Send + 'static,
+        F: Fn(&Job<T>, &Context<'_, T>) -> Result<R, E> + Send + Sync + 'static,
+        K: Fn(JobResult<R, E>) + Send + Sync + 'static,
+    {
+        let kind = self.config.strategy;
+        self.build_inner(Box::new(processor), Some(Box::new(sink)), |shape| {
+            Builtin::new(kind, shape)
+        })
+    }
+
+    /// Builds a pool with a user strategy, made by `make` for the pool's
+    /// shape (the `strategy` setting is then ignored).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::strategy::{PoolShape, WorkStealing};
+    /// let pool = corepool::Pool::builder().workers(2)
+    ///     .build_custom(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data()), WorkStealing::new)
+    ///     .unwrap();
+    /// assert_eq!(pool.strategy_name(), "work-stealing");
+    /// let _: fn(&PoolShape) -> WorkStealing<corepool::Job<u8>> = WorkStealing::new;
+    /// ```
+    pub fn build_custom<T, R, E, F, S>(
+        self,
+        processor: F,
+        make: impl FnOnce(&PoolShape) -> S,
+    ) -> Result<Pool<T, R, E, S>, ConfigError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        E: Send + 'static,
+        F: Fn(&Job<T>, &Context<'_, T>) -> Result<R, E> + Send + Sync + 'static,
+        S: Strategy<Job<T>>,
+    {
+        self.build_inner(Box::new(processor), None, make)
+    }
+
+    fn build_inner<T, R, E, S>(
+        self,
+        processor: Processor<T, R, E>,
+        sink: Option<Sink<R, E>>,
+        make: impl FnOnce(&PoolShape) -> S,
+    ) -> Result<Pool<T, R, E, S>, ConfigError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        E: Send + 'static,
+        S: Strategy<Job<T>>,
+    {
+        if let Some(e) = self.strategy_error {
+            return Err(e);
+        }
+        let config = self.config.validate()?;
+        let shape = PoolShape {
+            workers: config.workers,
+            capacity: config.capacity,
+            chunk_size: config.chunk_size,
+            priority_levels: config.priority_levels,
+            starvation_bound: config.starvation_bound,
+        };
+        let strategy = make(&shape);
+        let delivery = match sink {
+            Some(s) => Delivery::Sink(s),
+            None => Delivery::Queue(ResultQueue::new(config.result_capacity)),
+        };
+        let workers = config.workers;
+        let shared = Arc::new(Shared {
+            strategy,
+            processor,
+            delivery,
+            sleep: Sleep::new(workers),
+            gate: Gate::new(),
+            batch_gate: Gate::new(),
+            closing: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            refused: CachePadded::new(AtomicU64::new(0)),
+            batched: AtomicU64::new(0),
+            stats: (0..workers)
+                .map(|_| CachePadded::new(WorkerStats::new()))
+                .collect(),
+            shared_stats: SharedStats::new(),
+            batch_epoch: AtomicU64::new(0),
+            batch: Mutex::new(None),
+            batch_lock: Mutex::new(()),
+            handed_back: Mutex::new(Vec::new()),
+            exited: AtomicUsize::new(0),
+            config,
+        });
+        let mut pool = Pool {
+            shared,
+            threads: Vec::with_capacity(workers),
+        };
+        for i in 0..workers {
+            let sh = pool.shared.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("corepool-worker-{i}"))
+                .spawn(move || worker_main(&sh, i));
+            match spawned {
+                Ok(h) => pool.threads.push(h),
+                Err(e) => {
+                    // Workers that did start see `exited` counted for the
+                    // missing ones and stop with the pool.
+                    pool.shared.exited.fetch_add(workers - i, Ordering::Relaxed);
+                    drop(pool);
+                    return Err(ConfigError {
+                        field: "workers",
+                        given: workers.to_string(),
+                        allowed: format!("as many as the OS lets us spawn (failed at {i}: {e})"),
+                    });
+                }
+            }
+        }
+        Ok(pool)
+    }
+}

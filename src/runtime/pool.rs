@@ -1,0 +1,705 @@
+//! [`Pool`], the handle: submission, results, batches, shutdown, metrics.
+
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, IdlePolicy};
+use crate::error::{RunError, SubmitError};
+use crate::job::{Job, JobId};
+use crate::metrics::{self, Metrics};
+use crate::primitives::backoff::Backoff;
+use crate::result::JobResult;
+use crate::strategy::{Builtin, Strategy};
+use crate::sync::{Arc, Ordering, thread};
+
+use super::NO_WORKER;
+use super::batch::Batch;
+use super::builder::Builder;
+use super::shared::{Delivery, Shared};
+use super::worker;
+
+/// What an immediate shutdown returns.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+/// let s: corepool::Shutdown<u8, u8, ()> = pool.shutdown_now();
+/// assert!(s.unstarted.is_empty() && s.results.is_empty());
+/// ```
+#[derive(Debug)]
+pub struct Shutdown<T, R, E> {
+    /// Jobs that were accepted but never started, handed back.
+    pub unstarted: Vec<Job<T>>,
+    /// Results not yet received (jobs that finished, or were cancelled while
+    /// waiting for a retry).
+    pub results: Vec<JobResult<R, E>>,
+}
+
+/// A worker pool over jobs with data `T`, producing `R` or a processor error
+/// `E`, distributing work with strategy `S`.
+///
+/// Every accepted job yields exactly one [`JobResult`] (through
+/// [`recv`](Pool::recv), the iterator, the sink, a batch's output, or the
+/// shutdown's leftovers), or is handed back to the caller by a failed submit
+/// or an immediate shutdown.
+///
+/// Dropping the pool shuts it down gracefully: queued jobs run, their results
+/// are dropped, and the workers are joined.
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// use corepool::{Job, Pool};
+///
+/// let pool = Pool::builder()
+///     .workers(2)
+///     .build(|job: &Job<&str>, _ctx| Ok::<_, ()>(job.data().to_uppercase()))
+///     .unwrap();
+/// for word in ["lock", "free"] {
+///     pool.submit(Job::new(word)).unwrap();
+/// }
+/// let mut out: Vec<String> = pool.results().map(|r| r.outcome.unwrap()).collect();
+/// out.sort();
+/// assert_eq!(out, ["FREE", "LOCK"]);
+/// ```
+pub struct Pool<T, R, E, S = Builtin<Job<T>>>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: Send + 'static,
+    S: Strategy<Job<T>>,
+{
+    pub(super) shared: Arc<Shared<T, R, E, S>>,
+    pub(super) threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Pool<(), (), ()> {
+    /// A builder with the default settings.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder()
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data()))
+    ///     .unwrap();
+    /// assert!(pool.workers() >= 1);
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+}
+
+impl<T, R, E, S> Pool<T, R, E, S>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: Send + 'static,
+    S: Strategy<Job<T>>,
+{
+    /// Submits a job without waiting. Returns its id, or hands it back if
+    /// its queue is full, the pool is closed, or its priority is out of range.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool, SubmitError};
+    /// let pool = Pool::builder().workers(1).priority_levels(4)
+    ///     .build(|j: &Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert!(pool.try_submit(Job::new(1)).is_ok());
+    /// match pool.try_submit(Job::new(2).with_priority(9)) {
+    ///     Err(SubmitError::BadPriority { levels, .. }) => assert_eq!(levels, 4),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
+    #[inline]
+    pub fn try_submit(&self, job: Job<T>) -> Result<JobId, SubmitError<T>> {
+        let r = self.submit_once(job);
+        if matches!(r, Err(SubmitError::Full(_))) {
+            // Ordering: a metric.
+            self.shared
+                .shared_stats
+                .rejected_full
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    #[inline]
+    fn submit_once(&self, job: Job<T>) -> Result<JobId, SubmitError<T>> {
+        let sh = &*self.shared;
+        if job.priority() as usize >= sh.config.priority_levels {
+            return Err(SubmitError::BadPriority {
+                job,
+                levels: sh.config.priority_levels,
+            });
+        }
+        let Some(ticket) = sh.gate.enter_ticket() else {
+            // The closed gate spent a ticket on us: count it as refused.
+            sh.unstamp();
+            return Err(SubmitError::Closed(job));
+        };
+        let mut job = job;
+        let id = sh.stamp(&mut job, ticket);
+        let prio = job.priority();
+        let pushed = sh.strategy.push(job, prio);
+        sh.gate.leave();
+        match pushed {
+            Ok(wake) => {
+                sh.after_push(wake, sh.strategy.push_is_paired());
+                Ok(id)
+            }
+            Err(job) => {
+                sh.unstamp();
+                Err(SubmitError::Full(job))
+            }
+        }
+    }
+
+    /// Submits a job, waiting while its queue is full (spinning, then
+    /// yielding, then sleeping in 50 µs steps). Hands it back only if the
+    /// pool is closed or the priority is out of range. Waiting here is not
+    /// counted in `Metrics::rejected_full`.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// let pool = Pool::builder().workers(1).capacity(2)
+    ///     .build(|j: &Job<u32>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// for i in 0..100 {
+    ///     pool.submit(Job::new(i)).unwrap(); // waits for room; never drops a job
+    /// }
+    /// assert_eq!(pool.results().count(), 100);
+    /// ```
+    pub fn submit(&self, job: Job<T>) -> Result<JobId, SubmitError<T>> {
+        let mut job = job;
+        let mut backoff = Backoff::new();
+        loop {
+            match self.submit_once(job) {
+                Err(SubmitError::Full(back)) => {
+                    job = back;
+                    backoff.snooze();
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Takes a result if one is ready.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(1)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert!(pool.try_recv().is_none());
+    /// ```
+    #[inline]
+    pub fn try_recv(&self) -> Option<JobResult<R, E>> {
+        let Delivery::Queue(q) = &self.shared.delivery else {
+            return None;
+        };
+        // The pop's claim counts the result as received (`outstanding`).
+        // Taking the last result wakes nobody: a receiver blocks only when
+        // every pushed result has been taken and more are outstanding, and
+        // then the next push or refusal wakes it (`primitives::results`).
+        q.ring().pop_ready()
+    }
+
+    /// Waits for the next result. Returns `None` once no streamed job is
+    /// outstanding (every accepted job's result has been received), and
+    /// always with a result sink.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// let pool = Pool::builder().workers(1)
+    ///     .build(|j: &Job<u8>, _| Ok::<_, ()>(*j.data() + 1)).unwrap();
+    /// pool.submit(Job::new(1)).unwrap();
+    /// assert_eq!(pool.recv().unwrap().outcome, Ok(2));
+    /// assert!(pool.recv().is_none());
+    /// ```
+    pub fn recv(&self) -> Option<JobResult<R, E>> {
+        self.recv_until(None)
+    }
+
+    /// Like [`recv`](Pool::recv), but gives up after `timeout`.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use std::time::Duration;
+    /// let pool = corepool::Pool::builder().workers(1)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert!(pool.recv_timeout(Duration::from_millis(1)).is_none());
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<JobResult<R, E>> {
+        // A timeout too long for an `Instant` waits without end.
+        self.recv_until(Instant::now().checked_add(timeout))
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Option<JobResult<R, E>> {
+        let Delivery::Queue(q) = &self.shared.delivery else {
+            return None;
+        };
+        let mut backoff = Backoff::new();
+        loop {
+            if let Some(r) = self.try_recv() {
+                return Some(r);
+            }
+            if self.shared.outstanding() == 0 {
+                return None;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+            // Spin (with growing pauses, so the workers' lines are not
+            // hammered), yield a few times, then block.
+            if !backoff.is_napping() {
+                backoff.snooze();
+                continue;
+            }
+            q.wait(|| self.shared.outstanding() == 0, deadline);
+            // Woken, or the ring showed a result still being written (a
+            // worker between its claim and its write): back to spinning, so
+            // a slow writer costs polls, not another round of RMWs.
+            backoff.reset();
+        }
+    }
+
+    /// An iterator that waits for results until none is outstanding.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// let pool = Pool::builder().workers(2)
+    ///     .build(|j: &Job<u64>, _| Ok::<_, ()>(j.data() * j.data())).unwrap();
+    /// for i in 0..10 { pool.submit(Job::new(i)).unwrap(); }
+    /// let sum: u64 = pool.results().map(|r| r.outcome.unwrap()).sum();
+    /// assert_eq!(sum, 285);
+    /// ```
+    pub fn results(&self) -> Results<'_, T, R, E, S> {
+        Results { pool: self }
+    }
+
+    /// Runs a whole batch and returns every result in input order. The jobs
+    /// are not copied through the queues: workers claim index ranges (as the
+    /// strategy's [`BatchPlan`](crate::strategy::BatchPlan) says) and write
+    /// each result into its slot. Retries run in place. Can be called again
+    /// and again; concurrent calls run one after the other.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// let pool = Pool::builder().workers(2)
+    ///     .build(|j: &Job<u32>, _| Ok::<_, ()>(j.data() + 1)).unwrap();
+    /// for _ in 0..3 {
+    ///     let out = pool.run((0..1000).map(Job::new)).unwrap();
+    ///     assert!(out.iter().enumerate().all(|(i, r)| r.outcome == Ok(i as u32 + 1)));
+    /// }
+    /// ```
+    pub fn run<I>(&self, jobs: I) -> Result<Vec<JobResult<R, E>>, RunError>
+    where
+        I: IntoIterator<Item = Job<T>>,
+    {
+        self.run_inner(jobs.into_iter().collect(), None)
+    }
+
+    /// Like [`run`](Pool::run), but jobs not started within `timeout` come
+    /// back as [`JobError::TimedOut`](crate::JobError::TimedOut) (jobs
+    /// already running are waited for).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, JobError, Pool};
+    /// use std::time::Duration;
+    /// let pool = Pool::builder().workers(1).build(|_: &Job<()>, _| {
+    ///     std::thread::sleep(Duration::from_millis(20));
+    ///     Ok::<_, ()>(())
+    /// }).unwrap();
+    /// let out = pool.run_timeout((0..50).map(|_| Job::new(())), Duration::from_millis(50)).unwrap();
+    /// assert_eq!(out.len(), 50);
+    /// assert!(out.iter().any(|r| r.outcome == Err(JobError::TimedOut)));
+    /// ```
+    pub fn run_timeout<I>(
+        &self,
+        jobs: I,
+        timeout: Duration,
+    ) -> Result<Vec<JobResult<R, E>>, RunError>
+    where
+        I: IntoIterator<Item = Job<T>>,
+    {
+        // A timeout too long for an `Instant` never expires.
+        let deadline = Instant::now().checked_add(timeout);
+        self.run_inner(jobs.into_iter().collect(), deadline)
+    }
+
+    /// Like [`run`](Pool::run) for bare data: each item becomes a job with
+    /// priority 0 and the pool's default timeout, built on the worker as it
+    /// is taken. Only the data moves, which is what makes large batches of
+    /// small jobs fast (a [`Job`] adds up to 32 bytes to its data).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// let pool = Pool::builder().workers(2)
+    ///     .build(|j: &Job<u64>, _| Ok::<_, ()>(j.data() * 3)).unwrap();
+    /// let out = pool.run_data(0..10_000u64).unwrap();
+    /// assert!(out.iter().enumerate().all(|(i, r)| r.outcome == Ok(i as u64 * 3)));
+    /// ```
+    pub fn run_data<I>(&self, data: I) -> Result<Vec<JobResult<R, E>>, RunError>
+    where
+        I: IntoIterator<Item = T>,
+    {
+        let data: Vec<T> = data.into_iter().collect();
+        let results = Vec::with_capacity(data.len());
+        self.run_batch(data.len(), None, results, |plan, workers, ids, results| {
+            Batch::from_data(data, plan, workers, ids, results)
+        })
+    }
+
+    /// Like [`run_data`](Pool::run_data), but writes the results into `out`
+    /// and reuses its allocation: `out` is cleared first (dropping what it
+    /// held), grown only if its capacity is below the batch's length, and
+    /// holds the results in input order when this returns `Ok`. A caller
+    /// that runs batch after batch into the same `Vec` pays for the results'
+    /// memory once, not once per batch (for a million small results, the
+    /// page faults of a fresh 48 MB buffer are a large part of a batch's
+    /// time). On an error `out` is left empty.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// let pool = Pool::builder().workers(2)
+    ///     .build(|j: &Job<u64>, _| Ok::<_, ()>(j.data() * 3)).unwrap();
+    /// let mut out = Vec::new();
+    /// pool.run_data_into(0..10_000u64, &mut out).unwrap();
+    /// let buffer = out.as_ptr();
+    /// pool.run_data_into(0..10_000u64, &mut out).unwrap(); // same buffer again
+    /// assert_eq!(out.as_ptr(), buffer);
+    /// assert!(out.iter().enumerate().all(|(i, r)| r.outcome == Ok(i as u64 * 3)));
+    /// ```
+    pub fn run_data_into<I>(&self, data: I, out: &mut Vec<JobResult<R, E>>) -> Result<(), RunError>
+    where
+        I: IntoIterator<Item = T>,
+    {
+        let data: Vec<T> = data.into_iter().collect();
+        let mut results = core::mem::take(out);
+        results.clear();
+        results.reserve(data.len());
+        *out = self.run_batch(data.len(), None, results, |plan, workers, ids, results| {
+            Batch::from_data(data, plan, workers, ids, results)
+        })?;
+        Ok(())
+    }
+
+    fn run_inner(
+        &self,
+        jobs: Vec<Job<T>>,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<JobResult<R, E>>, RunError> {
+        let levels = self.shared.config.priority_levels;
+        if let Some((index, j)) = jobs
+            .iter()
+            .enumerate()
+            .find(|(_, j)| j.priority() as usize >= levels)
+        {
+            return Err(RunError::BadPriority {
+                index,
+                priority: j.priority(),
+                levels,
+            });
+        }
+        let results = Vec::with_capacity(jobs.len());
+        self.run_batch(
+            jobs.len(),
+            deadline,
+            results,
+            |plan, workers, ids, results| Batch::new(jobs, plan, workers, ids, results),
+        )
+    }
+
+    /// Publishes a batch of `n` jobs made by `make(plan, workers, id_base)`,
+    /// waits for it (expiring it at `deadline`), and returns its results.
+    fn run_batch(
+        &self,
+        n: usize,
+        deadline: Option<Instant>,
+        results: Vec<JobResult<R, E>>,
+        make: impl FnOnce(
+            crate::strategy::BatchPlan,
+            usize,
+            u64,
+            Vec<JobResult<R, E>>,
+        ) -> Batch<T, R, E>,
+    ) -> Result<Vec<JobResult<R, E>>, RunError> {
+        let sh = &*self.shared;
+        if n >= u32::MAX as usize {
+            return Err(RunError::TooLarge(n));
+        }
+        if !sh.batch_gate.enter() {
+            return Err(RunError::Closed);
+        }
+        let _serial = sh.batch_lock.lock().unwrap_or_else(|e| e.into_inner());
+        // Ordering: a counter; ids for batch jobs come from their own range.
+        let first = sh.batched.fetch_add(n as u64, Ordering::Relaxed);
+        // Ids and times are stamped as each job is taken (no extra pass over
+        // the jobs here).
+        let batch = Arc::new(make(
+            sh.strategy.batch_plan(),
+            sh.config.workers,
+            (1 << 63) | first,
+            results,
+        ));
+        *sh.batch.lock().unwrap_or_else(|e| e.into_inner()) = Some(batch.clone());
+        // Ordering: Release pairs with the workers' Acquire load of the
+        // epoch; they then take the batch from the mutex.
+        sh.batch_epoch.fetch_add(1, Ordering::Release);
+        if sh.config.idle != IdlePolicy::Spin {
+            sh.sleep.wake_all();
+        }
+        if !batch.wait(deadline) {
+            batch.expire();
+            let mut count = 0;
+            for range in batch.claim_rest() {
+                for k in range {
+                    let idx = batch.index(k);
+                    // SAFETY: `claim_rest` claimed these positions for us.
+                    let job = unsafe { sh.take_batch_job(&batch, idx) };
+                    let result =
+                        worker::unstarted_result(&job, crate::JobError::TimedOut, NO_WORKER);
+                    // SAFETY: as above.
+                    unsafe { batch.put_result(idx, result) };
+                    count += 1;
+                }
+            }
+            if count > 0 {
+                // Ordering: a metric.
+                sh.shared_stats
+                    .batch_timed_out
+                    .fetch_add(count as u64, Ordering::Relaxed);
+                batch.finished(count);
+            }
+            batch.wait(None);
+        }
+        *sh.batch.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        sh.batch_gate.leave();
+        // SAFETY: `wait` returned true: every result is written.
+        Ok(unsafe { batch.take_results() })
+    }
+
+    /// Stops accepting jobs; the queued ones still run and their results can
+    /// still be received. Later submissions are handed back. Idempotent.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool, SubmitError};
+    /// let pool = Pool::builder().workers(1)
+    ///     .build(|j: &Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// pool.submit(Job::new(1)).unwrap();
+    /// pool.close();
+    /// assert!(matches!(pool.try_submit(Job::new(2)), Err(SubmitError::Closed(_))));
+    /// assert_eq!(pool.results().count(), 1);
+    /// ```
+    pub fn close(&self) {
+        let sh = &*self.shared;
+        sh.drain_gates();
+        // Ordering: SeqCst store, then `wake_all`'s fence: a worker either
+        // sees the flag in its last look before parking, or is woken.
+        sh.closing.store(true, Ordering::SeqCst);
+        sh.sleep.wake_all();
+    }
+
+    /// Graceful shutdown: stops accepting jobs, runs everything queued, joins
+    /// the workers, and returns the results not yet received.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// let pool = Pool::builder().workers(2)
+    ///     .build(|j: &Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// for i in 0..10 { pool.submit(Job::new(i)).unwrap(); }
+    /// assert_eq!(pool.shutdown().len(), 10);
+    /// ```
+    pub fn shutdown(mut self) -> Vec<JobResult<R, E>> {
+        self.close();
+        self.join_collecting()
+    }
+
+    /// Immediate shutdown: stops accepting jobs, lets running jobs finish,
+    /// joins the workers, and hands back every job that never started.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// let pool = Pool::builder().workers(1).capacity(64).build(|_: &Job<u8>, _| {
+    ///     std::thread::sleep(std::time::Duration::from_millis(1));
+    ///     Ok::<_, ()>(())
+    /// }).unwrap();
+    /// for i in 0..20 { pool.submit(Job::new(i)).unwrap(); }
+    /// let s = pool.shutdown_now();
+    /// assert_eq!(s.unstarted.len() + s.results.len(), 20);
+    /// ```
+    pub fn shutdown_now(mut self) -> Shutdown<T, R, E> {
+        let sh = &*self.shared;
+        sh.drain_gates();
+        // Ordering: as in `close`.
+        sh.stop.store(true, Ordering::SeqCst);
+        sh.closing.store(true, Ordering::SeqCst);
+        sh.sleep.wake_all();
+        let results = self.join_collecting();
+        let unstarted = core::mem::take(
+            &mut *self
+                .shared
+                .handed_back
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        Shutdown { unstarted, results }
+    }
+
+    /// Joins the workers while draining the results queue (so no worker
+    /// waits on a full queue forever).
+    fn join_collecting(&mut self) -> Vec<JobResult<R, E>> {
+        let mut out = Vec::new();
+        let workers = self.shared.config.workers;
+        let mut backoff = Backoff::new();
+        loop {
+            while let Some(r) = self.try_recv() {
+                out.push(r);
+                backoff.reset();
+            }
+            // Ordering: Acquire pairs with the workers' Release increment.
+            if self.shared.exited.load(Ordering::Acquire) >= workers {
+                break;
+            }
+            backoff.snooze();
+        }
+        for h in self.threads.drain(..) {
+            // Jobs' panics are caught; a worker killed by a panic elsewhere
+            // (a user strategy or `Drop`) was counted as exited by its guard.
+            let _ = h.join();
+        }
+        while let Some(r) = self.try_recv() {
+            out.push(r);
+        }
+        out
+    }
+
+    /// A snapshot of the metrics.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(3)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.metrics().workers.len(), 3);
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        let sh = &*self.shared;
+        let pending = match &sh.delivery {
+            Delivery::Queue(q) => q.ring().len(),
+            Delivery::Sink(_) => 0,
+        };
+        // Ordering: snapshots of counters.
+        metrics::snapshot(
+            &sh.stats,
+            &sh.shared_stats,
+            sh.streamed() + sh.batched.load(Ordering::Relaxed),
+            sh.strategy.len(),
+            pending,
+        )
+    }
+
+    /// The number of workers.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(2)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.workers(), 2);
+    /// ```
+    pub fn workers(&self) -> usize {
+        self.shared.config.workers
+    }
+
+    /// The strategy's name.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(1).strategy_name("round-robin")
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.strategy_name(), "round-robin");
+    /// ```
+    pub fn strategy_name(&self) -> &str {
+        self.shared.strategy.name()
+    }
+
+    /// The validated configuration.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(1).capacity(100)
+    ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// assert_eq!(pool.config().capacity, 100);
+    /// ```
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+}
+
+impl<T, R, E, S> Drop for Pool<T, R, E, S>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: Send + 'static,
+    S: Strategy<Job<T>>,
+{
+    fn drop(&mut self) {
+        if self.threads.is_empty() {
+            return;
+        }
+        self.close();
+        drop(self.join_collecting());
+    }
+}
+
+impl<T, R, E, S> core::fmt::Debug for Pool<T, R, E, S>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: Send + 'static,
+    S: Strategy<Job<T>>,
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Pool")
+            .field("workers", &self.workers())
+            .field("strategy", &self.strategy_name())
+            .finish()
+    }
+}
+
+/// Iterator over results; see [`Pool::results`].
+///
+/// ```
+/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+/// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+/// pool.submit(corepool::Job::new(4)).unwrap();
+/// let outs: Vec<u8> = pool.results().map(|r| r.outcome.unwrap()).collect();
+/// assert_eq!(outs, [4]);
+/// ```
+pub struct Results<'a, T, R, E, S>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: Send + 'static,
+    S: Strategy<Job<T>>,
+{
+    pool: &'a Pool<T, R, E, S>,
+}
+
+impl<T, R, E, S> Iterator for Results<'_, T, R, E, S>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: Send + 'static,
+    S: Strategy<Job<T>>,
+{
+    type Item = JobResult<R, E>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.pool.recv()
+    }
+}

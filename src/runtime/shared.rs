@@ -1,0 +1,201 @@
+//! The state the workers and the pool handle share, and result delivery.
+
+use crossbeam_utils::CachePadded;
+
+use crate::config::{Config, IdlePolicy};
+use crate::job::{Job, JobId};
+use crate::metrics::{SharedStats, WorkerStats};
+use crate::primitives::backoff::Backoff;
+use crate::primitives::gate::Gate;
+use crate::primitives::results::ResultQueue;
+use crate::primitives::sleep::Sleep;
+use crate::result::JobResult;
+use crate::strategy::{Strategy, Wake};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
+
+use super::batch::Batch;
+use super::worker::Context;
+
+pub(super) type Processor<T, R, E> =
+    Box<dyn Fn(&Job<T>, &Context<'_, T>) -> Result<R, E> + Send + Sync>;
+pub(super) type Sink<R, E> = Box<dyn Fn(JobResult<R, E>) + Send + Sync>;
+
+/// Pushes a result, waiting while the queue is full (the receiver is
+/// behind): backs off, calling `on_wait` between steps (the worker uses it
+/// to help with a batch, so `run` never waits on unreceived streamed
+/// results). Shutdown drains the queue while it joins the workers, so this
+/// wait always ends there.
+pub(crate) fn push_blocking<R, E>(
+    q: &ResultQueue<JobResult<R, E>>,
+    result: JobResult<R, E>,
+    mut on_wait: impl FnMut(),
+) {
+    let mut r = result;
+    let mut backoff = Backoff::new();
+    while let Err(back) = q.push(r) {
+        r = back;
+        on_wait();
+        backoff.snooze();
+    }
+}
+
+// The queue is the common case and lives inline; the sink is one pointer.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Delivery<R, E> {
+    Queue(ResultQueue<JobResult<R, E>>),
+    Sink(Sink<R, E>),
+}
+
+/// Everything the workers and the handle share.
+pub(crate) struct Shared<T, R, E, S> {
+    pub(crate) config: Config,
+    pub(crate) strategy: S,
+    pub(crate) processor: Processor<T, R, E>,
+    pub(crate) delivery: Delivery<R, E>,
+    pub(crate) sleep: Sleep,
+    /// Streamed submissions: the shutdown handshake, and the tickets that
+    /// number and count accepted jobs (follow-ups included).
+    pub(crate) gate: Gate,
+    /// Batches (`run`): the same handshake; its tickets are not counted.
+    pub(crate) batch_gate: Gate,
+    /// Raised (SeqCst) after the gate drained: finish the queues, then exit.
+    pub(crate) closing: AtomicBool,
+    /// Raised (SeqCst) for an immediate stop.
+    pub(crate) stop: AtomicBool,
+    /// Tickets that did not become accepted jobs: submissions turned away
+    /// by the closed gate, or handed back full. Accepted streamed jobs are
+    /// `gate.tickets() - refused`; results received are the results ring's
+    /// `pops()` (so neither costs an RMW of its own).
+    pub(crate) refused: CachePadded<AtomicU64>,
+    /// Batch jobs accepted.
+    pub(crate) batched: AtomicU64,
+    pub(crate) stats: Box<[CachePadded<WorkerStats>]>,
+    pub(crate) shared_stats: SharedStats,
+    pub(crate) batch_epoch: AtomicU64,
+    pub(crate) batch: Mutex<Option<Arc<Batch<T, R, E>>>>,
+    pub(crate) batch_lock: Mutex<()>,
+    pub(crate) handed_back: Mutex<Vec<Job<T>>>,
+    pub(crate) exited: AtomicUsize,
+}
+
+impl<T, R, E, S: Strategy<Job<T>>> Shared<T, R, E, S>
+where
+    T: Send + 'static,
+{
+    /// Assigns the job its id from its gate `ticket` (unless it has one)
+    /// and stamps its times. The ticket already counts it as accepted.
+    #[inline]
+    pub(crate) fn stamp(&self, job: &mut Job<T>, ticket: u64) -> JobId {
+        let id = job.id_or_assign(|| ticket + 1);
+        self.stamp_times(job, None);
+        id
+    }
+
+    /// Moves job `idx` out of `batch`, with its id and times stamped.
+    ///
+    /// # Safety
+    /// As [`Batch::take_job`]: the caller claimed `idx`'s position.
+    #[inline]
+    pub(crate) unsafe fn take_batch_job<R2, E2>(
+        &self,
+        batch: &Batch<T, R2, E2>,
+        idx: usize,
+    ) -> Job<T> {
+        // SAFETY: the caller's contract.
+        let mut job = unsafe { batch.take_job(idx) };
+        job.id_or_assign(|| batch.default_id(idx));
+        self.stamp_times(&mut job, Some(batch.start));
+        job
+    }
+
+    /// Sets the job's creation time (with timing on) and turns its timeout,
+    /// or the pool's default, into a deadline (saturating: see `job.rs`,
+    /// "Time stamps"). Reads the clock at most once: `now` (a stamp) if
+    /// given, else only when something needs it.
+    #[inline]
+    pub(crate) fn stamp_times(&self, job: &mut Job<T>, now: Option<u64>) {
+        let default = self.config.job_timeout;
+        if !self.config.timing && !job.needs_deadline(default.is_some()) {
+            return;
+        }
+        let now = now.unwrap_or_else(crate::job::stamp_now);
+        job.stamp_at(now, self.config.timing, default);
+    }
+
+    /// Counts a ticket that did not become an accepted job (turned away by
+    /// the closed gate, or handed back full).
+    #[cold]
+    pub(crate) fn unstamp(&self) {
+        // Ordering: Release so a receiver that Acquire-loads `refused` (before
+        // the tickets, in `outstanding`) sees the matching ticket.
+        self.refused.fetch_add(1, Ordering::Release);
+        // A receiver may be waiting for this job's result: let it re-count.
+        if let Delivery::Queue(q) = &self.delivery {
+            q.notify();
+        }
+    }
+
+    /// Wakes whoever the strategy says, unless workers never sleep.
+    /// `paired`: the push was a [`Strategy::push`] of a strategy whose
+    /// `push_is_paired` is true, so the wake needs no fence (`sleep.md`,
+    /// "Paired wakes").
+    #[inline]
+    pub(crate) fn after_push(&self, wake: Wake, paired: bool) {
+        if self.config.idle == IdlePolicy::Spin {
+            return;
+        }
+        let sleep = &self.sleep;
+        match (wake, paired) {
+            (Wake::None, _) => {}
+            (Wake::One, true) => {
+                sleep.wake_one_paired();
+            }
+            (Wake::One, false) => {
+                sleep.wake_one();
+            }
+            (Wake::Worker(i), true) => {
+                sleep.wake_paired(i);
+            }
+            (Wake::Worker(i), false) => {
+                sleep.wake(i);
+            }
+            (Wake::Prefer(i), true) => {
+                sleep.wake_preferring_paired(i);
+            }
+            (Wake::Prefer(i), false) => {
+                sleep.wake_preferring(i);
+            }
+        }
+    }
+
+    /// Streamed results not yet received (0 with a sink). Never
+    /// undercounts: the results taken (the ring's `pops`) and `refused` are
+    /// loaded (Acquire) before the tickets, and each pop or refusal happens
+    /// after the ticket it answers (a pop through the job's and the
+    /// result's release/acquire hand-overs), so the tickets we read cover
+    /// them. Counted modulo the word size (the ring's positions wrap).
+    pub(super) fn outstanding(&self) -> usize {
+        let Delivery::Queue(q) = &self.delivery else {
+            return 0;
+        };
+        let received = q.ring().pops();
+        let accepted = self.streamed();
+        (accepted as usize).wrapping_sub(received)
+    }
+
+    /// Closes both gates and waits until every submission and batch that
+    /// got in has left: every accepted job is then in a queue.
+    pub(super) fn drain_gates(&self) {
+        self.gate.close();
+        self.batch_gate.close();
+        self.gate.wait_drained();
+        self.batch_gate.wait_drained();
+    }
+
+    /// Streamed jobs accepted so far.
+    pub(super) fn streamed(&self) -> u64 {
+        // Ordering: Acquire, before the tickets (see `outstanding`).
+        let refused = self.refused.load(Ordering::Acquire);
+        self.gate.tickets().wrapping_sub(refused)
+    }
+}
