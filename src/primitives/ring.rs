@@ -39,6 +39,13 @@ use crossbeam_utils::CachePadded;
 use crate::primitives::backoff::Backoff;
 use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
 
+/// One position's storage, on a cache line of its own (64 bytes, or a
+/// multiple for items over 56 bytes): a producer filling one slot never
+/// takes the line a consumer is still reading the previous slot from. In
+/// the pool, where consumers trail producers by a few slots, sharing lines
+/// cost 2.5x in throughput (one thread submitting and receiving trivial
+/// jobs through one worker: 7 against 17 M jobs/s, interleaved runs).
+#[repr(align(64))]
 struct Slot<T> {
     /// Whose turn: `p` (empty, for the producer at position `p`) or `p + 1`
     /// (full, for the consumer at position `p`).
@@ -83,7 +90,8 @@ unsafe impl<T: Send> Sync for Ring<T> {}
 impl<T> Ring<T> {
     /// A ring holding at most `capacity` items, rounded up to a power of two
     /// and to at least 2 (with one slot, "full at position p" and "empty for
-    /// position p + 1" would be the same sequence number).
+    /// position p + 1" would be the same sequence number). Each slot takes a
+    /// cache line (64 bytes for items of up to 56 bytes), allocated here.
     ///
     /// # Panics
     /// If `capacity` exceeds `usize::MAX / 4`.
