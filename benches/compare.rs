@@ -843,7 +843,7 @@ mod imp {
                 }
             }
             println!(
-                "\n## idle: one job per ms for {} s, {} workers, process CPU time (getrusage)\n\n{}\n",
+                "\n## idle: one job per ms for {} s, {} workers, CPU time of the pool's threads (getrusage: process less the bench thread)\n\n{}\n",
                 s.idle_secs,
                 s.workers,
                 floor_line(&s)

@@ -920,17 +920,28 @@ impl Visit for Priority {
     }
 }
 
-/// One job a millisecond for `secs`; process CPU time consumed.
+/// One job a millisecond for `secs`; the CPU time the pool's own threads
+/// consumed: the process's, less the bench thread's (which submits, waits
+/// and sleeps the same way for every contender).
 pub struct IdleCost {
     pub secs: u64,
     pub c: Cost,
 }
 
 pub fn cpu_time() -> Duration {
+    rusage(libc::RUSAGE_SELF)
+}
+
+/// CPU time of the calling thread.
+pub fn thread_cpu_time() -> Duration {
+    rusage(libc::RUSAGE_THREAD)
+}
+
+fn rusage(who: libc::c_int) -> Duration {
     // SAFETY: getrusage writes into the zeroed struct we own.
     let ru = unsafe {
         let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        libc::getrusage(who, &mut ru);
         ru
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
@@ -943,6 +954,7 @@ impl Visit for IdleCost {
         thread::sleep(Duration::from_millis(20)); // let start-up settle
         let ticks = self.secs * 1000;
         let cpu0 = cpu_time();
+        let own0 = thread_cpu_time();
         let start = Instant::now();
         let mut sum = 0u64;
         for k in 0..ticks {
@@ -954,9 +966,10 @@ impl Visit for IdleCost {
                 thread::sleep(next - now);
             }
         }
+        let own = thread_cpu_time() - own0;
         let cpu = cpu_time() - cpu0;
         assert_eq!(sum, reference(ticks, self.c), "idle: checksum");
-        cpu
+        cpu.saturating_sub(own)
     }
 }
 
