@@ -65,7 +65,7 @@ use core::fmt;
 
 use crossbeam_utils::CachePadded;
 
-use super::ring::Ring;
+use super::ring::{Packed, Ring, SlotLayout};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
 /// The most priority levels a [`PriorityBuckets`] can have.
@@ -135,19 +135,19 @@ impl<T> PushError<T> {
 /// q.push(6, "a").unwrap();
 /// assert_eq!(q.pop(), Some("a"));
 /// ```
-pub struct PriorityBuckets<T> {
+pub struct PriorityBuckets<T, L: SlotLayout = Packed> {
     occupied: CachePadded<AtomicU64>,
     /// The consumers' bookkeeping; producers never touch it.
     sched: CachePadded<Schedule>,
     /// Per level, the `clock` reading at which its wait began, adjusted
     /// forward by one for every pop of a lower level since.
     stamps: Box<[AtomicUsize]>,
-    levels: Box<[Ring<T>]>,
+    levels: Box<[Ring<T, L>]>,
     starvation_bound: usize,
 }
 
 impl<T> PriorityBuckets<T> {
-    /// `levels` priority levels (1..=64), each holding up to
+    /// `levels` priority levels (1..=64), each a [`Packed`] ring holding up to
     /// `capacity_per_level` items (rounded up to a power of two, at least 2), with
     /// starvation bound `K = starvation_bound`.
     ///
@@ -160,6 +160,24 @@ impl<T> PriorityBuckets<T> {
     /// assert_eq!(q.levels(), 8);
     /// ```
     pub fn new(levels: usize, capacity_per_level: usize, starvation_bound: usize) -> Self {
+        Self::with_layout(levels, capacity_per_level, starvation_bound)
+    }
+}
+
+impl<T, L: SlotLayout> PriorityBuckets<T, L> {
+    /// [`new`](PriorityBuckets::new) with rings of a chosen [`SlotLayout`]
+    /// (the pool's priority strategy uses [`CacheLine`](super::ring::CacheLine)).
+    ///
+    /// # Panics
+    /// If `levels` is 0 or above [`MAX_LEVELS`].
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::primitives::{buckets::PriorityBuckets, ring::CacheLine};
+    /// let q: PriorityBuckets<u32, CacheLine> = PriorityBuckets::with_layout(8, 64, 16);
+    /// assert_eq!(q.levels(), 8);
+    /// ```
+    pub fn with_layout(levels: usize, capacity_per_level: usize, starvation_bound: usize) -> Self {
         assert!(
             (1..=MAX_LEVELS).contains(&levels),
             "priority levels must be in 1..={MAX_LEVELS}, got {levels}"
@@ -171,7 +189,9 @@ impl<T> PriorityBuckets<T> {
                 seen: AtomicU64::new(0),
             }),
             stamps: (0..levels).map(|_| AtomicUsize::new(0)).collect(),
-            levels: (0..levels).map(|_| Ring::new(capacity_per_level)).collect(),
+            levels: (0..levels)
+                .map(|_| Ring::with_layout(capacity_per_level))
+                .collect(),
             starvation_bound,
         }
     }
@@ -480,7 +500,7 @@ impl<T> PriorityBuckets<T> {
     }
 }
 
-impl<T> PriorityBuckets<T> {
+impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     /// True when no level has a claimed, unpopped position, judged by a
     /// Release RMW on every level's `tail`
     /// ([`Ring::is_empty_after_release`]): the last look of a worker about
@@ -511,7 +531,7 @@ struct Schedule {
     seen: AtomicU64,
 }
 
-impl<T> fmt::Debug for PriorityBuckets<T> {
+impl<T, L: SlotLayout> fmt::Debug for PriorityBuckets<T, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PriorityBuckets")
             .field("levels", &self.levels())

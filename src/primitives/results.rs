@@ -41,7 +41,7 @@ use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
-use crate::primitives::ring::Ring;
+use crate::primitives::ring::{CacheLine, Ring};
 use crate::sync::{AtomicU64, Condvar, Mutex, Ordering, fence};
 
 /// The registered-receivers part of `waiters`.
@@ -66,7 +66,7 @@ const EPOCH_ONE: u64 = 1 << 32;
 ///   condition under the lock is either already waiting on `cv` or checks
 ///   after the notifier's change.
 pub struct ResultQueue<T> {
-    ring: Ring<T>,
+    ring: Ring<T, CacheLine>,
     waiters: CachePadded<AtomicU64>,
     lock: Mutex<()>,
     cv: Condvar,
@@ -74,7 +74,8 @@ pub struct ResultQueue<T> {
 
 impl<T> ResultQueue<T> {
     /// A queue of `capacity` results (rounded up to a power of two, at
-    /// least 2, as [`Ring::new`]).
+    /// least 2, as [`Ring::new`]), one cache line per slot
+    /// ([`CacheLine`]: receivers trail the workers closely).
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -83,7 +84,7 @@ impl<T> ResultQueue<T> {
     /// ```
     pub fn new(capacity: usize) -> Self {
         ResultQueue {
-            ring: Ring::new(capacity),
+            ring: Ring::with_layout(capacity),
             waiters: CachePadded::new(AtomicU64::new(0)),
             lock: Mutex::new(()),
             cv: Condvar::new(),
@@ -99,7 +100,7 @@ impl<T> ResultQueue<T> {
     /// assert_eq!(q.ring().len(), 1);
     /// ```
     #[inline]
-    pub fn ring(&self) -> &Ring<T> {
+    pub fn ring(&self) -> &Ring<T, CacheLine> {
         &self.ring
     }
 

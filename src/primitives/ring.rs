@@ -39,14 +39,86 @@ use crossbeam_utils::CachePadded;
 use crate::primitives::backoff::Backoff;
 use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
 
-/// One position's storage, on a cache line of its own (64 bytes, or a
-/// multiple for items over 56 bytes): a producer filling one slot never
-/// takes the line a consumer is still reading the previous slot from. In
-/// the pool, where consumers trail producers by a few slots, sharing lines
-/// cost 2.5x in throughput (one thread submitting and receiving trivial
-/// jobs through one worker: 7 against 17 M jobs/s, interleaved runs).
+/// How a ring lays out its slots: [`Packed`] (the default) or
+/// [`CacheLine`]. Sealed: the two layouts below are the only ones.
+pub trait SlotLayout: sealed::Sealed + Send + Sync + 'static {
+    /// The storage of one slot.
+    #[doc(hidden)]
+    type Slot<T>: sealed::AsSlot<T>;
+}
+
+/// Slots side by side (8 bytes plus the item each): the fewest cache lines
+/// per item, best when producers run ahead of consumers in bursts (an
+/// 8-byte item: four slots to a line).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Packed;
+
+/// Each slot on a cache line of its own (64 bytes, or a multiple for items
+/// over 56 bytes): a producer filling one slot never takes the line a
+/// consumer is still reading the previous slot from. Best when consumers
+/// trail producers closely, as the pool's workers and receivers do: there,
+/// sharing lines cost 2.5x in throughput (one thread submitting and
+/// receiving trivial jobs through one worker: 7 against 17 M jobs/s,
+/// interleaved runs). The pool's queues use it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CacheLine;
+
+impl SlotLayout for Packed {
+    type Slot<T> = Slot<T>;
+}
+
+impl SlotLayout for CacheLine {
+    type Slot<T> = LineSlot<T>;
+}
+
+mod sealed {
+    /// Keeps [`SlotLayout`](super::SlotLayout) to this module's layouts.
+    pub trait Sealed {}
+    impl Sealed for super::Packed {}
+    impl Sealed for super::CacheLine {}
+
+    /// A slot's storage, whatever its alignment.
+    pub trait AsSlot<T> {
+        fn with_seq(seq: usize) -> Self;
+        fn slot(&self) -> &super::Slot<T>;
+    }
+}
+
+impl<T> sealed::AsSlot<T> for Slot<T> {
+    #[inline(always)]
+    fn with_seq(seq: usize) -> Self {
+        Slot {
+            seq: AtomicUsize::new(seq),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    #[inline(always)]
+    fn slot(&self) -> &Slot<T> {
+        self
+    }
+}
+
+/// A [`Slot`] on a cache line of its own.
+#[doc(hidden)]
 #[repr(align(64))]
-struct Slot<T> {
+pub struct LineSlot<T>(Slot<T>);
+
+impl<T> sealed::AsSlot<T> for LineSlot<T> {
+    #[inline(always)]
+    fn with_seq(seq: usize) -> Self {
+        LineSlot(Slot::with_seq(seq))
+    }
+
+    #[inline(always)]
+    fn slot(&self) -> &Slot<T> {
+        &self.0
+    }
+}
+
+/// One position's storage: a sequence number and the item.
+#[doc(hidden)]
+pub struct Slot<T> {
     /// Whose turn: `p` (empty, for the producer at position `p`) or `p + 1`
     /// (full, for the consumer at position `p`).
     seq: AtomicUsize,
@@ -74,24 +146,25 @@ struct Slot<T> {
 /// r.push(1).unwrap();
 /// assert_eq!(r.pop(), Some(1));
 /// ```
-pub struct Ring<T> {
+pub struct Ring<T, L: SlotLayout = Packed> {
     head: CachePadded<AtomicUsize>,
     tail: CachePadded<AtomicUsize>,
-    slots: Box<[Slot<T>]>,
+    slots: Box<[L::Slot<T>]>,
     mask: usize,
 }
 
 // SAFETY: items move between threads by value; slot access is exclusive by
 // the claim protocol above.
-unsafe impl<T: Send> Send for Ring<T> {}
+unsafe impl<T: Send, L: SlotLayout> Send for Ring<T, L> {}
 // SAFETY: as above.
-unsafe impl<T: Send> Sync for Ring<T> {}
+unsafe impl<T: Send, L: SlotLayout> Sync for Ring<T, L> {}
 
 impl<T> Ring<T> {
     /// A ring holding at most `capacity` items, rounded up to a power of two
     /// and to at least 2 (with one slot, "full at position p" and "empty for
-    /// position p + 1" would be the same sequence number). Each slot takes a
-    /// cache line (64 bytes for items of up to 56 bytes), allocated here.
+    /// position p + 1" would be the same sequence number), with the
+    /// [`Packed`] layout (a slot is the item plus 8 bytes); see
+    /// [`with_layout`](Ring::with_layout) for [`CacheLine`].
     ///
     /// # Panics
     /// If `capacity` exceeds `usize::MAX / 4`.
@@ -102,16 +175,30 @@ impl<T> Ring<T> {
     /// assert_eq!(ring.capacity(), 1024);
     /// ```
     pub fn new(capacity: usize) -> Self {
+        Self::with_layout(capacity)
+    }
+}
+
+impl<T, L: SlotLayout> Ring<T, L> {
+    /// [`new`](Ring::new) with a chosen [`SlotLayout`].
+    ///
+    /// # Panics
+    /// If `capacity` exceeds `usize::MAX / 4`.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::primitives::ring::{CacheLine, Ring};
+    /// let ring: Ring<u64, CacheLine> = Ring::with_layout(1000);
+    /// assert_eq!(ring.capacity(), 1024);
+    /// ```
+    pub fn with_layout(capacity: usize) -> Self {
         assert!(
             capacity <= usize::MAX / 4,
             "ring capacity {capacity} too large"
         );
         let cap = capacity.max(2).next_power_of_two();
         let slots = (0..cap)
-            .map(|i| Slot {
-                seq: AtomicUsize::new(i),
-                value: UnsafeCell::new(MaybeUninit::uninit()),
-            })
+            .map(<L::Slot<T> as sealed::AsSlot<T>>::with_seq)
             .collect::<Vec<_>>()
             .into_boxed_slice();
         Ring {
@@ -144,7 +231,7 @@ impl<T> Ring<T> {
         let mut pos = self.tail.load(Ordering::Relaxed);
         let mut wait = Backoff::new();
         loop {
-            let slot = &self.slots[pos & self.mask];
+            let slot = sealed::AsSlot::slot(&self.slots[pos & self.mask]);
             // Ordering: Acquire pairs with the consumer's Release store of
             // `seq` after it moved the previous occupant out.
             let seq = slot.seq.load(Ordering::Acquire);
@@ -243,7 +330,7 @@ impl<T> Ring<T> {
         let mut pos = self.head.load(Ordering::Relaxed);
         let mut wait = Backoff::new();
         loop {
-            let slot = &self.slots[pos & self.mask];
+            let slot = sealed::AsSlot::slot(&self.slots[pos & self.mask]);
             // Ordering: Acquire pairs with the producer's Release of `seq`,
             // making the value visible.
             let seq = slot.seq.load(Ordering::Acquire);
@@ -367,7 +454,7 @@ impl<T> Ring<T> {
     }
 }
 
-impl<T> Ring<T> {
+impl<T, L: SlotLayout> Ring<T, L> {
     /// The number of positions consumers have claimed so far (wrapping):
     /// every successful pop adds one. The pool counts received results with
     /// it instead of a counter of its own.
@@ -388,13 +475,13 @@ impl<T> Ring<T> {
     }
 }
 
-impl<T> Drop for Ring<T> {
+impl<T, L: SlotLayout> Drop for Ring<T, L> {
     fn drop(&mut self) {
         while self.pop().is_some() {}
     }
 }
 
-impl<T> fmt::Debug for Ring<T> {
+impl<T, L: SlotLayout> fmt::Debug for Ring<T, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ring")
             .field("len", &self.len())
@@ -424,7 +511,7 @@ mod tests {
             let pusher = s.spawn(|| ring.push(3));
             std::thread::sleep(std::time::Duration::from_millis(20));
             // The consumer finishes: moves item 1 out, releases the slot.
-            let slot = &ring.slots[0];
+            let slot = sealed::AsSlot::slot(&ring.slots[0]);
             // SAFETY: position 0 is ours by the staged claim above, and its
             // `seq` (1) says it holds item 1.
             let v = slot.value.with(|p| unsafe { (*p).assume_init_read() });

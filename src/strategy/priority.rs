@@ -2,6 +2,7 @@
 
 use super::{BatchPlan, PoolShape, Source, Strategy, Wake};
 use crate::primitives::buckets::PriorityBuckets;
+use crate::primitives::ring::CacheLine;
 
 /// Highest priority first, FIFO within a priority, with the starvation bound
 /// of [`PriorityBuckets`] (a waiting lower-priority job is served after at
@@ -13,7 +14,7 @@ use crate::primitives::buckets::PriorityBuckets;
 /// assert_eq!(pool.strategy_name(), "priority");
 /// ```
 pub struct PriorityStrategy<J> {
-    buckets: PriorityBuckets<J>,
+    buckets: PriorityBuckets<J, CacheLine>,
 }
 
 impl<J> PriorityStrategy<J> {
@@ -31,7 +32,7 @@ impl<J> PriorityStrategy<J> {
     /// ```
     pub fn new(shape: &PoolShape) -> Self {
         PriorityStrategy {
-            buckets: PriorityBuckets::new(
+            buckets: PriorityBuckets::with_layout(
                 shape.priority_levels,
                 shape.capacity,
                 shape.starvation_bound,

@@ -3,7 +3,7 @@
 use crossbeam_utils::CachePadded;
 
 use super::{BatchPlan, PoolShape, Source, Strategy, Wake};
-use crate::primitives::ring::Ring;
+use crate::primitives::ring::{CacheLine, Ring};
 use crate::sync::{AtomicUsize, Ordering};
 
 /// Round-robin (chunk 1) or chunked (chunk > 1) distribution over per-worker
@@ -25,7 +25,7 @@ use crate::sync::{AtomicUsize, Ordering};
 /// assert_eq!(pool.strategy_name(), "round-robin");
 /// ```
 pub struct RoundRobin<J> {
-    rings: Box<[Ring<J>]>,
+    rings: Box<[Ring<J, CacheLine>]>,
     /// Where the next thread new to this pool starts its rotation.
     cursor: CachePadded<AtomicUsize>,
     /// This strategy's identity for the per-thread cursors (never 0).
@@ -49,7 +49,7 @@ impl<J> RoundRobin<J> {
     pub fn new(shape: &PoolShape, chunk: usize) -> Self {
         RoundRobin {
             rings: (0..shape.workers)
-                .map(|_| Ring::new(shape.capacity))
+                .map(|_| Ring::with_layout(shape.capacity))
                 .collect(),
             cursor: CachePadded::new(AtomicUsize::new(0)),
             id: crate::sync::unique_id(),

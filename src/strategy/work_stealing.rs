@@ -2,7 +2,7 @@
 //! for the jobs workers submit themselves.
 
 use crate::primitives::deque::{self, Steal, Stealer, Worker};
-use crate::primitives::ring::Ring;
+use crate::primitives::ring::{CacheLine, Ring};
 use crate::sync::Mutex;
 
 use super::{BatchPlan, PoolShape, Source, Strategy, Wake};
@@ -22,7 +22,7 @@ use super::{BatchPlan, PoolShape, Source, Strategy, Wake};
 /// assert_eq!(pool.strategy_name(), "work-stealing");
 /// ```
 pub struct WorkStealing<J> {
-    injector: Ring<J>,
+    injector: Ring<J, CacheLine>,
     stealers: Box<[Stealer<J>]>,
     owners: Mutex<Vec<Option<Worker<J>>>>,
     grain: usize,
@@ -50,7 +50,7 @@ impl<J> WorkStealing<J> {
             })
             .unzip();
         WorkStealing {
-            injector: Ring::new(shape.capacity),
+            injector: Ring::with_layout(shape.capacity),
             stealers: stealers.into_boxed_slice(),
             owners: Mutex::new(owners),
             grain: shape.chunk_size,
