@@ -15,6 +15,8 @@
 //!   result.
 #![cfg(feature = "loom")]
 
+mod common;
+
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
@@ -24,7 +26,7 @@ use corepool::{IdlePolicy, Job, Pool, StrategyKind, SubmitError};
 
 #[test]
 fn gate_close_races_enter() {
-    loom::model(|| {
+    common::model("gate_close_races_enter", || {
         let gate = Arc::new(Gate::new());
         let work = Arc::new(AtomicUsize::new(0));
         let submitter = {
@@ -69,7 +71,9 @@ fn one_worker_pool() -> Pool<u32, u32, ()> {
 
 #[test]
 fn pool_job_roundtrip_parked_worker() {
-    let mut builder = loom::model::Builder::new();
+    let mut builder = common::builder();
+    // At most 2, even when the environment asks for more: the whole pool
+    // at bound 3 runs for too long.
     builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(2).min(2));
     // The worker loop, the receiver and shutdown together take many steps.
     builder.max_branches = 100_000;
@@ -92,7 +96,9 @@ fn pool_job_roundtrip_parked_worker() {
 
 #[test]
 fn pool_submit_races_shutdown_now() {
-    let mut builder = loom::model::Builder::new();
+    let mut builder = common::builder();
+    // At most 2, even when the environment asks for more: the whole pool
+    // at bound 3 runs for too long.
     builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(2).min(2));
     // The worker loop, the receiver and shutdown together take many steps.
     builder.max_branches = 100_000;
