@@ -288,3 +288,54 @@ fn more_than_64_workers() {
     }
     shut_down(&sleep, &works, handles);
 }
+
+/// A sleep with an index out of range panics before it touches the idle
+/// bitmap: later wakes still find nobody asleep (rather than a bit with no
+/// parker behind it, which would make them panic).
+#[test]
+fn out_of_range_sleep_leaves_no_bit() {
+    let sleep = Sleep::new(3);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sleep.sleep(5, || true)));
+    assert!(r.is_err(), "an out-of-range worker must panic");
+    assert_eq!(sleep.sleeping(), 0);
+    assert!(!sleep.wake_one());
+    assert_eq!(sleep.wake_all(), 0);
+}
+
+/// A last look that panics withdraws the announcement: the next wake goes
+/// to a worker that really sleeps, not to the one that panicked.
+#[test]
+fn panicking_last_look_leaves_no_bit() {
+    let sleep = Arc::new(Sleep::new(2));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sleep.sleep(0, || panic!("last look failed"))
+    }));
+    assert!(r.is_err());
+    assert_eq!(sleep.sleeping(), 0);
+    // Worker 1 really sleeps; one wake must reach it.
+    let woke = Arc::new(AtomicBool::new(false));
+    let sleeper = {
+        let (sleep, woke) = (sleep.clone(), woke.clone());
+        thread::spawn(move || {
+            while !woke.load(Ordering::Acquire) {
+                sleep.sleep(1, || !woke.load(Ordering::Acquire));
+            }
+        })
+    };
+    wait_until("worker 1 asleep", || sleep.sleeping() == 1);
+    // Give it time to park (if it has not, its last look sees the flag).
+    thread::sleep(std::time::Duration::from_millis(20));
+    woke.store(true, Ordering::Release);
+    // One wake: with worker 0's bit left set it would go to worker 0 (the
+    // lowest bit first), and worker 1 would stay parked.
+    sleep.wake_one();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !sleeper.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the wake did not reach the sleeping worker"
+        );
+        thread::sleep(std::time::Duration::from_millis(1));
+    }
+    sleeper.join().unwrap();
+}

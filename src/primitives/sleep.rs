@@ -114,6 +114,11 @@ impl Sleep {
     /// the worker is visible as idle, so work published before it is either
     /// seen there or comes with a wake-up. Returns true if the worker parked.
     ///
+    /// # Panics
+    /// If `worker` is out of range, before touching any state. If
+    /// `still_idle` panics, the panic goes on after the worker's
+    /// announcement is withdrawn, so later wakes are not misdirected.
+    ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let s = corepool::primitives::sleep::Sleep::new(1);
@@ -122,11 +127,32 @@ impl Sleep {
     /// assert_eq!(s.sleeping(), 0);
     /// ```
     pub fn sleep(&self, worker: usize, still_idle: impl FnOnce() -> bool) -> bool {
+        // Check the index before touching the bitmap: a bit set for a
+        // worker that has no parker would make every later wake panic.
+        assert!(
+            worker < self.parkers.len(),
+            "Sleep::sleep: worker {worker} out of range (0..{})",
+            self.parkers.len()
+        );
         let (w, bit) = Self::word_bit(worker);
         let word = &self.idle[w];
         // Step 1, announce. Ordering: the RMW's own ordering does not matter
         // for the handshake; the fence below orders it before the last look.
         word.fetch_or(bit, Ordering::Relaxed);
+        // If `still_idle` panics, take the announcement back on the way out:
+        // a bit left set would send the next wake to a worker that is not
+        // parked while a real sleeper misses it.
+        struct Announced<'a> {
+            word: &'a AtomicU64,
+            bit: u64,
+        }
+        impl Drop for Announced<'_> {
+            fn drop(&mut self) {
+                // Ordering: Relaxed, as in step 4a.
+                self.word.fetch_and(!self.bit, Ordering::Relaxed);
+            }
+        }
+        let announced = Announced { word, bit };
         // Step 2. Ordering: pairs with the fence in `wake_one`/`wake` between
         // the producer's publish and its bitmap load (store-buffer pattern):
         // either the producer sees our bit, or our last look sees its work.
@@ -135,18 +161,20 @@ impl Sleep {
         fence(Ordering::SeqCst);
         // Step 3, the last look.
         if !still_idle() {
-            // Step 4a, cancel. If a waker already claimed our bit, its token
-            // will make a later park return at once: a spurious wake, never a
-            // lost one. Ordering: Relaxed; we touch no data through it.
-            word.fetch_and(!bit, Ordering::Relaxed);
+            // Step 4a, cancel (dropping `announced` clears our bit). If a
+            // waker already claimed the bit, its token will make a later
+            // park return at once: a spurious wake, never a lost one.
+            // Ordering: Relaxed; we touch no data through it.
+            drop(announced);
             return false;
         }
         // Step 4b, park until a waker that claimed our bit unparks us. The
         // mutex in the parker orders the waker's work before our wake-up.
         self.parkers[worker].park();
         // A token can be stale (see `cancel` above); make sure we are not
-        // left marked idle while awake. Ordering: Relaxed, as in 4a.
-        word.fetch_and(!bit, Ordering::Relaxed);
+        // left marked idle while awake (dropping `announced`). Ordering:
+        // Relaxed, as in 4a.
+        drop(announced);
         true
     }
 
