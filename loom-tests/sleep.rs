@@ -34,6 +34,11 @@
 //!   worker cancels leaves a stale token; the worker's next sleep returns at
 //!   once (a spurious wake), it re-checks, sleeps again, and the next real
 //!   wake still reaches it.
+//! * `wake_preferring_falls_back`: the preferred worker (0) is busy, never
+//!   asleep; worker 1 sleeps waiting for the work. `wake_preferring(0)`
+//!   must fall back to waking worker 1.
+//! * `wake_all_wakes_every_sleeper`: two workers sleep on one flag (the
+//!   shutdown pattern); one `wake_all` after raising it ends both.
 //! * `paired_wake_no_lost_wakeup`: the pool's fence-free submit. The work
 //!   is a `Ring`; the producer pushes (an Acquire claim on `tail`) and calls
 //!   `wake_one_paired` (no fence); the worker's last look is
@@ -234,5 +239,45 @@ fn paired_wake_no_lost_wakeup() {
 
         producer.join().unwrap();
         assert_eq!(worker.join().unwrap(), 7);
+    });
+}
+
+#[test]
+fn wake_preferring_falls_back() {
+    model("wake_preferring_falls_back", || {
+        let sleep = Arc::new(Sleep::new(2));
+        let work = Arc::new(AtomicBool::new(false));
+        let worker1 = {
+            let (sleep, work) = (sleep.clone(), work.clone());
+            thread::spawn(move || wait_for(&sleep, 1, &work))
+        };
+        let producer = {
+            let (sleep, work) = (sleep.clone(), work.clone());
+            thread::spawn(move || {
+                work.store(true, Ordering::Release);
+                sleep.wake_preferring(0);
+            })
+        };
+        producer.join().unwrap();
+        worker1.join().unwrap();
+    });
+}
+
+#[test]
+fn wake_all_wakes_every_sleeper() {
+    model("wake_all_wakes_every_sleeper", || {
+        let sleep = Arc::new(Sleep::new(2));
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers: Vec<_> = (0..2)
+            .map(|i| {
+                let (sleep, stop) = (sleep.clone(), stop.clone());
+                thread::spawn(move || wait_for(&sleep, i, &stop))
+            })
+            .collect();
+        stop.store(true, Ordering::SeqCst);
+        sleep.wake_all();
+        for w in workers {
+            w.join().unwrap();
+        }
     });
 }
