@@ -45,11 +45,21 @@
 //!   of which is then refused (a counter raised, then `notify`, which
 //!   fences): it gets the one result pushed and learns that the other will
 //!   not come.
+//! * `outstanding_seen_by_non_popping_receiver`: the pool's count of
+//!   outstanding results (tickets less results taken, the ring's `pops`,
+//!   loaded first) never reaches 0 for a receiver while a job it submitted
+//!   has no result yet, though another receiver took someone else's result
+//!   (a pop's claim must be a Release RMW; found by a review).
+//! * `hand_back_drain_waits_for_claims`: two workers each push a job into a
+//!   shared ring and drain it with `pop_ready` (the hand-back after an
+//!   immediate stop); each keeps draining while `is_empty_after_release`
+//!   shows a claimed position, so no job is left behind.
 #![cfg(feature = "loom")]
 
 mod common;
 use common::model;
 
+use corepool::primitives::gate::Gate;
 use corepool::primitives::results::ResultQueue;
 use corepool::primitives::ring::Ring;
 use loom::cell::UnsafeCell;
@@ -350,5 +360,73 @@ fn results_two_producers_one_waiter() {
             p.join().unwrap();
         }
         assert_eq!(receiver.join().unwrap(), 3);
+    });
+}
+
+#[test]
+fn outstanding_seen_by_non_popping_receiver() {
+    model("outstanding_seen_by_non_popping_receiver", || {
+        let gate = Arc::new(Gate::new());
+        let q = Arc::new(Ring::<u32>::new(2));
+        // S submits job A; its result arrives (the push stands for job ->
+        // worker -> result).
+        let s = {
+            let (gate, q) = (gate.clone(), q.clone());
+            thread::spawn(move || {
+                gate.enter_ticket().unwrap();
+                gate.leave();
+                q.push(1).unwrap();
+            })
+        };
+        // R1 takes A's result.
+        let r1 = {
+            let q = q.clone();
+            thread::spawn(move || q.pop_ready().is_some())
+        };
+        // R2 submitted job B, whose result never comes here, and counts.
+        let r2 = {
+            let (gate, q) = (gate.clone(), q.clone());
+            thread::spawn(move || {
+                gate.enter_ticket().unwrap();
+                gate.leave();
+                let received = q.pops();
+                let accepted = gate.tickets() as usize;
+                assert!(
+                    accepted.wrapping_sub(received) >= 1,
+                    "{} outstanding while B's result is still to come",
+                    accepted.wrapping_sub(received)
+                );
+            })
+        };
+        s.join().unwrap();
+        r1.join().unwrap();
+        r2.join().unwrap();
+    });
+}
+
+#[test]
+fn hand_back_drain_waits_for_claims() {
+    model("hand_back_drain_waits_for_claims", || {
+        let q = Arc::new(Ring::<u32>::new(4));
+        let worker = |v: u32, q: Arc<Ring<u32>>| {
+            thread::spawn(move || {
+                q.push(v).unwrap();
+                loop {
+                    while q.pop_ready().is_some() {}
+                    if q.is_empty_after_release() {
+                        break;
+                    }
+                    loom::thread::yield_now();
+                }
+            })
+        };
+        let a = worker(1, q.clone());
+        let b = worker(2, q.clone());
+        a.join().unwrap();
+        b.join().unwrap();
+        assert!(
+            q.pop().is_none(),
+            "a job was left in the ring after both drains"
+        );
     });
 }

@@ -17,12 +17,14 @@
 //! against the waiter's RMW: if the waiter's comes first, the claim
 //! synchronises with it and the producer sees `waiters > 0`; if the claim
 //! comes first, the waiter's RMW reads it and it does not block (the item is
-//! claimed, and its pop waits for the write).
+//! claimed; the caller polls again until the write is done).
 //!
 //! Taking a result needs no notification. A receiver blocks only when its
 //! RMW found no claimed position beyond `head` (so every result pushed so
-//! far has been taken, and [`Ring::pops`] is exact) and its condition still
-//! wants more: what it waits for is then a push to come, which wakes it.
+//! far has been taken, and [`Ring::pops`] is exact: every pop's claim is a
+//! Release RMW, so a receiver that counts another's pop also sees what that
+//! pop answered) and its condition still wants more: what it waits for is
+//! then a push to come, which wakes it.
 //! Events that are not a push (a refused submission: one result fewer to
 //! wait for) use [`ResultQueue::notify`], which fences first, paired with
 //! the fence in [`ResultQueue::wait`].
@@ -206,7 +208,7 @@ impl<T> ResultQueue<T> {
         fence(Ordering::SeqCst);
         // Ordering: a Release RMW on `tail`, the pairing with `push`
         // (module doc). A claimed position counts as an item (its producer
-        // is writing it; the caller's pop waits for it).
+        // is writing it; the caller polls again until it is written).
         if !self.ring.is_empty_after_release() {
             self.deregister(epoch);
             return;

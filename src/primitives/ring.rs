@@ -306,10 +306,12 @@ impl<T, L: SlotLayout> Ring<T, L> {
     /// [`pop`](Self::pop) it never waits and never reads `tail` (the
     /// producers' line), so a consumer that polls an empty ring does not
     /// steal that line from the producers on every look. The pool's
-    /// workers and receivers poll with it (their last look before blocking
-    /// reads `tail` with [`is_empty_after_release`](Self::is_empty_after_release),
-    /// which sees a claimed position); the priority buckets use it and sort
-    /// out a producer that is still writing themselves.
+    /// workers and receivers poll with it; whenever they stop polling (to
+    /// block, to exit at shutdown, or after handing jobs back) they first
+    /// read `tail` with [`is_empty_after_release`](Self::is_empty_after_release),
+    /// which sees a claimed position, and poll again if it shows one. The
+    /// priority buckets use it and sort out a producer that is still
+    /// writing themselves.
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -336,11 +338,18 @@ impl<T, L: SlotLayout> Ring<T, L> {
             let seq = slot.seq.load(Ordering::Acquire);
             let diff = seq.wrapping_sub(pos.wrapping_add(1)) as isize;
             if diff == 0 {
-                // Ordering: Relaxed CAS arbitrates between consumers only.
+                // Ordering: among consumers the CAS only arbitrates. Release
+                // on success is for `pops`: a thread that Acquire-loads
+                // `head` synchronises with this claim (every write to `head`
+                // is an RMW, so later claims continue its release sequence)
+                // and so sees what happened before this pop, such as the
+                // pool's ticket for the job whose result this is (found by a
+                // review; the loom model `outstanding_seen_by_non_popping_receiver`).
+                // On x86 it is the same `lock cmpxchg`.
                 match self.head.compare_exchange_weak(
                     pos,
                     pos.wrapping_add(1),
-                    Ordering::Relaxed,
+                    Ordering::Release,
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
@@ -468,9 +477,10 @@ impl<T, L: SlotLayout> Ring<T, L> {
     /// ```
     #[inline]
     pub fn pops(&self) -> usize {
-        // Ordering: Acquire: a pop's claim is an Acquire RMW that follows
-        // the pop's reading of a `seq` the producer released, so what the
-        // producer did before its push is visible to whoever reads this.
+        // Ordering: Acquire pairs with the Release claim in `pop`: a pop's
+        // claim follows its Acquire read of a `seq` the producer released,
+        // so what happened before the push (and before the pop) is visible
+        // to whoever reads a count that includes it.
         self.head.load(Ordering::Acquire)
     }
 }

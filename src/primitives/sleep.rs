@@ -4,8 +4,10 @@
 //! this file (included below). In short: a worker that found no work announces
 //! itself in an idle bitmap, issues a SeqCst fence, checks for work once more,
 //! and only then parks. A producer, after publishing work, issues a SeqCst
-//! fence and loads the bitmap; only if a bit is set does it clear one bit and
-//! wake that worker, so a submit to a pool whose workers are awake makes no
+//! fence (or none, for a paired wake: its publication was an Acquire RMW
+//! that the worker's last look reads with a Release RMW, `sleep.md`) and
+//! loads the bitmap; only if a bit is set does it clear one bit and wake
+//! that worker, so a submit to a pool whose workers are awake makes no
 //! system call.
 //!
 //! ```

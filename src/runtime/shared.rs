@@ -172,8 +172,9 @@ where
     /// undercounts: the results taken (the ring's `pops`) and `refused` are
     /// loaded (Acquire) before the tickets, and each pop or refusal happens
     /// after the ticket it answers (a pop through the job's and the
-    /// result's release/acquire hand-overs), so the tickets we read cover
-    /// them. Counted modulo the word size (the ring's positions wrap).
+    /// result's release/acquire hand-overs) and is published by a Release
+    /// RMW (a pop's claim on `head`, the `refused` increment), so whatever
+    /// thread reads the counts also sees the tickets they answer. Counted modulo the word size (the ring's positions wrap).
     pub(super) fn outstanding(&self) -> usize {
         let Delivery::Queue(q) = &self.delivery else {
             return 0;

@@ -489,20 +489,36 @@ where
     /// After an immediate stop: everything this worker can still pop goes
     /// back to the caller: jobs never started are handed back, jobs waiting
     /// for a retry get a `Cancelled` result.
+    ///
+    /// Pops poll (`Ring::pop_ready`), so a position another worker has
+    /// claimed but not yet written looks empty; the worker leaves only when
+    /// `has_work` (whose look at each ring is a Release RMW on `tail`, which
+    /// sees claimed positions) finds nothing either, as on the graceful
+    /// exit. Without that look, two workers whose follow-ups overflowed
+    /// into the work-stealing injector could each stop at the other's
+    /// unwritten slot and strand the job behind it (found by a review).
     fn hand_back_queued(&self) {
         let sh = self.shared;
-        while let Some((job, _)) = sh.strategy.pop(self.local, self.index) {
-            if job.attempts() == 0 {
-                sh.handed_back
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(job);
-            } else {
-                self.count(Event::Cancelled);
-                let result = unstarted_result(&job, JobError::Cancelled, self.worker_id());
-                self.deliver(result);
-                drop_quietly(job);
+        loop {
+            while let Some((job, _)) = sh.strategy.pop(self.local, self.index) {
+                if job.attempts() == 0 {
+                    sh.handed_back
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(job);
+                } else {
+                    self.count(Event::Cancelled);
+                    let result = unstarted_result(&job, JobError::Cancelled, self.worker_id());
+                    self.deliver(result);
+                    drop_quietly(job);
+                }
             }
+            if !sh.strategy.has_work(self.local, self.index) {
+                break;
+            }
+            // A claimed slot still being written: give its writer a moment
+            // (a yield point under loom).
+            crate::sync::spin_loop();
         }
     }
 }

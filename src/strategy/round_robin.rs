@@ -71,7 +71,7 @@ impl<J> RoundRobin<J> {
     fn next_cursor(&self) -> usize {
         if cfg!(feature = "loom") {
             // Ordering: Relaxed: the cursor only spreads load.
-            return self.cursor.fetch_add(self.chunk, Ordering::Relaxed);
+            return self.cursor.fetch_add(1, Ordering::Relaxed);
         }
         thread_local! {
             /// (the pool's `id`, the next position) for the last pool used.
