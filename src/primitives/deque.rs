@@ -28,6 +28,21 @@
 //! taking, so an owner whose item blocks on another item of its deque never
 //! hides that item from them.
 //!
+//! **32-bit positions, and the ABA they allow.** `top` packs `(steal, real)`
+//! as two `u32`s so one CAS moves both, and positions wrap at 2^32. A thief
+//! that reads `top`, is descheduled, and resumes after exactly a multiple
+//! of 2^32 positions have gone through this deque (with `steal == real`
+//! again at the same value) would see its stale CAS succeed and could take
+//! an item twice. crossbeam-deque avoids this with `isize` indices in
+//! separate words; here both halves must fit one `AtomicU64`, the claim
+//! protocol needs them in one CAS, and Rust has no stable 128-bit atomic.
+//! Decision: accepted and documented. The window needs a thief stalled
+//! between two adjacent instructions while some 4.3 billion items pass
+//! through one deque: at the owner's fastest (a few nanoseconds a push and
+//! pop) that is 10 to 20 seconds of stall with the owner running flat out,
+//! and the stale value must then match in both halves. In the pool, a
+//! worker's deque holds only the follow-up jobs its own jobs submit.
+//!
 //! ```
 //! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 //! use corepool::primitives::deque::{self, Steal};
