@@ -145,6 +145,8 @@ fn main() {
     let pool = Arc::new(
         Pool::builder()
             .workers(2)
+            // Timing on: the pool's queue-wait and run-time figures below.
+            .timing(true)
             .idle(IdlePolicy::SpinThenPark)
             .build_with_sink(
                 |job: &Job<Request>, _ctx| handle(job),

@@ -37,6 +37,8 @@ fn run(kind: StrategyKind) {
     let pool = Arc::new(
         Pool::builder()
             .workers(2)
+            // Timing on: the latencies below come from the results' stamps.
+            .timing(true)
             .capacity(1 << 14)
             .strategy(kind)
             .starvation_bound(64)

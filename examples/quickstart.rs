@@ -94,10 +94,16 @@ fn main() {
             w.executed, w.stolen, w.parks
         );
     }
-    println!(
-        "  queue wait p50 {:?} p99 {:?}; run time p50 {:?} p99 {:?}",
-        m.queue_wait.p50, m.queue_wait.p99, m.run_time.p50, m.run_time.p99
-    );
+    if m.run_time.count == 0 {
+        // Timing is off by default (three clock reads per job): turn it on
+        // with `Builder::timing(true)` to get latency histograms.
+        println!("  latency histograms: off (Builder::timing(true) records them)");
+    } else {
+        println!(
+            "  queue wait p50 {:?} p99 {:?}; run time p50 {:?} p99 {:?}",
+            m.queue_wait.p50, m.queue_wait.p99, m.run_time.p50, m.run_time.p99
+        );
+    }
 
     metadata();
 }
