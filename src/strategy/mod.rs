@@ -2,8 +2,9 @@
 //! worker looks next.
 //!
 //! The pool is generic over its strategy (static dispatch: nothing is boxed
-//! per job). The four built-ins are variants of [`Builtin`], chosen at run
-//! time by [`StrategyKind`]; a user's strategy implements
+//! per job). The four built-ins, chosen at run time by [`StrategyKind`],
+//! are served by the three variants of [`Builtin`] (round-robin and
+//! chunked share one); a user's strategy implements
 //! [`Strategy`] and is plugged in with
 //! [`Builder::build_custom`](crate::Builder::build_custom) (see the
 //! `custom_strategy` example). Strategies are built from the lock-free
