@@ -198,7 +198,7 @@ pub mod op_count {
     }
 
     /// The sum of the counts of every thread that has exited since the
-    /// program started or since the last [`reset_exited`].
+    /// program started (take differences to count one stretch).
     pub fn exited_threads() -> OpCounts {
         let [rmw, fence, wake, park] = EXITED.each_ref().map(|c| c.load(Ordering::Relaxed));
         OpCounts {
@@ -206,13 +206,6 @@ pub mod op_count {
             fence,
             wake,
             park,
-        }
-    }
-
-    /// Sets the totals of [`exited_threads`] back to zero.
-    pub fn reset_exited() {
-        for c in &EXITED {
-            c.store(0, Ordering::Relaxed);
         }
     }
 
