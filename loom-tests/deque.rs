@@ -418,3 +418,172 @@ fn pops_around_a_push_race_steals() {
         assert_exactly_once(got, &[1, 2, 3, 4, 5]);
     });
 }
+
+#[test]
+fn push_pop_push_races_thief() {
+    model("push_pop_push_races_thief", || {
+        let (w, s) = deque::new::<usize>(4);
+
+        // The thief starts on an empty deque: everything it takes it sees
+        // only through the owner's stores on the owner's thread.
+        let thief = thread::spawn(move || {
+            let mut got: Vec<usize> = Vec::new();
+            for _ in 0..2 {
+                got.extend(steal_one(&s));
+            }
+            got
+        });
+        // Push, pop the same position back (racing the thief for it as the
+        // last item), push into it again, and push once more above it.
+        let owner = thread::spawn(move || {
+            w.push(1).unwrap();
+            let mut got: Vec<usize> = w.pop().into_iter().collect();
+            w.push(2).unwrap();
+            w.push(3).unwrap();
+            got.extend(w.pop());
+            (got, w)
+        });
+
+        let (popped, w) = owner.join().unwrap();
+        let mut got = popped;
+        got.extend(thief.join().unwrap());
+        got.extend(drain(&w));
+        assert_exactly_once(got, &[1, 2, 3]);
+    });
+}
+
+#[test]
+fn two_thieves_wrap_full_deque() {
+    model("two_thieves_wrap_full_deque", || {
+        let (w, s) = deque::new::<usize>(2);
+        // Move both indices past the buffer's end first: positions 2 and 3
+        // hold items 3 and 4 in slots 0 and 1, and the deque is full.
+        w.push(1).unwrap();
+        w.push(2).unwrap();
+        assert_eq!(steal_one(&s), Some(1));
+        assert_eq!(steal_one(&s), Some(2));
+        w.push(3).unwrap();
+        w.push(4).unwrap();
+        assert_eq!(w.push(9), Err(9));
+
+        let thieves: Vec<_> = (0..2)
+            .map(|_| {
+                let s = s.clone();
+                // One attempt each (a lost race is `Retry`, and the item
+                // stays for the drain): only the owner below waits on
+                // anyone, so loom can bound the model.
+                thread::spawn(move || s.steal().success())
+            })
+            .collect();
+        drop(s);
+        // The owner pushes 5 into position 4, slot 0, as soon as the thief
+        // that took position 2 has released it (one thief always wins its
+        // claim), then pops.
+        let owner = thread::spawn(move || {
+            let mut v = 5;
+            while let Err(back) = w.push(v) {
+                v = back;
+                thread::yield_now();
+            }
+            (w.pop(), w)
+        });
+
+        let (popped, w) = owner.join().unwrap();
+        let mut got: Vec<usize> = popped.into_iter().collect();
+        for t in thieves {
+            got.extend(t.join().unwrap());
+        }
+        got.extend(drain(&w));
+        assert_exactly_once(got, &[3, 4, 5]);
+    });
+}
+
+#[test]
+fn thief_on_batch_destination() {
+    model("thief_on_batch_destination", || {
+        let (victim, s) = deque::new::<usize>(4);
+        for i in 1..=3 {
+            victim.push(i).unwrap();
+        }
+        // The destination holds item 10 at position 0 (slot 0): a batch of
+        // two is written at positions 1 and 2, slots 1 and 0, and has room
+        // for two only once the thief below has copied 10 out of slot 0.
+        let (mine, mine_stealer) = deque::new::<usize>(2);
+        mine.push(10).unwrap();
+
+        // The batch's thief owns `mine`: it moves half of the victim's items
+        // (two, or one while 10 still fills a slot) into it, then pops what
+        // is left there.
+        let batcher = thread::spawn(move || {
+            loop {
+                match s.steal_batch(&mine) {
+                    Steal::Success(n) => assert!((1..=2).contains(&n), "batch of {n}"),
+                    Steal::Empty => {}
+                    Steal::Retry => {
+                        thread::yield_now();
+                        continue;
+                    }
+                }
+                break;
+            }
+            drain(&mine)
+        });
+        // A second thief steals from `mine` (10 first) while the batch is
+        // being copied in and published.
+        let thief = thread::spawn(move || {
+            let mut got: Vec<usize> = Vec::new();
+            for _ in 0..2 {
+                got.extend(steal_one(&mine_stealer));
+            }
+            got
+        });
+
+        let mut got = batcher.join().unwrap();
+        got.extend(thief.join().unwrap());
+        got.extend(drain(&victim));
+        assert_exactly_once(got, &[1, 2, 3, 10]);
+    });
+}
+
+#[test]
+fn batch_claim_of_two_races_pops() {
+    model("batch_claim_of_two_races_pops", || {
+        let (w, s) = deque::new::<usize>(4);
+        for i in 1..=4 {
+            w.push(i).unwrap();
+        }
+
+        // Four items: the batch claims positions 0 and 1 with two CASes.
+        let thief = thread::spawn(move || {
+            let (mine, _mine_stealer) = deque::new::<usize>(4);
+            loop {
+                match s.steal_batch(&mine) {
+                    Steal::Success(n) => assert!((1..=2).contains(&n), "batch of {n}"),
+                    Steal::Empty => {}
+                    Steal::Retry => {
+                        thread::yield_now();
+                        continue;
+                    }
+                }
+                break;
+            }
+            drain(&mine)
+        });
+        // Three pops: the third reaches position 1 while the batch may be
+        // claiming it as its second position.
+        let owner = thread::spawn(move || {
+            let got: Vec<usize> = (0..3).filter_map(|_| w.pop()).collect();
+            (got, w)
+        });
+
+        let (popped, w) = owner.join().unwrap();
+        assert!(
+            popped.starts_with(&[4, 3]),
+            "owner pops not newest first: {popped:?}"
+        );
+        let mut got = popped;
+        got.extend(thief.join().unwrap());
+        got.extend(drain(&w));
+        assert_exactly_once(got, &[1, 2, 3, 4]);
+    });
+}

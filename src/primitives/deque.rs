@@ -711,6 +711,10 @@ impl<T> Stealer<T> {
         // take from it, so this lower bound stays valid while we copy. We
         // write from `dest`'s bottom up. Ordering: Acquire on `top` pairs
         // with thieves' release of `dest` slots we are about to overwrite.
+        // (No model tells it from Relaxed: every path that writes a slot
+        // first runs the SeqCst fence in `claim`, which would acquire that
+        // release too. Acquire keeps the pairing from resting on `claim`'s
+        // internals, and costs nothing on x86.)
         let db = dest.bottom.get();
         let (dsteal, _) = unpack(d.top.load(Ordering::Acquire));
         let room = d.capacity() - db.wrapping_sub(dsteal);
