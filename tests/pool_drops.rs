@@ -15,7 +15,9 @@
 //! * submissions handed back (closed, bad priority, full) carry the very job,
 //!   undropped: `handed_back_submissions_drop_once`;
 //! * job data whose `Drop` panics does not take a worker down:
-//!   `panicking_drop_of_job_data_is_contained`.
+//!   `panicking_drop_of_job_data_is_contained`; nor does an error dropped
+//!   before a retry (`panicking_drop_of_a_retried_error_is_contained`), nor
+//!   a panic payload (`panicking_drop_of_a_panic_payload_is_contained`).
 #![cfg(not(feature = "loom"))]
 
 #[path = "pool_support.rs"]
@@ -503,6 +505,86 @@ fn panicking_drop_of_job_data_is_contained() {
                     .enumerate()
                     .all(|(i, r)| r.outcome == Ok(i as u64))
             );
+            assert!(pool.shutdown().is_empty(), "{kind}");
+            assert_eq!(drops.load(Ordering::SeqCst), 2 * n as usize, "{kind}");
+        }
+    });
+}
+
+#[test]
+fn panicking_drop_of_a_retried_error_is_contained() {
+    watchdog("panicking error drop", || {
+        support::quiet_worker_panics();
+        let n = 200u64;
+        for kind in StrategyKind::ALL {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let errors = drops.clone();
+            // One worker: it must survive every bomb to finish the rest. The
+            // first attempt fails with an error that explodes when the
+            // worker drops it to retry; the second succeeds.
+            let pool = Pool::builder()
+                .workers(1)
+                .strategy(kind)
+                .max_retries(1)
+                .build(move |job: &Job<u64>, ctx: &Context<'_, u64>| {
+                    if ctx.attempt() == 1 {
+                        Err(Bomb(*job.data() * 3, errors.clone()))
+                    } else {
+                        Ok(*job.data())
+                    }
+                })
+                .unwrap();
+            for i in 0..n {
+                pool.submit(Job::new(i)).unwrap();
+            }
+            let mut got: Vec<u64> = recv_n(&pool, n as usize)
+                .into_iter()
+                .map(|r| r.outcome.ok().expect("the retry succeeds"))
+                .collect();
+            got.sort_unstable();
+            assert_eq!(got, (0..n).collect::<Vec<_>>(), "{kind}");
+            let out = pool.run_data(0..n).unwrap();
+            assert!(
+                out.iter()
+                    .enumerate()
+                    .all(|(i, r)| matches!(r.outcome, Ok(v) if v == i as u64)),
+                "{kind}"
+            );
+            assert!(pool.shutdown().is_empty(), "{kind}");
+            assert_eq!(drops.load(Ordering::SeqCst), 2 * n as usize, "{kind}");
+        }
+    });
+}
+
+#[test]
+fn panicking_drop_of_a_panic_payload_is_contained() {
+    watchdog("panicking payload drop", || {
+        support::quiet_worker_panics();
+        let n = 100u64;
+        for kind in StrategyKind::ALL {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let payloads = drops.clone();
+            // Every job panics with a payload that panics when dropped.
+            let pool = Pool::builder()
+                .workers(1)
+                .strategy(kind)
+                .build(
+                    move |job: &Job<u64>, _: &Context<'_, u64>| -> Result<u64, ()> {
+                        std::panic::panic_any(Bomb(*job.data() * 3, payloads.clone()))
+                    },
+                )
+                .unwrap();
+            for i in 0..n {
+                pool.submit(Job::new(i)).unwrap();
+            }
+            let got = recv_n(&pool, n as usize);
+            assert!(
+                got.iter()
+                    .all(|r| matches!(r.outcome, Err(JobError::Panicked(_)))),
+                "{kind}"
+            );
+            let out = pool.run_data(0..n).unwrap();
+            assert_eq!(out.len(), n as usize, "{kind}");
             assert!(pool.shutdown().is_empty(), "{kind}");
             assert_eq!(drops.load(Ordering::SeqCst), 2 * n as usize, "{kind}");
         }

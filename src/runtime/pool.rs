@@ -134,10 +134,15 @@ where
             sh.unstamp();
             return Err(SubmitError::Closed(job));
         };
+        // From here to `leave`, a panic (in a user strategy's `push`) must
+        // neither leave the gate entered (a closer would wait forever) nor
+        // count the ticket as a job (a receiver would wait for its result).
+        let guard = super::shared::Entered::new(sh, true);
         let mut job = job;
         let id = sh.stamp(&mut job, ticket);
         let prio = job.priority();
         let pushed = sh.strategy.push(job, prio);
+        guard.disarm();
         sh.gate.leave();
         match pushed {
             Ok(wake) => {

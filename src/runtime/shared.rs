@@ -200,3 +200,37 @@ where
         self.gate.tickets().wrapping_sub(refused)
     }
 }
+
+/// Armed between entering the submission gate and leaving it: if what runs
+/// in between panics (a user strategy's `push`), its `Drop` leaves the gate
+/// (when the entry must be left) and counts the ticket as refused, so a
+/// closer does not wait for the entry forever and a receiver does not wait
+/// for a result that will never come. A strategy whose `push` panics must
+/// not have queued the job (the [`Strategy`] contract).
+pub(crate) struct Entered<'a, T: Send + 'static, R, E, S: Strategy<Job<T>>> {
+    shared: &'a Shared<T, R, E, S>,
+    must_leave: bool,
+}
+
+impl<'a, T: Send + 'static, R, E, S: Strategy<Job<T>>> Entered<'a, T, R, E, S> {
+    #[inline(always)]
+    pub(crate) fn new(shared: &'a Shared<T, R, E, S>, must_leave: bool) -> Self {
+        Entered { shared, must_leave }
+    }
+
+    /// The push returned: the caller leaves the gate itself.
+    #[inline(always)]
+    pub(crate) fn disarm(self) {
+        core::mem::forget(self);
+    }
+}
+
+impl<T: Send + 'static, R, E, S: Strategy<Job<T>>> Drop for Entered<'_, T, R, E, S> {
+    #[cold]
+    fn drop(&mut self) {
+        if self.must_leave {
+            self.shared.gate.leave();
+        }
+        self.shared.unstamp();
+    }
+}

@@ -208,9 +208,12 @@ impl<T: Send + 'static, R: Send + 'static, E: Send + 'static, S: Strategy<Job<T>
         // stop refuses it): it takes a ticket whatever the gate says, and
         // leaves only if the gate was open, so a closer waits for its push.
         let (ticket, must_leave) = sh.gate.enter_any();
+        // As in `Pool::try_submit`: a panicking push leaves and refuses.
+        let guard = super::shared::Entered::new(sh, must_leave);
         let id = sh.stamp(&mut job, ticket);
         let prio = job.priority();
         let pushed = sh.strategy.push_local(self.local, self.index, job, prio);
+        guard.disarm();
         if must_leave {
             sh.gate.leave();
         }
@@ -301,8 +304,18 @@ where
         let step = match outcome {
             Ok(Ok(r)) => Step::Done(Ok(r)),
             Ok(Err(e)) if attempt > sh.config.max_retries => Step::Done(Err(JobError::Failed(e))),
-            Ok(Err(_)) => Step::Retry,
-            Err(payload) => Step::Done(Err(JobError::Panicked(panic_message(&*payload)))),
+            Ok(Err(e)) => {
+                // The error of an attempt that will be retried: a panic in
+                // its `Drop` must not take the worker down.
+                drop_quietly(e);
+                Step::Retry
+            }
+            Err(payload) => {
+                let message = panic_message(&*payload);
+                // A panic payload is user data too (`panic_any`).
+                drop_quietly(payload);
+                Step::Done(Err(JobError::Panicked(message)))
+            }
         };
         (step, times)
     }

@@ -174,6 +174,11 @@ pub trait Strategy<J: Send>: Send + Sync + 'static {
     fn local(&self, worker: usize) -> Self::Local;
 
     /// Places a job submitted from outside the pool. Hands it back if full.
+    ///
+    /// A `push` (or [`push_local`](Strategy::push_local)) that panics must
+    /// not have queued the job: the pool counts a panicking push as a
+    /// refused submission (no result will come for it) and lets the panic
+    /// propagate to the caller of `submit` (or of `Context::spawn`).
     fn push(&self, job: J, priority: u8) -> Result<Wake, J>;
 
     /// Places a job submitted by worker `worker` while it runs a job (a
