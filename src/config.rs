@@ -169,9 +169,11 @@ pub enum Pinning {
 pub struct Config {
     /// Worker threads.
     pub workers: usize,
-    /// Capacity of each job queue.
+    /// Capacity of each job queue, as in force: the builder's value rounded
+    /// up to a power of two (at least 2).
     pub capacity: usize,
-    /// Capacity of the results queue.
+    /// Capacity of the results queue, as in force: the builder's value (or
+    /// the default, for 0) rounded up to a power of two.
     pub result_capacity: usize,
     /// The strategy.
     pub strategy: StrategyKind,
@@ -179,7 +181,8 @@ pub struct Config {
     pub chunk_size: usize,
     /// Priority levels (priorities `0..levels`).
     pub priority_levels: usize,
-    /// The priority strategy's starvation bound `K`.
+    /// The priority strategy's starvation bound `K`, as in force (0 given
+    /// means 1).
     pub starvation_bound: usize,
     /// Idle policy.
     pub idle: IdlePolicy,
@@ -215,6 +218,11 @@ impl Default for Config {
     }
 }
 
+/// The capacity a queue asked for `n` items has: a power of two, at least 2.
+fn in_force(n: usize) -> usize {
+    n.max(2).next_power_of_two()
+}
+
 fn range_err(
     field: &'static str,
     given: impl fmt::Display,
@@ -245,15 +253,20 @@ impl Config {
                 format!("1..={MAX_CAPACITY}"),
             ));
         }
+        // The values in force: queues hold a power of two, at least 2.
+        self.capacity = in_force(self.capacity);
         if self.result_capacity == 0 {
             self.result_capacity = (self.capacity * self.workers).clamp(1024, MAX_CAPACITY);
         } else if self.result_capacity > MAX_CAPACITY {
             return Err(range_err(
                 "result_capacity",
                 self.result_capacity,
-                format!("1..={MAX_CAPACITY}"),
+                format!("0..={MAX_CAPACITY} (0: the default)"),
             ));
         }
+        self.result_capacity = in_force(self.result_capacity);
+        // A bound of 0 would serve nothing but the top level; it acts as 1.
+        self.starvation_bound = self.starvation_bound.max(1);
         if !(1..=MAX_CHUNK).contains(&self.chunk_size) {
             return Err(range_err(
                 "chunk_size",

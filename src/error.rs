@@ -121,8 +121,17 @@ pub enum RunError {
         /// Priorities `0..levels` are allowed.
         levels: usize,
     },
-    /// The batch has more jobs than a batch can address (2^32 - 1).
+    /// The batch has more jobs than a batch can address (2^32 - 1). Checked
+    /// against the iterator's size hint before anything is collected.
     TooLarge(usize),
+    /// Memory for the batch could not be allocated: `bytes` bytes to hold
+    /// `len` jobs or their results. Nothing ran.
+    NoMemory {
+        /// The number of jobs (or results) being allocated for.
+        len: usize,
+        /// The allocation that failed, in bytes.
+        bytes: usize,
+    },
 }
 
 impl fmt::Display for RunError {
@@ -138,6 +147,10 @@ impl fmt::Display for RunError {
                 "job {index} has priority {priority}; allowed 0..{levels}"
             ),
             RunError::TooLarge(n) => write!(f, "batch of {n} jobs; at most 4294967295 allowed"),
+            RunError::NoMemory { len, bytes } => write!(
+                f,
+                "batch of {len} jobs: could not allocate {bytes} bytes for it"
+            ),
         }
     }
 }

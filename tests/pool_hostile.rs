@@ -5,7 +5,16 @@
 //!   `submit` (or the job that called `Context::spawn`), and the pool stays
 //!   consistent: every other job yields its result, `recv` reports nothing
 //!   outstanding instead of waiting for the lost job, and close and shutdown
-//!   return: `panicking_strategy_push_leaves_the_pool_consistent`.
+//!   return: `panicking_strategy_push_leaves_the_pool_consistent`;
+//! * sizes are checked before anything is allocated: a batch longer than a
+//!   batch can address is `RunError::TooLarge`, one whose memory cannot be
+//!   allocated `RunError::NoMemory`, and the pool still runs the next
+//!   batch: `huge_batches_are_errors_not_aborts`; a capacity whose queues do
+//!   not fit in memory is a `ConfigError` naming the field and the bytes:
+//!   `huge_capacities_are_config_errors`;
+//! * `config()` reports the values in force (rounded capacities, the
+//!   results capacity's default, a starvation bound of 0 acting as 1):
+//!   `config_reports_the_values_in_force`.
 #![cfg(not(feature = "loom"))]
 
 #[path = "pool_support.rs"]
@@ -15,7 +24,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use corepool::primitives::ring::Ring;
 use corepool::strategy::{Source, Strategy, Wake};
-use corepool::{Context, Job, JobError, Pool};
+use corepool::{Context, Job, JobError, MAX_CAPACITY, MAX_WORKERS, Pool, RunError, StrategyKind};
 use support::watchdog;
 
 /// One shared ring, whose `push` panics (without queueing) for job data 13.
@@ -94,4 +103,119 @@ fn panicking_strategy_push_leaves_the_pool_consistent() {
         pool.close();
         assert!(pool.shutdown().is_empty());
     });
+}
+
+#[test]
+fn huge_batches_are_errors_not_aborts() {
+    watchdog("huge batches", || {
+        let pool = Pool::builder()
+            .workers(2)
+            .build(|j: &Job<u64>, _: &Context<'_, u64>| Ok::<_, ()>([*j.data() as u8; 1024]))
+            .unwrap();
+        // More than a batch can address, known from the size hint.
+        assert_eq!(
+            pool.run_data(0..u64::MAX).unwrap_err(),
+            RunError::TooLarge(usize::MAX)
+        );
+        assert!(matches!(
+            pool.run((0..u64::MAX).map(Job::new)).unwrap_err(),
+            RunError::TooLarge(_)
+        ));
+        // Addressable, but 4 TB of results: the allocation fails cleanly.
+        let n = u32::MAX as u64 - 2;
+        for err in [
+            pool.run_data(0..n).unwrap_err(),
+            pool.run((0..n).map(Job::new)).unwrap_err(),
+            pool.run_data_into(0..n, &mut Vec::new()).unwrap_err(),
+        ] {
+            match err {
+                RunError::NoMemory { len, bytes } => {
+                    assert_eq!(len, n as usize);
+                    assert!(bytes >= len * 1024, "{bytes} bytes for {len} results");
+                }
+                other => panic!("expected NoMemory, got {other:?}"),
+            }
+        }
+        // The pool is unharmed.
+        let out = pool.run_data(0..100).unwrap();
+        assert!(
+            out.iter()
+                .enumerate()
+                .all(|(i, r)| r.outcome == Ok([i as u8; 1024]))
+        );
+    });
+}
+
+#[test]
+fn huge_capacities_are_config_errors() {
+    // A terabyte of round-robin rings (a ring of 2^24 cache lines per
+    // worker): refused before any is allocated.
+    let err = Pool::builder()
+        .workers(MAX_WORKERS)
+        .capacity(MAX_CAPACITY)
+        .strategy(StrategyKind::RoundRobin)
+        .build(|j: &Job<u64>, _: &Context<'_, u64>| Ok::<_, ()>(*j.data()))
+        .unwrap_err();
+    assert_eq!(err.field, "capacity");
+    assert!(err.given.contains("bytes"), "{err}");
+    // The same through the results queue: 2^24 results of 64 KiB.
+    let err = Pool::builder()
+        .workers(1)
+        .result_capacity(MAX_CAPACITY)
+        .build(|_: &Job<u64>, _: &Context<'_, u64>| Ok::<_, ()>([0u8; 65536]))
+        .unwrap_err();
+    assert_eq!(err.field, "result_capacity");
+    assert!(err.to_string().contains("bytes"), "{err}");
+    // A large capacity that fits builds and runs, with every strategy.
+    for kind in StrategyKind::ALL {
+        let pool = Pool::builder()
+            .workers(2)
+            .capacity(1 << 16)
+            .strategy(kind)
+            .build(|j: &Job<u64>, _: &Context<'_, u64>| Ok::<_, ()>(*j.data()))
+            .unwrap();
+        assert_eq!(pool.run_data(0..10).unwrap().len(), 10);
+    }
+}
+
+#[test]
+fn config_reports_the_values_in_force() {
+    let pool = Pool::builder()
+        .workers(3)
+        .capacity(100)
+        .result_capacity(0)
+        .starvation_bound(0)
+        .strategy(StrategyKind::Priority)
+        .build(|j: &Job<u64>, _: &Context<'_, u64>| Ok::<_, ()>(*j.data()))
+        .unwrap();
+    let c = pool.config();
+    assert_eq!(c.capacity, 128);
+    // The default: capacity x workers (384), at least 1024.
+    assert_eq!(c.result_capacity, 1024);
+    assert_eq!(c.starvation_bound, 1);
+    // A queue of 128 takes exactly 128 jobs (the one worker is held inside
+    // a first job meanwhile, so it takes none of them).
+    let started = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let release = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let (s2, r2) = (started.clone(), release.clone());
+    let pool = Pool::builder()
+        .workers(1)
+        .capacity(100)
+        .strategy(StrategyKind::RoundRobin)
+        .build(move |j: &Job<u64>, _: &Context<'_, u64>| {
+            if *j.data() == u64::MAX {
+                s2.wait();
+                r2.wait();
+            }
+            Ok::<_, ()>(*j.data())
+        })
+        .unwrap();
+    pool.submit(Job::new(u64::MAX)).unwrap();
+    started.wait();
+    let accepted = (0..1000)
+        .take_while(|&i| pool.try_submit(Job::new(i)).is_ok())
+        .count();
+    assert_eq!(accepted, pool.config().capacity);
+    release.wait();
+    assert_eq!(pool.shutdown().len(), accepted + 1);
 }

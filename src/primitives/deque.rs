@@ -207,6 +207,25 @@ impl<T> Drop for Inner<T> {
     }
 }
 
+/// The bytes of slots a deque of `capacity` allocates (after rounding up to
+/// a power of two), or `None` beyond the largest capacity (2^30) or a
+/// `usize`.
+///
+/// ```
+/// assert_eq!(corepool::primitives::deque::bytes_for::<u64>(1000), Some(1024 * 8));
+/// assert_eq!(corepool::primitives::deque::bytes_for::<u64>(1 << 31), None);
+/// ```
+pub fn bytes_for<T>(capacity: usize) -> Option<usize> {
+    if capacity > 1 << 30 {
+        return None;
+    }
+    capacity
+        .max(2)
+        .next_power_of_two()
+        .checked_mul(core::mem::size_of::<T>())
+        .filter(|&b| b <= isize::MAX as usize)
+}
+
 /// Creates a deque holding at most `capacity` items (rounded up to a power of
 /// two, at least 2; at most 2^30). Returns the owner's half and a stealer.
 ///

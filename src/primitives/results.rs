@@ -93,6 +93,16 @@ impl<T> ResultQueue<T> {
         }
     }
 
+    /// The bytes a queue of `capacity` allocates (see [`Ring::bytes_for`]).
+    ///
+    /// ```
+    /// use corepool::primitives::results::ResultQueue;
+    /// assert_eq!(ResultQueue::<u64>::bytes_for(1024), Some(1024 * 64));
+    /// ```
+    pub fn bytes_for(capacity: usize) -> Option<usize> {
+        Ring::<T, CacheLine>::bytes_for(capacity)
+    }
+
     /// The ring (to pop, or to read its length).
     ///
     /// ```

@@ -192,10 +192,7 @@ impl<T, L: SlotLayout> Ring<T, L> {
     /// assert_eq!(ring.capacity(), 1024);
     /// ```
     pub fn with_layout(capacity: usize) -> Self {
-        assert!(
-            capacity <= usize::MAX / 4,
-            "ring capacity {capacity} too large"
-        );
+        Self::assert_capacity(capacity);
         let cap = capacity.max(2).next_power_of_two();
         let slots = (0..cap)
             .map(<L::Slot<T> as sealed::AsSlot<T>>::with_seq)
@@ -207,6 +204,34 @@ impl<T, L: SlotLayout> Ring<T, L> {
             slots,
             mask: cap - 1,
         }
+    }
+
+    /// The bytes of slots a ring of `capacity` allocates (after rounding up
+    /// to a power of two), or `None` if that does not fit a `usize`. Lets a
+    /// caller check a size against its memory before building the ring.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::primitives::ring::{CacheLine, Ring};
+    /// assert_eq!(Ring::<u64, CacheLine>::bytes_for(1000), Some(1024 * 64));
+    /// assert_eq!(Ring::<u64, CacheLine>::bytes_for(usize::MAX), None);
+    /// ```
+    pub fn bytes_for(capacity: usize) -> Option<usize> {
+        if capacity > usize::MAX / 4 {
+            return None;
+        }
+        capacity
+            .max(2)
+            .next_power_of_two()
+            .checked_mul(core::mem::size_of::<L::Slot<T>>())
+            .filter(|&b| b <= isize::MAX as usize)
+    }
+
+    fn assert_capacity(capacity: usize) {
+        assert!(
+            capacity <= usize::MAX / 4,
+            "ring capacity {capacity} too large"
+        );
     }
 
     /// Pushes `value`, or hands it back if the ring is full (every slot holds

@@ -60,22 +60,30 @@ impl Builder {
         self
     }
 
-    /// Capacity of each job queue (default 1024; 1..=2^24). A full queue
-    /// makes `try_submit` hand the job back and `submit` wait.
+    /// Capacity of each job queue (default 1024; 1..=2^24), rounded up to a
+    /// power of two (at least 2): [`Pool::config`] reports the value in
+    /// force. A full queue makes `try_submit` hand the job back and `submit`
+    /// wait. Each strategy has its own queues: one per worker (round-robin,
+    /// chunked), one per worker plus a shared one (work-stealing), one per
+    /// priority level (priority). `build` refuses, with a [`ConfigError`]
+    /// naming the bytes, a capacity whose queues would not fit in the
+    /// machine's memory.
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().capacity(100)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
-    /// assert_eq!(pool.config().capacity, 100);
+    /// assert_eq!(pool.config().capacity, 128);
     /// ```
     pub fn capacity(mut self, n: usize) -> Self {
         self.config.capacity = n;
         self
     }
 
-    /// Capacity of the results queue (default: capacity x workers, at least
-    /// 1024). Workers wait while it is full.
+    /// Capacity of the results queue (default, and what 0 means: capacity x
+    /// workers, clamped to 1024..=2^24), rounded up to a power of two;
+    /// [`Pool::config`] reports the value in force. Workers wait while it is
+    /// full. Unused with a sink ([`Builder::build_with_sink`]).
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -151,7 +159,8 @@ impl Builder {
     }
 
     /// The priority strategy's starvation bound `K`: a waiting job is served
-    /// after at most `K` pops of higher priorities (default 64).
+    /// after at most `K` pops of higher priorities (default 64; 0 acts as,
+    /// and is reported as, 1).
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -277,7 +286,12 @@ impl Builder {
         F: Fn(&Job<T>, &Context<'_, T>) -> Result<R, E> + Send + Sync + 'static,
     {
         let kind = self.config.strategy;
-        self.build_inner(Box::new(processor), None, |shape| Builtin::new(kind, shape))
+        self.build_inner(
+            Box::new(processor),
+            None,
+            |shape| Builtin::new(kind, shape),
+            |shape| Builtin::<Job<T>>::queue_bytes(kind, shape),
+        )
     }
 
     /// Builds a pool whose results go to `sink`, called on the worker right
@@ -310,9 +324,12 @@ impl Builder {
         K: Fn(JobResult<R, E>) + Send + Sync + 'static,
     {
         let kind = self.config.strategy;
-        self.build_inner(Box::new(processor), Some(Box::new(sink)), |shape| {
-            Builtin::new(kind, shape)
-        })
+        self.build_inner(
+            Box::new(processor),
+            Some(Box::new(sink)),
+            |shape| Builtin::new(kind, shape),
+            |shape| Builtin::<Job<T>>::queue_bytes(kind, shape),
+        )
     }
 
     /// Builds a pool with a user strategy, made by `make` for the pool's
@@ -339,7 +356,9 @@ impl Builder {
         F: Fn(&Job<T>, &Context<'_, T>) -> Result<R, E> + Send + Sync + 'static,
         S: Strategy<Job<T>>,
     {
-        self.build_inner(Box::new(processor), None, make)
+        // A custom strategy's queues are its own business: only the pool's
+        // results queue is checked.
+        self.build_inner(Box::new(processor), None, make, |_| Some(0))
     }
 
     fn build_inner<T, R, E, S>(
@@ -347,6 +366,7 @@ impl Builder {
         processor: Processor<T, R, E>,
         sink: Option<Sink<R, E>>,
         make: impl FnOnce(&PoolShape) -> S,
+        queue_bytes: impl FnOnce(&PoolShape) -> Option<usize>,
     ) -> Result<Pool<T, R, E, S>, ConfigError>
     where
         T: Send + 'static,
@@ -365,6 +385,15 @@ impl Builder {
             priority_levels: config.priority_levels,
             starvation_bound: config.starvation_bound,
         };
+        // Every queue is allocated once, here: check the sizes first, so a
+        // capacity too large for the machine is an error, not an abort.
+        let results = if sink.is_some() {
+            Some(0)
+        } else {
+            ResultQueue::<JobResult<R, E>>::bytes_for(config.result_capacity)
+        };
+        check_memory("capacity", config.capacity, queue_bytes(&shape))?;
+        check_memory("result_capacity", config.result_capacity, results)?;
         let strategy = make(&shape);
         let delivery = match sink {
             Some(s) => Delivery::Sink(s),
@@ -418,5 +447,35 @@ impl Builder {
             }
         }
         Ok(pool)
+    }
+}
+
+/// The machine's memory in bytes (`MemTotal` on Linux), if known.
+fn machine_memory() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// A [`ConfigError`] for `field` if queues of `bytes` (`None`: more than a
+/// `usize` holds) cannot be allocated: more than the machine's memory
+/// where it is known, else more than `isize::MAX`.
+fn check_memory(
+    field: &'static str,
+    value: usize,
+    bytes: Option<usize>,
+) -> Result<(), ConfigError> {
+    let limit = machine_memory().unwrap_or(isize::MAX as usize);
+    match bytes {
+        Some(b) if b <= limit => Ok(()),
+        _ => Err(ConfigError {
+            field,
+            given: match bytes {
+                Some(b) => format!("{value}, whose queues need {b} bytes"),
+                None => format!("{value}, whose queues need more bytes than a usize holds"),
+            },
+            allowed: format!("a size whose queues fit in this machine's memory ({limit} bytes)"),
+        }),
     }
 }

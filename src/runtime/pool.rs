@@ -300,7 +300,8 @@ where
     where
         I: IntoIterator<Item = Job<T>>,
     {
-        self.run_inner(jobs.into_iter().collect(), None)
+        let (jobs, results) = collect_batch(jobs, Vec::new())?;
+        self.run_inner(jobs, results, None)
     }
 
     /// Like [`run`](Pool::run), but jobs not started within `timeout` come
@@ -329,7 +330,8 @@ where
     {
         // A timeout too long for an `Instant` never expires.
         let deadline = Instant::now().checked_add(timeout);
-        self.run_inner(jobs.into_iter().collect(), deadline)
+        let (jobs, results) = collect_batch(jobs, Vec::new())?;
+        self.run_inner(jobs, results, deadline)
     }
 
     /// Like [`run`](Pool::run) for bare data: each item becomes a job with
@@ -349,8 +351,7 @@ where
     where
         I: IntoIterator<Item = T>,
     {
-        let data: Vec<T> = data.into_iter().collect();
-        let results = Vec::with_capacity(data.len());
+        let (data, results) = collect_batch(data, Vec::new())?;
         self.run_batch(data.len(), None, results, |plan, workers, ids, results| {
             Batch::from_data(data, plan, workers, ids, results)
         })
@@ -381,10 +382,9 @@ where
     where
         I: IntoIterator<Item = T>,
     {
-        let data: Vec<T> = data.into_iter().collect();
         let mut results = core::mem::take(out);
         results.clear();
-        results.reserve(data.len());
+        let (data, results) = collect_batch(data, results)?;
         *out = self.run_batch(data.len(), None, results, |plan, workers, ids, results| {
             Batch::from_data(data, plan, workers, ids, results)
         })?;
@@ -394,6 +394,7 @@ where
     fn run_inner(
         &self,
         jobs: Vec<Job<T>>,
+        results: Vec<JobResult<R, E>>,
         deadline: Option<Instant>,
     ) -> Result<Vec<JobResult<R, E>>, RunError> {
         let levels = self.shared.config.priority_levels;
@@ -408,7 +409,6 @@ where
                 levels,
             });
         }
-        let results = Vec::with_capacity(jobs.len());
         self.run_batch(
             jobs.len(),
             deadline,
@@ -632,13 +632,14 @@ where
         self.shared.strategy.name()
     }
 
-    /// The validated configuration.
+    /// The configuration in force: the builder's values after validation,
+    /// with the defaults filled in and sizes rounded as the builder documents.
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(1).capacity(100)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
-    /// assert_eq!(pool.config().capacity, 100);
+    /// assert_eq!(pool.config().capacity, 128); // rounded up to a power of two
     /// ```
     pub fn config(&self) -> &Config {
         &self.shared.config
@@ -706,5 +707,57 @@ where
 
     fn next(&mut self) -> Option<Self::Item> {
         self.pool.recv()
+    }
+}
+
+/// Collects a batch's items, and room for as many results in `results`,
+/// checking sizes before allocating: more than a batch can address is
+/// [`RunError::TooLarge`] (from the size hint, before anything is
+/// collected), an allocation that fails is [`RunError::NoMemory`] (never an
+/// abort). The results' room is reserved first (results are usually the
+/// larger), so a batch too large for memory fails before its items are
+/// collected when the iterator knows its length.
+fn collect_batch<I: IntoIterator, W>(
+    items: I,
+    mut results: Vec<W>,
+) -> Result<(Vec<I::Item>, Vec<W>), RunError> {
+    const MAX: usize = u32::MAX as usize - 1;
+    let iter = items.into_iter();
+    let (lower, upper) = iter.size_hint();
+    if lower > MAX {
+        return Err(RunError::TooLarge(lower));
+    }
+    results
+        .try_reserve_exact(lower)
+        .map_err(|_| no_memory::<W>(lower))?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(lower)
+        .map_err(|_| no_memory::<I::Item>(lower))?;
+    if upper == Some(lower) {
+        // An exact hint: one allocation, and `extend`'s fast path.
+        v.extend(iter);
+    } else {
+        for item in iter {
+            if v.len() == v.capacity() {
+                if v.len() >= MAX {
+                    return Err(RunError::TooLarge(v.len() + 1));
+                }
+                let want = v.len().max(16);
+                v.try_reserve(want)
+                    .map_err(|_| no_memory::<I::Item>(v.len() + want))?;
+            }
+            v.push(item);
+        }
+    }
+    results
+        .try_reserve_exact(v.len())
+        .map_err(|_| no_memory::<W>(v.len()))?;
+    Ok((v, results))
+}
+
+fn no_memory<V>(len: usize) -> RunError {
+    RunError::NoMemory {
+        len,
+        bytes: len.saturating_mul(core::mem::size_of::<V>()),
     }
 }

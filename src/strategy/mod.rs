@@ -19,6 +19,7 @@ pub use round_robin::RoundRobin;
 pub use work_stealing::WorkStealing;
 
 use crate::config::StrategyKind;
+use crate::primitives::ring::{CacheLine, Ring};
 
 /// Whom the pool must wake after a push.
 ///
@@ -271,6 +272,30 @@ impl<J: Send + 'static> Builtin<J> {
             StrategyKind::Chunked => Builtin::RoundRobin(RoundRobin::new(shape, shape.chunk_size)),
             StrategyKind::WorkStealing => Builtin::WorkStealing(WorkStealing::new(shape)),
             StrategyKind::Priority => Builtin::Priority(PriorityStrategy::new(shape)),
+        }
+    }
+
+    /// The bytes of queue slots [`new`](Builtin::new) allocates for `kind`
+    /// and `shape`, or `None` if that does not fit a `usize`. The pool's
+    /// builder checks it against the machine's memory before building.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::strategy::{Builtin, PoolShape};
+    /// use corepool::StrategyKind;
+    /// let shape = PoolShape { workers: 2, capacity: 1000, chunk_size: 1,
+    ///     priority_levels: 4, starvation_bound: 1 };
+    /// // Round-robin: one ring of 1024 cache-line slots per worker.
+    /// assert_eq!(Builtin::<u64>::queue_bytes(StrategyKind::RoundRobin, &shape), Some(2 * 1024 * 64));
+    /// ```
+    pub fn queue_bytes(kind: StrategyKind, shape: &PoolShape) -> Option<usize> {
+        let ring = Ring::<J, CacheLine>::bytes_for(shape.capacity)?;
+        match kind {
+            StrategyKind::RoundRobin | StrategyKind::Chunked => ring.checked_mul(shape.workers),
+            StrategyKind::WorkStealing => crate::primitives::deque::bytes_for::<J>(shape.capacity)?
+                .checked_mul(shape.workers)?
+                .checked_add(ring),
+            StrategyKind::Priority => ring.checked_mul(shape.priority_levels),
         }
     }
 }
