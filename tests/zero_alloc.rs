@@ -6,7 +6,11 @@
 //! pool's workers, and anything else in the process. So this binary has a
 //! single `#[test]` (no other test can run beside it), nothing is printed
 //! while the counter is armed, and each pool is built, warmed up and shut
-//! down outside the armed window.
+//! down outside the armed window. Warming up ends with a roll call: every
+//! worker has run a job, so no worker thread is still starting (std
+//! allocates when a thread starts) once the counter is armed; with a
+//! shared queue, one fast worker could otherwise run the whole warm-up
+//! while the other thread waits to be scheduled.
 //!
 //! Cases, each streaming jobs with `try_submit` + `recv` interleaved from the
 //! test thread (a bounded window of jobs in flight):
@@ -77,6 +81,9 @@ static GLOBAL: Counting = Counting;
 
 /// Job data: the id, and whether the job spawns a follow-up.
 const SPAWNS: u64 = 1 << 62;
+/// Job data for the roll call: the job naps, so another worker can take
+/// the next one.
+const NAP: u64 = 1 << 60;
 /// Ids of follow-ups: the parent's id with this bit.
 const CHILD: u64 = 1 << 61;
 
@@ -174,6 +181,10 @@ fn build(kind: StrategyKind, case: Case) -> Pool<u64, u64, u32> {
         .build(move |job: &Job<u64>, ctx: &Context<'_, u64>| {
             let data = *job.data();
             let id = job.id().unwrap_or(0);
+            if data == NAP {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                return Ok(id);
+            }
             if matches!(case, Case::Retry) && ctx.attempt() == 1 {
                 return Err(ctx.attempt());
             }
@@ -213,6 +224,18 @@ fn run_case(kind: StrategyKind, case: Case, n: usize) -> Result<(), String> {
         format!("{kind} {case:?}: warm-up: recv gave up at {e:?} (expected, received)")
     })?;
 
+    // The roll call: pairs of napping jobs until every worker has run one.
+    let mut naps = 0;
+    while pool.metrics().workers.iter().any(|w| w.executed == 0) {
+        for _ in 0..2 {
+            pool.submit(Job::new(NAP).with_id(u64::MAX)).unwrap();
+        }
+        for _ in 0..2 {
+            pool.recv().expect("a roll-call result");
+        }
+        naps += 2;
+    }
+
     let mut seen = vec![0u8; 2 * n];
     ALLOCS.store(0, Ordering::SeqCst);
     ARMED.store(true, Ordering::SeqCst);
@@ -231,7 +254,7 @@ fn run_case(kind: StrategyKind, case: Case, n: usize) -> Result<(), String> {
             want(bad)
         ));
     }
-    let expected = ((warm + n) * per_job) as u64;
+    let expected = ((warm + n) * per_job + naps) as u64;
     if m.completed != expected {
         return Err(format!("{kind} {case:?}: completed {}", m.completed));
     }
