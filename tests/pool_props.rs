@@ -167,6 +167,8 @@ fn op() -> impl Strategy<Value = Op> {
 enum End {
     Shutdown,
     ShutdownNow,
+    /// `shutdown_timeout` with a grace period in microseconds.
+    ShutdownTimeout(u16),
     Drop,
     DrainThenDrop,
 }
@@ -464,6 +466,25 @@ fn run_case(setup: Setup, ops: Vec<Op>, end: End) -> Result<(), String> {
             }
             ledger.unstarted = s.unstarted.iter().map(|j| j.data().0.id).collect();
         }
+        End::ShutdownTimeout(us) => {
+            let grace = Duration::from_micros(us as u64);
+            let s = call("shutdown_timeout", || pool.shutdown_timeout(grace))?;
+            for r in s.results {
+                ledger.take(r)?;
+            }
+            ledger.unstarted = s.unstarted.iter().map(|j| j.data().0.id).collect();
+            if let Some(late) = s.stragglers {
+                if !late.wait(Duration::from_secs(20)) {
+                    return Err("stragglers never ended".into());
+                }
+                while let Some(r) = late.try_recv() {
+                    ledger.take(r)?;
+                }
+                ledger
+                    .unstarted
+                    .extend(late.take_unstarted().iter().map(|j| j.data().0.id));
+            }
+        }
         End::DrainThenDrop => {
             if !setup.sink {
                 while outstanding(&ledger) > 0 {
@@ -567,7 +588,13 @@ proptest! {
     fn every_job_once_every_value_dropped_once(
         setup in setup(),
         ops in prop::collection::vec(op(), 0..40),
-        end in prop::sample::select(vec![End::Shutdown, End::ShutdownNow, End::Drop, End::DrainThenDrop]),
+        end in prop_oneof![
+            Just(End::Shutdown),
+            Just(End::ShutdownNow),
+            (0u16..400).prop_map(End::ShutdownTimeout),
+            Just(End::Drop),
+            Just(End::DrainThenDrop),
+        ],
     ) {
         quiet_panics();
         let r = watchdog(Duration::from_secs(30), move || run_case(setup, ops, end));

@@ -16,7 +16,16 @@
 //!   `spawn_during_shutdown`;
 //! * `close()` waits for a batch in flight: `close_waits_for_running_batch`;
 //! * dropping a pool runs its queued jobs and joins the workers:
-//!   `drop_runs_queued_jobs_and_joins`.
+//!   `drop_runs_queued_jobs_and_joins`;
+//! * `shutdown_timeout` with jobs that never return (while the test holds
+//!   them): it returns once its grace period is over, names the stuck jobs,
+//!   hands back every queued job (also those queued for a stuck worker),
+//!   and the stuck jobs' results arrive through `stragglers` once they end;
+//!   every accepted job is accounted for exactly once:
+//!   `shutdown_timeout_returns_despite_stuck_jobs`;
+//! * a stuck job that ends after `stragglers` was dropped, with the results
+//!   queue full, does not keep its worker waiting: its result is dropped:
+//!   `dropped_stragglers_do_not_block_workers`.
 #![cfg(not(feature = "loom"))]
 
 #[path = "pool_support.rs"]
@@ -384,5 +393,127 @@ fn drop_runs_queued_jobs_and_joins() {
                 assert_eq!(Arc::strong_count(&ran), 1, "{kind} {idle:?}");
             }
         }
+    });
+}
+
+#[test]
+fn shutdown_timeout_returns_despite_stuck_jobs() {
+    watchdog("shutdown_timeout", || {
+        for kind in StrategyKind::ALL {
+            let hold = Hold::new();
+            let h = hold.clone();
+            // Jobs with data 0 hang until the test opens the hold.
+            let pool = Pool::builder()
+                .workers(2)
+                .capacity(64)
+                .strategy(kind)
+                .build(move |job: &Job<u64>, _: &Context<'_, u64>| {
+                    if *job.data() == 0 {
+                        h.wait();
+                    }
+                    Ok::<_, ()>(*job.data())
+                })
+                .unwrap();
+            let mut stuck_ids = vec![pool.submit(Job::new(0)).unwrap()];
+            stuck_ids.push(pool.submit(Job::new(0)).unwrap());
+            hold.wait_started(2);
+            // Both workers are stuck: everything queued now stays queued,
+            // part of it (round-robin) in the stuck workers' own rings.
+            let mut accepted: Vec<u64> = stuck_ids.clone();
+            for i in 1..=20 {
+                accepted.push(pool.submit(Job::new(i)).unwrap());
+            }
+            let s = pool.shutdown_timeout(Duration::from_millis(20));
+            let mut named: Vec<u64> = s.stuck.iter().map(|s| s.job).collect();
+            named.sort_unstable();
+            assert_eq!(named, stuck_ids, "{kind}: the stuck jobs are named");
+            assert_eq!(s.unstarted.len(), 20, "{kind}: the queued jobs come back");
+            assert!(s.results.is_empty(), "{kind}");
+            let late = s.stragglers.expect("the stuck workers still run");
+            assert_eq!(late.running(), 2, "{kind}");
+            hold.open();
+            assert!(late.wait(Duration::from_secs(30)), "{kind}: workers end");
+            let mut seen: Vec<u64> = s.unstarted.iter().map(|j| j.id().unwrap()).collect();
+            seen.extend(std::iter::from_fn(|| late.try_recv()).map(|r| r.id));
+            seen.extend(late.take_unstarted().iter().map(|j| j.id().unwrap()));
+            seen.sort_unstable();
+            accepted.sort_unstable();
+            assert_eq!(seen, accepted, "{kind}: every accepted job exactly once");
+        }
+    });
+}
+
+#[test]
+fn shutdown_timeout_without_stuck_jobs_is_shutdown_now() {
+    watchdog("shutdown_timeout, nothing stuck", || {
+        for kind in StrategyKind::ALL {
+            let pool = plain(kind, 2, 100);
+            let accepted: Vec<u64> = (0..100)
+                .map(|i| pool.submit(Job::new(i)).unwrap())
+                .collect();
+            let s = pool.shutdown_timeout(Duration::from_secs(60));
+            assert!(s.stuck.is_empty() && s.stragglers.is_none(), "{kind}");
+            let mut seen: Vec<u64> = s.unstarted.iter().map(|j| j.id().unwrap()).collect();
+            seen.extend(s.results.iter().map(|r| r.id));
+            seen.sort_unstable();
+            assert_eq!(seen, accepted, "{kind}");
+        }
+        // A zero grace period is allowed too.
+        let pool = plain(StrategyKind::WorkStealing, 1, 10);
+        let s = pool.shutdown_timeout(Duration::ZERO);
+        if let Some(late) = s.stragglers {
+            assert!(late.wait(Duration::from_secs(30)));
+        }
+    });
+}
+
+/// An output whose drops are counted.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn dropped_stragglers_do_not_block_workers() {
+    watchdog("dropped stragglers", || {
+        let hold = Hold::new();
+        let h = hold.clone();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let d = drops.clone();
+        // A results queue of 2, filled by the time the stuck job ends.
+        let pool = Pool::builder()
+            .workers(2)
+            .result_capacity(2)
+            .strategy(StrategyKind::RoundRobin)
+            .build(move |job: &Job<u64>, _: &Context<'_, u64>| {
+                if *job.data() == 0 {
+                    h.wait();
+                }
+                Ok::<_, ()>(Counted(d.clone()))
+            })
+            .unwrap();
+        pool.submit(Job::new(0)).unwrap();
+        hold.wait_started(1);
+        // The other worker fills the results queue.
+        for i in 1..=2 {
+            pool.submit(Job::new(i)).unwrap();
+        }
+        wait_until("two results queued", || pool.metrics().completed >= 2);
+        let s = pool.shutdown_timeout(Duration::from_millis(10));
+        assert_eq!(s.stuck.len(), 1);
+        let results = s.results;
+        assert_eq!(results.len(), 2);
+        drop(s.stragglers);
+        hold.open();
+        // The stuck job's output is made and dropped by its worker (the
+        // queue is full and nobody listens), instead of the worker waiting.
+        wait_until("the late output dropped", || {
+            drops.load(Ordering::SeqCst) == 1
+        });
+        drop(results);
+        assert_eq!(drops.load(Ordering::SeqCst), 3);
     });
 }

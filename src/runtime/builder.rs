@@ -17,7 +17,7 @@ use crate::strategy::{Builtin, PoolShape, Strategy};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, thread};
 
 use super::pool::Pool;
-use super::shared::{Delivery, Processor, Shared, Sink};
+use super::shared::{Delivery, Processor, Shared, Sink, WorkerLife};
 use super::worker::{Context, worker_main};
 
 /// Builds a [`Pool`]; every setting is validated by `build`, which returns a
@@ -420,6 +420,10 @@ impl Builder {
             batch_lock: Mutex::new(()),
             handed_back: Mutex::new(Vec::new()),
             exited: AtomicUsize::new(0),
+            lives: (0..workers)
+                .map(|_| CachePadded::new(WorkerLife::new()))
+                .collect(),
+            abandoned: AtomicBool::new(false),
             config,
         });
         let mut pool = Pool {

@@ -14,10 +14,12 @@ pub(crate) mod batch;
 mod builder;
 mod pool;
 mod shared;
+mod stragglers;
 pub(crate) mod worker;
 
 pub use builder::Builder;
 pub use pool::{Pool, Results, Shutdown};
+pub use stragglers::{Stragglers, Stuck};
 pub use worker::Context;
 
 /// The `worker` of a result the pool produced without a worker: a batch job

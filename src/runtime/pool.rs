@@ -15,15 +15,20 @@ use super::NO_WORKER;
 use super::batch::Batch;
 use super::builder::Builder;
 use super::shared::{Delivery, Shared};
+use super::stragglers::{Stragglers, Stuck};
 use super::worker;
 
-/// What an immediate shutdown returns.
+/// What an immediate shutdown returns: between them, `unstarted`,
+/// `results` and (after a [`shutdown_timeout`](Pool::shutdown_timeout)
+/// whose grace period ran out) `stragglers` account for every accepted job
+/// not yet received, exactly once.
 ///
 /// ```
 /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
 /// let s: corepool::Shutdown<u8, u8, ()> = pool.shutdown_now();
 /// assert!(s.unstarted.is_empty() && s.results.is_empty());
+/// assert!(s.stuck.is_empty() && s.stragglers.is_none());
 /// ```
 #[derive(Debug)]
 pub struct Shutdown<T, R, E> {
@@ -32,6 +37,13 @@ pub struct Shutdown<T, R, E> {
     /// Results not yet received (jobs that finished, or were cancelled while
     /// waiting for a retry).
     pub results: Vec<JobResult<R, E>>,
+    /// Jobs still running when the grace period of a
+    /// [`shutdown_timeout`](Pool::shutdown_timeout) ended (always empty
+    /// after [`shutdown_now`](Pool::shutdown_now)).
+    pub stuck: Vec<Stuck>,
+    /// The worker threads still running then, detached: their results and
+    /// hand-backs arrive here. `None` once every worker has ended.
+    pub stragglers: Option<Stragglers<T, R, E>>,
 }
 
 /// A worker pool over jobs with data `T`, producing `R` or a processor error
@@ -538,27 +550,139 @@ where
     /// let s = pool.shutdown_now();
     /// assert_eq!(s.unstarted.len() + s.results.len(), 20);
     /// ```
-    pub fn shutdown_now(mut self) -> Shutdown<T, R, E> {
+    pub fn shutdown_now(self) -> Shutdown<T, R, E> {
+        self.shutdown_timeout(Duration::MAX)
+    }
+
+    /// Immediate shutdown that returns within `grace` even if a job never
+    /// returns: stops accepting jobs, lets running jobs finish for up to
+    /// `grace`, and hands back every job that never started.
+    ///
+    /// If every worker ends within `grace`, this is
+    /// [`shutdown_now`](Pool::shutdown_now). Otherwise, when `grace` is
+    /// over:
+    /// * the jobs still queued are taken out and handed back in `unstarted`
+    ///   (or, if waiting for a retry, come back as `Cancelled` results),
+    ///   even those queued where only a stuck worker would take them (for a
+    ///   custom strategy, through [`Strategy::drain_one`]);
+    /// * every result delivered so far is in `results`;
+    /// * the jobs still running are named in `stuck` (worker and job id);
+    /// * their worker threads are detached and keep running until their
+    ///   job returns; what they touch (the pool's shared state) lives until
+    ///   the last of them ends. Their results, and any job they hand back
+    ///   as they stop, arrive through `stragglers`. A worker whose job
+    ///   returns after `stragglers` was dropped drops its result if the
+    ///   results queue is full.
+    ///
+    /// Between `results`, `unstarted` and `stragglers`, every accepted job
+    /// not yet received is accounted for exactly once. A `grace` too long
+    /// for an `Instant` waits for good.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// let release = Arc::new(AtomicBool::new(false));
+    /// let r = release.clone();
+    /// let pool = Pool::builder().workers(1).build(move |j: &Job<u32>, _| {
+    ///     while *j.data() == 0 && !r.load(Ordering::Acquire) {
+    ///         std::thread::sleep(Duration::from_millis(1)); // a job that hangs
+    ///     }
+    ///     Ok::<_, ()>(*j.data())
+    /// }).unwrap();
+    /// let stuck_id = pool.submit(Job::new(0)).unwrap();
+    /// for i in 1..5 { pool.submit(Job::new(i)).unwrap(); }
+    /// std::thread::sleep(Duration::from_millis(20)); // the worker is stuck
+    /// let s = pool.shutdown_timeout(Duration::from_millis(20));
+    /// assert_eq!(s.stuck.len(), 1);
+    /// assert_eq!(s.stuck[0].job, stuck_id);
+    /// assert_eq!(s.unstarted.len(), 4); // the four queued behind it
+    /// release.store(true, Ordering::Release);
+    /// let late = s.stragglers.unwrap();
+    /// assert!(late.wait(Duration::from_secs(10)));
+    /// assert_eq!(late.try_recv().unwrap().id, stuck_id);
+    /// ```
+    pub fn shutdown_timeout(mut self, grace: Duration) -> Shutdown<T, R, E> {
         let sh = &*self.shared;
         sh.drain_gates();
         // Ordering: as in `close`.
         sh.stop.store(true, Ordering::SeqCst);
         sh.closing.store(true, Ordering::SeqCst);
         sh.sleep.wake_all();
-        let results = self.join_collecting();
-        let unstarted = core::mem::take(
+        let deadline = Instant::now().checked_add(grace);
+        let (mut results, done) = self.collect_until(deadline);
+        if done {
+            self.join_all();
+            while let Some(r) = self.try_recv() {
+                results.push(r);
+            }
+            return Shutdown {
+                unstarted: self.take_handed_back(),
+                results,
+                stuck: Vec::new(),
+                stragglers: None,
+            };
+        }
+        // The grace period is over. Detach the workers and name the jobs
+        // still running.
+        let sh = self.shared.clone();
+        let mut stuck = Vec::new();
+        for (w, h) in self.threads.drain(..).enumerate() {
+            // Detached (a thread that has ended meanwhile is simply gone).
+            drop(h);
+            let life = &sh.lives[w];
+            // Ordering: Acquire pairs with the worker's Release store of
+            // `busy`, so the id is the one it stored before.
+            if life.busy.load(Ordering::Acquire) {
+                stuck.push(Stuck {
+                    worker: w as u32,
+                    job: life.job.load(Ordering::Relaxed),
+                });
+            }
+        }
+        // Hand back what is still queued, wherever it is.
+        let mut unstarted = self.take_handed_back();
+        while let Some(job) = sh.strategy.drain_one() {
+            if job.attempts() == 0 {
+                unstarted.push(job);
+            } else {
+                results.push(worker::unstarted_result(
+                    &job,
+                    crate::JobError::Cancelled,
+                    NO_WORKER,
+                ));
+                worker::drop_quietly(job);
+            }
+        }
+        while let Some(r) = self.try_recv() {
+            results.push(r);
+        }
+        // A job that finished meanwhile is not stuck.
+        stuck.retain(|s| !results.iter().any(|r| r.id == s.job));
+        let stragglers = Stragglers::new(Box::new(sh));
+        Shutdown {
+            unstarted,
+            results,
+            stuck,
+            stragglers: Some(stragglers),
+        }
+    }
+
+    fn take_handed_back(&self) -> Vec<Job<T>> {
+        core::mem::take(
             &mut *self
                 .shared
                 .handed_back
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
-        );
-        Shutdown { unstarted, results }
+        )
     }
 
-    /// Joins the workers while draining the results queue (so no worker
-    /// waits on a full queue forever).
-    fn join_collecting(&mut self) -> Vec<JobResult<R, E>> {
+    /// Collects results until every worker has ended (true) or `deadline`
+    /// passes (false).
+    fn collect_until(&self, deadline: Option<Instant>) -> (Vec<JobResult<R, E>>, bool) {
         let mut out = Vec::new();
         let workers = self.shared.config.workers;
         let mut backoff = Backoff::new();
@@ -569,15 +693,28 @@ where
             }
             // Ordering: Acquire pairs with the workers' Release increment.
             if self.shared.exited.load(Ordering::Acquire) >= workers {
-                break;
+                return (out, true);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return (out, false);
             }
             backoff.snooze();
         }
+    }
+
+    fn join_all(&mut self) {
         for h in self.threads.drain(..) {
             // Jobs' panics are caught; a worker killed by a panic elsewhere
             // (a user strategy or `Drop`) was counted as exited by its guard.
             let _ = h.join();
         }
+    }
+
+    /// Joins the workers while draining the results queue (so no worker
+    /// waits on a full queue forever).
+    fn join_collecting(&mut self) -> Vec<JobResult<R, E>> {
+        let (mut out, _) = self.collect_until(None);
+        self.join_all();
         while let Some(r) = self.try_recv() {
             out.push(r);
         }

@@ -24,16 +24,25 @@ pub(super) type Sink<R, E> = Box<dyn Fn(JobResult<R, E>) + Send + Sync>;
 /// behind): backs off, calling `on_wait` between steps (the worker uses it
 /// to help with a batch, so `run` never waits on unreceived streamed
 /// results). Shutdown drains the queue while it joins the workers, so this
-/// wait always ends there.
+/// wait always ends there, or gives up when `abandoned` says nobody will
+/// drain it any more.
 pub(crate) fn push_blocking<R, E>(
     q: &ResultQueue<JobResult<R, E>>,
     result: JobResult<R, E>,
+    abandoned: impl Fn() -> bool,
     mut on_wait: impl FnMut(),
 ) {
     let mut r = result;
     let mut backoff = Backoff::new();
     while let Err(back) = q.push(r) {
         r = back;
+        if abandoned() {
+            // Nobody will receive it: the pool was shut down around this
+            // worker (`shutdown_timeout`). Drop it (a panic in its `Drop`
+            // contained) rather than wait forever.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(r)));
+            return;
+        }
         on_wait();
         backoff.snooze();
     }
@@ -76,6 +85,34 @@ pub(crate) struct Shared<T, R, E, S> {
     pub(crate) batch_lock: Mutex<()>,
     pub(crate) handed_back: Mutex<Vec<Job<T>>>,
     pub(crate) exited: AtomicUsize,
+    /// Per worker: what `Pool::shutdown_timeout` needs to know.
+    pub(crate) lives: Box<[CachePadded<WorkerLife>]>,
+    /// Raised when nobody will receive results any more: the
+    /// [`Stragglers`](super::Stragglers) of a `shutdown_timeout` were
+    /// dropped while workers still ran. A worker then drops a result it
+    /// cannot deliver rather than wait for room forever.
+    pub(crate) abandoned: AtomicBool,
+}
+
+/// Which job a worker is running, so that `Pool::shutdown_timeout` can name
+/// the jobs still running when its grace period ends. Only the worker
+/// writes it; two plain stores per job on the worker's own line.
+pub(crate) struct WorkerLife {
+    /// The id of the streamed job the worker is running or delivering,
+    /// valid while `busy` is set.
+    pub(crate) job: AtomicU64,
+    /// Set (Release) after `job` is written, before the job runs; cleared
+    /// after its result was delivered.
+    pub(crate) busy: AtomicBool,
+}
+
+impl WorkerLife {
+    pub(crate) fn new() -> Self {
+        WorkerLife {
+            job: AtomicU64::new(0),
+            busy: AtomicBool::new(false),
+        }
+    }
 }
 
 impl<T, R, E, S: Strategy<Job<T>>> Shared<T, R, E, S>

@@ -186,7 +186,7 @@ pub(crate) fn unstarted_result<T, R, E>(
 
 /// Drops a value, containing a panic from its `Drop` so the worker survives.
 #[inline]
-fn drop_quietly<V>(v: V) {
+pub(crate) fn drop_quietly<V>(v: V) {
     let _ = catch_unwind(AssertUnwindSafe(move || drop(v)));
 }
 
@@ -331,7 +331,19 @@ where
     }
 
     /// Runs a streamed job to a result (or re-queues it for a retry).
-    fn process(&self, mut job: Job<T>) {
+    fn process(&self, job: Job<T>) {
+        let life = &self.shared.lives[self.index];
+        // Ordering: Relaxed for the id, published by the Release store of
+        // `busy`, which `shutdown_timeout` reads with Acquire.
+        life.job.store(job.id_or_zero(), Ordering::Relaxed);
+        life.busy.store(true, Ordering::Release);
+        self.process_job(job);
+        // Ordering: a report for `shutdown_timeout`; nothing is read
+        // through it.
+        life.busy.store(false, Ordering::Relaxed);
+    }
+
+    fn process_job(&self, mut job: Job<T>) {
         loop {
             let (step, times) = self.attempt(&mut job);
             match step {
@@ -391,9 +403,15 @@ where
             }
             // While the results queue is full, help with a batch if one
             // arrives, so `run` never waits on unreceived streamed results.
-            Delivery::Queue(q) => super::shared::push_blocking(q, result, || {
-                self.help_batch();
-            }),
+            Delivery::Queue(q) => super::shared::push_blocking(
+                q,
+                result,
+                // Ordering: a liveness hint; see `Shared::abandoned`.
+                || self.shared.abandoned.load(Ordering::Relaxed),
+                || {
+                    self.help_batch();
+                },
+            ),
         }
     }
 

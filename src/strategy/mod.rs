@@ -202,6 +202,17 @@ pub trait Strategy<J: Send>: Send + Sync + 'static {
     /// would pop?
     fn has_work(&self, local: &Self::Local, worker: usize) -> bool;
 
+    /// Takes any queued job, from a thread that is not a worker: called by
+    /// [`Pool::shutdown_timeout`](crate::Pool::shutdown_timeout) once its
+    /// grace period is over, when every worker has either left or is stuck
+    /// inside a job, to hand back what is still queued (including what only
+    /// a stuck worker would pop). `None` when nothing is left. The default
+    /// takes nothing: with it, jobs still queued then are dropped with the
+    /// pool instead of handed back.
+    fn drain_one(&self) -> Option<J> {
+        None
+    }
+
     /// True if every successful [`push`](Strategy::push) claims its place
     /// with an Acquire RMW on an atomic location that
     /// [`has_work`](Strategy::has_work) reads with a Release RMW (written
@@ -377,6 +388,14 @@ impl<J: Send + 'static> Strategy<J> for Builtin<J> {
             (Builtin::WorkStealing(s), BuiltinLocal::WorkStealing(l)) => s.has_work(l, worker),
             (Builtin::Priority(s), _) => s.has_work(&(), worker),
             (Builtin::WorkStealing(s), BuiltinLocal::None) => !s.is_empty(),
+        }
+    }
+
+    fn drain_one(&self) -> Option<J> {
+        match self {
+            Builtin::RoundRobin(s) => s.drain_one(),
+            Builtin::WorkStealing(s) => s.drain_one(),
+            Builtin::Priority(s) => s.drain_one(),
         }
     }
 

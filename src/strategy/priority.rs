@@ -69,6 +69,10 @@ impl<J: Send + 'static> Strategy<J> for PriorityStrategy<J> {
         !self.buckets.is_empty_after_release()
     }
 
+    fn drain_one(&self) -> Option<J> {
+        self.buckets.pop()
+    }
+
     #[inline]
     fn push_is_paired(&self) -> bool {
         // `push` ends in a level ring's Acquire claim on `tail`.

@@ -147,6 +147,10 @@ impl<J: Send + 'static> Strategy<J> for RoundRobin<J> {
         self.rings.iter().any(|r| !r.is_empty_after_release())
     }
 
+    fn drain_one(&self) -> Option<J> {
+        self.rings.iter().find_map(Ring::pop)
+    }
+
     #[inline]
     fn push_is_paired(&self) -> bool {
         // Every push ends in a ring's Acquire claim on `tail`.

@@ -127,6 +127,23 @@ impl<J: Send + 'static> Strategy<J> for WorkStealing<J> {
             || self.stealers.iter().any(|s| !s.is_empty())
     }
 
+    fn drain_one(&self) -> Option<J> {
+        if let Some(j) = self.injector.pop() {
+            return Some(j);
+        }
+        self.stealers.iter().find_map(|s| {
+            loop {
+                match s.steal() {
+                    Steal::Success(j) => break Some(j),
+                    Steal::Empty => break None,
+                    // Another thief is copying out (a stuck worker's job
+                    // cannot be: it steals nothing while stuck); try again.
+                    Steal::Retry => crate::sync::spin_loop(),
+                }
+            }
+        })
+    }
+
     #[inline]
     fn push_is_paired(&self) -> bool {
         // `push` ends in the injector's Acquire claim on `tail`.
