@@ -23,6 +23,11 @@
 //!   and the stuck jobs' results arrive through `stragglers` once they end;
 //!   every accepted job is accounted for exactly once:
 //!   `shutdown_timeout_returns_despite_stuck_jobs`;
+//! * `run_timeout` with a job that never returns: it returns once its
+//!   deadline has passed, the stuck job reported `TimedOut`; the next batch
+//!   runs while the worker is still stuck; the stuck job's output, when it
+//!   returns, is dropped by its worker, once:
+//!   `run_timeout_returns_despite_a_stuck_job`;
 //! * a stuck job that ends after `stragglers` was dropped, with the results
 //!   queue full, does not keep its worker waiting: its result is dropped:
 //!   `dropped_stragglers_do_not_block_workers`.
@@ -515,5 +520,61 @@ fn dropped_stragglers_do_not_block_workers() {
         });
         drop(results);
         assert_eq!(drops.load(Ordering::SeqCst), 3);
+    });
+}
+
+#[test]
+fn run_timeout_returns_despite_a_stuck_job() {
+    watchdog("run_timeout, stuck job", || {
+        for kind in StrategyKind::ALL {
+            let hold = Hold::new();
+            let h = hold.clone();
+            let drops = Arc::new(AtomicUsize::new(0));
+            let d = drops.clone();
+            // Job data 0 hangs until the test opens the hold.
+            let pool = Pool::builder()
+                .workers(2)
+                .strategy(kind)
+                .build(move |job: &Job<u64>, _: &Context<'_, u64>| {
+                    if *job.data() == 0 {
+                        h.wait();
+                    }
+                    Ok::<_, ()>((*job.data(), Counted(d.clone())))
+                })
+                .unwrap();
+            let jobs = (0..50u64).map(|i| Job::new(i).with_id(1000 + i));
+            let out = pool.run_timeout(jobs, Duration::from_millis(50)).unwrap();
+            assert_eq!(out.len(), 50, "{kind}");
+            for (i, r) in out.iter().enumerate() {
+                assert_eq!(r.id, 1000 + i as u64, "{kind}: results in input order");
+                match &r.outcome {
+                    Ok((v, _)) => assert_eq!(*v, i as u64, "{kind}"),
+                    Err(JobError::TimedOut) => {}
+                    Err(e) => panic!("{kind}: job {i}: {e:?}"),
+                }
+            }
+            assert!(
+                matches!(out[0].outcome, Err(JobError::TimedOut)),
+                "{kind}: the stuck job is reported timed out"
+            );
+            assert_eq!(hold.started(), 1, "{kind}");
+            let made = out.iter().filter(|r| r.outcome.is_ok()).count();
+            drop(out);
+            // The next batch runs on the other worker while one is stuck.
+            let out = pool.run((1..20u64).map(Job::new)).unwrap();
+            assert!(out.iter().all(|r| r.outcome.is_ok()), "{kind}");
+            let made = made + out.len();
+            drop(out);
+            hold.open();
+            // The stuck job's output is made, and dropped by its worker.
+            wait_until("the late output dropped", || {
+                drops.load(Ordering::SeqCst) == made + 1
+            });
+            // The pool is whole again.
+            let out = pool.run((1..100u64).map(Job::new)).unwrap();
+            assert!(out.iter().all(|r| r.outcome.is_ok()), "{kind}");
+            drop(out);
+            assert!(pool.shutdown().is_empty(), "{kind}");
+        }
     });
 }

@@ -10,6 +10,8 @@
 //!   front of your slice, steal the back half of the largest).
 //! * [`results`]: the results queue: a ring receivers can block on, with a
 //!   fence-free waiter protocol.
+//! * [`takeover`]: one cell per worker deciding, by one CAS each, whether a
+//!   worker or a caller that stopped waiting finishes a position.
 //!
 //! Each is usable on its own; all go through `src/sync.rs`, so the loom
 //! models in `loom-tests/` check the very code the pool runs.
@@ -22,3 +24,4 @@ pub mod results;
 pub mod ring;
 pub mod sleep;
 pub mod split;
+pub mod takeover;

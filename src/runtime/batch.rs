@@ -7,6 +7,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::job::Job;
 use crate::primitives::split::SplitRanges;
+use crate::primitives::takeover::Takeover;
 use crate::result::JobResult;
 use crate::strategy::BatchPlan;
 use crate::sync::{AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
@@ -57,7 +58,11 @@ enum Input<T> {
 /// * Every position `0..n` is claimed exactly once (by a cursor `fetch_add`,
 ///   or through [`SplitRanges`], whose invariants say why), by a worker or
 ///   by the caller expiring the batch. Whoever claims position `k` moves job `order[k]` out and writes
-///   result `order[k]`; nobody else touches those two slots.
+///   result `order[k]`; nobody else touches those two slots. One
+///   exception, for a batch with a deadline: the caller may take over a
+///   position its worker is still running ([`Takeover`]); then the caller
+///   writes its result and the worker, which lost the takeover CAS, does
+///   not.
 /// * `remaining` counts positions whose result is not yet written; it is
 ///   decremented (Release) after the writes, so the caller's Acquire load that
 ///   sees 0 sees every result.
@@ -77,6 +82,10 @@ pub(crate) struct Batch<T, R, E> {
     split: Option<SplitRanges>,
     remaining: CachePadded<AtomicUsize>,
     expired: AtomicBool,
+    /// For a batch with a deadline: which positions are running, so the
+    /// caller can stop waiting for them (`Pool::run_timeout`). Such a
+    /// batch is claimed one position at a time.
+    takeover: Option<Takeover>,
     done: Mutex<bool>,
     done_cv: Condvar,
 }
@@ -96,6 +105,7 @@ impl<T, R, E> Batch<T, R, E> {
         workers: usize,
         id_base: u64,
         results: Vec<JobResult<R, E>>,
+        timed: bool,
     ) -> Self {
         let order = match plan {
             BatchPlan::ByPriority => {
@@ -116,6 +126,7 @@ impl<T, R, E> Batch<T, R, E> {
             workers,
             id_base,
             results,
+            timed,
         )
     }
 
@@ -127,6 +138,7 @@ impl<T, R, E> Batch<T, R, E> {
         workers: usize,
         id_base: u64,
         results: Vec<JobResult<R, E>>,
+        timed: bool,
     ) -> Self {
         let n = data.len();
         // All priorities are equal: priority order is input order.
@@ -138,9 +150,12 @@ impl<T, R, E> Batch<T, R, E> {
             workers,
             id_base,
             results,
+            timed,
         )
     }
 
+    // Internal: the two public constructors pass their pieces straight on.
+    #[allow(clippy::too_many_arguments)]
     fn with_input(
         input: Input<T>,
         n: usize,
@@ -149,6 +164,7 @@ impl<T, R, E> Batch<T, R, E> {
         workers: usize,
         id_base: u64,
         results: Vec<JobResult<R, E>>,
+        timed: bool,
     ) -> Self {
         // The results are written in place into `results`' buffer, which
         // must be empty with room for all `n` (`take_results` relies on it).
@@ -157,6 +173,13 @@ impl<T, R, E> Batch<T, R, E> {
         let split = match plan {
             BatchPlan::Split { .. } => Some(SplitRanges::new(n, workers.max(1))),
             _ => None,
+        };
+        // A batch with a deadline is claimed one position at a time, so a
+        // stuck worker holds no position but the one it is stuck in.
+        let plan = match plan {
+            BatchPlan::Cursor { .. } if timed => BatchPlan::Cursor { chunk: 1 },
+            BatchPlan::Split { .. } if timed => BatchPlan::Split { grain: 1 },
+            p => p,
         };
         Batch {
             input,
@@ -171,6 +194,7 @@ impl<T, R, E> Batch<T, R, E> {
             split,
             remaining: CachePadded::new(AtomicUsize::new(n)),
             expired: AtomicBool::new(false),
+            takeover: timed.then(|| Takeover::new(workers)),
             done: Mutex::new(n == 0),
             done_cv: Condvar::new(),
         }
@@ -276,6 +300,31 @@ impl<T, R, E> Batch<T, R, E> {
             drop(done);
             self.done_cv.notify_all();
         }
+    }
+
+    /// Worker `worker` starts position `k` (job `id`): a batch with a
+    /// deadline records it, so the caller can take it over.
+    #[inline]
+    pub(crate) fn begin(&self, worker: usize, k: usize, id: u64) {
+        if let Some(t) = &self.takeover {
+            t.begin(worker, k, id);
+        }
+    }
+
+    /// Worker `worker` is done with position `k`: false if the caller took
+    /// it over meanwhile (the worker must then not write its result, and
+    /// leaves the batch).
+    #[inline]
+    pub(crate) fn finish(&self, worker: usize, k: usize) -> bool {
+        self.takeover.as_ref().is_none_or(|t| t.finish(worker, k))
+    }
+
+    /// The caller takes over every running position (`(k, id)`); it then
+    /// writes their results itself.
+    pub(crate) fn take_running(&self) -> Vec<(usize, u64)> {
+        self.takeover
+            .as_ref()
+            .map_or_else(Vec::new, Takeover::take_running)
     }
 
     pub(crate) fn is_expired(&self) -> bool {

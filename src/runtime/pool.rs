@@ -316,9 +316,18 @@ where
         self.run_inner(jobs, results, None)
     }
 
-    /// Like [`run`](Pool::run), but jobs not started within `timeout` come
-    /// back as [`JobError::TimedOut`](crate::JobError::TimedOut) (jobs
-    /// already running are waited for).
+    /// Like [`run`](Pool::run), but returns once `timeout` has passed even
+    /// if some jobs never return: jobs not started by then come back as
+    /// [`JobError::TimedOut`](crate::JobError::TimedOut) without running,
+    /// and so do jobs still running then (with `worker` set to
+    /// [`NO_WORKER`](crate::NO_WORKER)): such a job keeps running on its
+    /// worker, which drops its result when it returns and meanwhile takes
+    /// no part in later batches (the others share its part of them). A
+    /// `timeout` too long for an `Instant` never expires.
+    ///
+    /// To make that possible, a batch with a deadline is handed out one
+    /// job at a time (each claim an atomic operation), where
+    /// [`run`](Pool::run) hands out chunks.
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
@@ -365,7 +374,7 @@ where
     {
         let (data, results) = collect_batch(data, Vec::new())?;
         self.run_batch(data.len(), None, results, |plan, workers, ids, results| {
-            Batch::from_data(data, plan, workers, ids, results)
+            Batch::from_data(data, plan, workers, ids, results, false)
         })
     }
 
@@ -398,7 +407,7 @@ where
         results.clear();
         let (data, results) = collect_batch(data, results)?;
         *out = self.run_batch(data.len(), None, results, |plan, workers, ids, results| {
-            Batch::from_data(data, plan, workers, ids, results)
+            Batch::from_data(data, plan, workers, ids, results, false)
         })?;
         Ok(())
     }
@@ -425,7 +434,9 @@ where
             jobs.len(),
             deadline,
             results,
-            |plan, workers, ids, results| Batch::new(jobs, plan, workers, ids, results),
+            |plan, workers, ids, results| {
+                Batch::new(jobs, plan, workers, ids, results, deadline.is_some())
+            },
         )
     }
 
@@ -490,7 +501,33 @@ where
                     .fetch_add(count as u64, Ordering::Relaxed);
                 batch.finished(count);
             }
-            batch.wait(None);
+            // Positions still running: a batch with a deadline waits for
+            // none of them. Each is taken over (its worker drops its result
+            // when the job returns) and reported timed out; a position
+            // claimed but not yet begun is begun or finished within a few
+            // steps of pool code, so poll for it.
+            let mut stuck = 0u64;
+            loop {
+                for (k, id) in batch.take_running() {
+                    let idx = batch.index(k);
+                    let result =
+                        JobResult::new(id, Err(crate::JobError::TimedOut), NO_WORKER, 1, (0, 0));
+                    // SAFETY: `take_running` made position `k` ours: its
+                    // worker will not write it.
+                    unsafe { batch.put_result(idx, result) };
+                    batch.finished(1);
+                    stuck += 1;
+                }
+                if batch.wait(Instant::now().checked_add(Duration::from_micros(50))) {
+                    break;
+                }
+            }
+            if stuck > 0 {
+                // Ordering: a metric.
+                sh.shared_stats
+                    .batch_timed_out
+                    .fetch_add(stuck, Ordering::Relaxed);
+            }
         }
         *sh.batch.lock().unwrap_or_else(|e| e.into_inner()) = None;
         sh.batch_gate.leave();

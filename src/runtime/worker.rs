@@ -423,7 +423,16 @@ where
                 let idx = batch.index(k);
                 // SAFETY: we claimed position `k` (Batch invariant 1).
                 let job = unsafe { self.shared.take_batch_job(batch, idx) };
+                batch.begin(self.index, k, job.id_or_zero());
                 let result = self.process_batch(batch, job);
+                if !batch.finish(self.index, k) {
+                    // The caller stopped waiting for this job (a deadline)
+                    // and answered for it: drop our result and leave the
+                    // batch. Claims of a batch with a deadline are one
+                    // position each, so nothing else is ours.
+                    drop_quietly(result);
+                    return;
+                }
                 // SAFETY: as above.
                 unsafe { batch.put_result(idx, result) };
             }

@@ -216,8 +216,8 @@ pub trait Strategy<J: Send>: Send + Sync + 'static {
     /// True if every successful [`push`](Strategy::push) claims its place
     /// with an Acquire RMW on an atomic location that
     /// [`has_work`](Strategy::has_work) reads with a Release RMW (written
-    /// only by RMWs, such as a [`Ring`](crate::primitives::ring::Ring)'s
-    /// claim and [`Ring::is_empty_after_release`](crate::primitives::ring::Ring::is_empty_after_release)).
+    /// only by RMWs, such as a [`Ring`]'s
+    /// claim and [`Ring::is_empty_after_release`]).
     /// The pool then wakes sleeping workers after a `push` without a fence
     /// (`src/primitives/sleep.md`, "Paired wakes"). The default, `false`,
     /// is always correct: the pool fences.
