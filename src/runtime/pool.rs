@@ -573,8 +573,12 @@ where
         self.join_collecting()
     }
 
-    /// Immediate shutdown: stops accepting jobs, lets running jobs finish,
-    /// joins the workers, and hands back every job that never started.
+    /// Immediate shutdown: stops accepting jobs, lets running jobs finish
+    /// (however long they take: see
+    /// [`shutdown_timeout`](Pool::shutdown_timeout) for a bound), joins the
+    /// workers, and hands back every job that never started. Jobs waiting
+    /// for a retry come back as `Cancelled` results; results not yet
+    /// received are returned.
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
