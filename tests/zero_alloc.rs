@@ -283,6 +283,47 @@ fn streaming_allocates_nothing() {
                 }
             }
         }
+        for kind in StrategyKind::ALL {
+            if let Err(e) = scoped_case(kind) {
+                failures.push(e);
+            }
+        }
         assert!(failures.is_empty(), "{failures:#?}");
     });
+}
+
+/// Allocations during one `map_into` of `n` items into a buffer that
+/// already has room.
+fn scoped_allocs(pool: &Pool<u64, u64, u32>, input: &[u64], out: &mut Vec<u64>) -> usize {
+    ALLOCS.store(0, Ordering::SeqCst);
+    ARMED.store(true, Ordering::SeqCst);
+    let r = pool.map_into(input, out, |x| x.wrapping_mul(3));
+    ARMED.store(false, Ordering::SeqCst);
+    r.expect("map_into");
+    ALLOCS.load(Ordering::SeqCst)
+}
+
+/// A scoped map allocates a few fixed pieces per call and nothing per
+/// item: as many allocations for 100 000 items as for 1 000.
+fn scoped_case(kind: StrategyKind) -> Result<(), String> {
+    let pool = build(kind, Case::Plain);
+    let big: Vec<u64> = (0..100_000).collect();
+    let mut out = Vec::with_capacity(big.len());
+    // Warm up: every worker has taken part.
+    for _ in 0..10 {
+        pool.map_into(&big, &mut out, |x| *x)
+            .map_err(|e| e.to_string())?;
+    }
+    let small = scoped_allocs(&pool, &big[..1000], &mut out);
+    let large = scoped_allocs(&pool, &big, &mut out);
+    if !out.iter().enumerate().all(|(i, v)| *v == i as u64 * 3) {
+        return Err(format!("{kind} scoped: wrong outputs"));
+    }
+    drop(pool);
+    if small != large {
+        return Err(format!(
+            "{kind} scoped: {small} allocations for 1 000 items, {large} for 100 000"
+        ));
+    }
+    Ok(())
 }

@@ -418,6 +418,7 @@ impl Builder {
             batch_epoch: AtomicU64::new(0),
             batch: Mutex::new(None),
             batch_lock: Mutex::new(()),
+            scoped: Mutex::new(None),
             handed_back: Mutex::new(Vec::new()),
             exited: AtomicUsize::new(0),
             lives: (0..workers)

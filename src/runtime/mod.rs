@@ -13,6 +13,7 @@
 pub(crate) mod batch;
 mod builder;
 mod pool;
+mod scoped;
 mod shared;
 mod stragglers;
 pub(crate) mod worker;

@@ -440,6 +440,137 @@ where
         )
     }
 
+    /// Runs `f` over every item of `input` on the pool's workers and writes
+    /// the outputs into `output`, in input order, like rayon's
+    /// `par_iter().map(f).collect_into_vec(output)`. The input and the
+    /// closure are borrowed, not `'static`: the call returns only when
+    /// every item is done, like `std::thread::scope`.
+    ///
+    /// `output` is cleared first (dropping what it held) and reused: it
+    /// grows only if its capacity is below `input.len()`, so a caller that
+    /// maps batch after batch into the same `Vec` allocates once. Nothing
+    /// is allocated per item (each call allocates a few fixed-size pieces
+    /// of bookkeeping).
+    ///
+    /// If `f` panics, the workers stop taking items, the panic is re-raised
+    /// here once every worker has let go of the borrows, every output
+    /// already made is dropped, and `output` is left empty. Errors: the
+    /// pool is closed ([`RunError::Closed`]), or the outputs do not fit in
+    /// memory ([`RunError::NoMemory`]) or a batch ([`RunError::TooLarge`]).
+    /// Maps and batches run one after the other.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::Pool;
+    /// let pool = Pool::builder().workers(2)
+    ///     .build(|j: &corepool::Job<()>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// let words = vec!["a".to_string(), "bb".to_string(), "ccc".to_string()];
+    /// let offset = 10; // borrowed by the closure
+    /// let mut lens = Vec::new();
+    /// pool.map_into(&words, &mut lens, |w| w.len() + offset).unwrap();
+    /// assert_eq!(lens, [11, 12, 13]);
+    /// ```
+    pub fn map_into<I, O, F>(&self, input: &[I], output: &mut Vec<O>, f: F) -> Result<(), RunError>
+    where
+        I: Sync,
+        O: Send,
+        F: Fn(&I) -> O + Sync,
+    {
+        output.clear();
+        let n = input.len();
+        if n >= u32::MAX as usize {
+            return Err(RunError::TooLarge(n));
+        }
+        output.try_reserve(n).map_err(|_| no_memory::<O>(n))?;
+        let ptr = output.as_mut_ptr();
+        self.run_scoped(input, ptr, &f)?;
+        // SAFETY: `run_scoped` returned Ok: every one of the `n` outputs
+        // was written into the reserved room, and nothing else owns them.
+        unsafe { output.set_len(n) };
+        Ok(())
+    }
+
+    /// Runs `f` on every item of `input` on the pool's workers, like
+    /// rayon's `par_iter().for_each(f)`; the borrowing, panic and error
+    /// rules of [`map_into`](Pool::map_into) apply.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// let pool = corepool::Pool::builder().workers(2)
+    ///     .build(|j: &corepool::Job<()>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// let sum = AtomicU64::new(0);
+    /// let data: Vec<u64> = (1..=100).collect();
+    /// pool.for_each(&data, |x| { sum.fetch_add(*x, Ordering::Relaxed); }).unwrap();
+    /// assert_eq!(sum.into_inner(), 5050);
+    /// ```
+    pub fn for_each<I, F>(&self, input: &[I], f: F) -> Result<(), RunError>
+    where
+        I: Sync,
+        F: Fn(&I) + Sync,
+    {
+        let n = input.len();
+        if n >= u32::MAX as usize {
+            return Err(RunError::TooLarge(n));
+        }
+        // The outputs are `()`: writes of a zero-sized value through a
+        // dangling, aligned pointer are no-ops.
+        self.run_scoped(input, core::ptr::NonNull::<()>::dangling().as_ptr(), &f)
+    }
+
+    /// Publishes a scoped map, waits for it, re-raises its panic.
+    fn run_scoped<I, O, F>(&self, input: &[I], output: *mut O, f: &F) -> Result<(), RunError>
+    where
+        I: Sync,
+        O: Send,
+        F: Fn(&I) -> O + Sync,
+    {
+        let sh = &*self.shared;
+        if input.is_empty() {
+            return Ok(());
+        }
+        if !sh.batch_gate.enter() {
+            return Err(RunError::Closed);
+        }
+        let serial = sh.batch_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let workers = sh.config.workers;
+        // Claims of a size that amortises the claim over trivial items and
+        // still leaves every participant several to steal from.
+        let grain = (input.len() / ((workers + 1) * 16)).clamp(1, 256);
+        let map = std::sync::Arc::new(super::scoped::ScopedMap::new(
+            input, output, f, workers, grain,
+        ));
+        let erased: std::sync::Arc<dyn super::scoped::ScopedWork + '_> = map.clone();
+        // SAFETY: only the lifetime is erased (same fat pointer). The
+        // workers use the borrows it points to only for positions they
+        // claimed and before counting them finished, and `map.wait()`
+        // below returns only after every position was counted finished
+        // (scoped.rs, arguments 1 to 4; ARCHITECTURE.md, "Scoped maps"), so
+        // no use outlives the borrows, whoever drops the last `Arc`.
+        let erased: std::sync::Arc<dyn super::scoped::ScopedWork + 'static> =
+            unsafe { core::mem::transmute(erased) };
+        *sh.scoped.lock().unwrap_or_else(|e| e.into_inner()) = Some(erased);
+        // Ordering: Release pairs with the workers' Acquire load of the
+        // epoch, as for a batch.
+        sh.batch_epoch.fetch_add(1, Ordering::Release);
+        if sh.config.idle != IdlePolicy::Spin {
+            sh.sleep.wake_all();
+        }
+        // The caller works too, on a slice of its own (the last part): a
+        // small map may be done before a parked worker is up.
+        super::scoped::ScopedWork::work(&*map, workers);
+        map.wait();
+        *sh.scoped.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        drop(serial);
+        sh.batch_gate.leave();
+        if let Some(panic) = map.take_panic() {
+            // SAFETY: once, after `wait`; the caller's buffer has length 0.
+            unsafe { map.drop_written() };
+            std::panic::resume_unwind(panic);
+        }
+        Ok(())
+    }
+
     /// Publishes a batch of `n` jobs made by `make(plan, workers, id_base)`,
     /// waits for it (expiring it at `deadline`), and returns its results.
     fn run_batch(

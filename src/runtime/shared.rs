@@ -82,6 +82,9 @@ pub(crate) struct Shared<T, R, E, S> {
     pub(crate) shared_stats: SharedStats,
     pub(crate) batch_epoch: AtomicU64,
     pub(crate) batch: Mutex<Option<Arc<Batch<T, R, E>>>>,
+    /// The scoped map in flight (`Pool::map_into`), published like a batch
+    /// (same epoch). A std `Arc`: it holds a trait object.
+    pub(crate) scoped: Mutex<Option<std::sync::Arc<dyn super::scoped::ScopedWork>>>,
     pub(crate) batch_lock: Mutex<()>,
     pub(crate) handed_back: Mutex<Vec<Job<T>>>,
     pub(crate) exited: AtomicUsize,

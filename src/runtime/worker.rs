@@ -455,6 +455,10 @@ where
         if let Some(b) = batch {
             self.work_batch(&b);
         }
+        let scoped = sh.scoped.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(m) = scoped {
+            m.work(self.index);
+        }
         true
     }
 
