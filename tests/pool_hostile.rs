@@ -5,7 +5,9 @@
 //!   `submit` (or the job that called `Context::spawn`), and the pool stays
 //!   consistent: every other job yields its result, `recv` reports nothing
 //!   outstanding instead of waiting for the lost job, and close and shutdown
-//!   return: `panicking_strategy_push_leaves_the_pool_consistent`;
+//!   return: `panicking_strategy_push_leaves_the_pool_consistent`; a
+//!   panic in the push that re-queues a retry is answered with a
+//!   `Panicked` result: `panicking_retry_push_is_answered`;
 //! * sizes are checked before anything is allocated: a batch longer than a
 //!   batch can address is `RunError::TooLarge`, one whose memory cannot be
 //!   allocated `RunError::NoMemory`, and the pool still runs the next
@@ -38,6 +40,11 @@ impl Strategy<Job<u64>> for Touchy<Job<u64>> {
     fn local(&self, _worker: usize) {}
     fn push(&self, job: Job<u64>, _priority: u8) -> Result<Wake, Job<u64>> {
         assert_ne!(*job.data(), 13, "the strategy refuses 13 by panicking");
+        // And a retry of 7 (re-queued by its worker).
+        assert!(
+            !(*job.data() == 7 && job.attempts() > 0),
+            "the strategy refuses to re-queue 7"
+        );
         self.0.push(job).map(|()| Wake::One)
     }
     fn pop(&self, _: &(), _worker: usize) -> Option<(Job<u64>, Source)> {
@@ -218,4 +225,44 @@ fn config_reports_the_values_in_force() {
     assert_eq!(accepted, pool.config().capacity);
     release.wait();
     assert_eq!(pool.shutdown().len(), accepted + 1);
+}
+
+#[test]
+fn panicking_retry_push_is_answered() {
+    watchdog("panicking retry push", || {
+        support::quiet_worker_panics();
+        // Every job fails its first attempt; 7's retry cannot be re-queued.
+        let pool = Pool::builder()
+            .workers(1)
+            .max_retries(1)
+            .build_custom(
+                |job: &Job<u64>, ctx: &Context<'_, u64>| {
+                    if ctx.attempt() == 1 {
+                        Err(())
+                    } else {
+                        Ok(*job.data())
+                    }
+                },
+                |_| Touchy(Ring::new(64)),
+            )
+            .unwrap();
+        for i in 0..10u64 {
+            pool.submit(Job::new(i)).unwrap();
+        }
+        let mut ok = Vec::new();
+        for _ in 0..10 {
+            let r = pool.recv().expect("a result per job");
+            match r.outcome {
+                Ok(v) => ok.push(v),
+                Err(JobError::Panicked(m)) => assert!(m.contains("re-queue 7"), "{m}"),
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        ok.sort_unstable();
+        assert_eq!(ok, [0, 1, 2, 3, 4, 5, 6, 8, 9]);
+        assert!(pool.recv().is_none());
+        // The worker survived.
+        assert_eq!(pool.run_data(0..3).unwrap().len(), 3);
+        assert!(pool.shutdown().is_empty());
+    });
 }

@@ -63,8 +63,9 @@ impl Takeover {
     }
 
     /// Worker `w` starts position `k` (below `u64::MAX - 1`), of job `id`.
-    /// Only worker `w` calls this, with its cell idle (it never begins
-    /// again after losing a position).
+    /// Only worker `w` calls this, when it is not running another position
+    /// (the cell idle, or taken: a worker that lost a position may claim
+    /// another later, and the new position replaces the mark).
     ///
     /// ```
     /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model

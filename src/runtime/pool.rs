@@ -322,8 +322,9 @@ where
     /// and so do jobs still running then (with `worker` set to
     /// [`NO_WORKER`](crate::NO_WORKER)): such a job keeps running on its
     /// worker, which drops its result when it returns and meanwhile takes
-    /// no part in later batches (the others share its part of them). A
-    /// `timeout` too long for an `Instant` never expires.
+    /// no part in later batches (the other workers share its part of them;
+    /// with none left, later batches wait for it). A `timeout` too long for
+    /// an `Instant` never expires.
     ///
     /// To make that possible, a batch with a deadline is handed out one
     /// job at a time (each claim an atomic operation), where
@@ -639,6 +640,25 @@ where
             // steps of pool code, so poll for it.
             let mut stuck = 0u64;
             loop {
+                // Positions a thief stole just before `claim_rest` and put
+                // back in its own slice after it (split.rs, invariant 3):
+                // the thief claims them one by one, but if it loses a
+                // takeover it leaves the batch, so claim what is left each
+                // round (found by a review).
+                for range in batch.claim_rest() {
+                    for k in range {
+                        let idx = batch.index(k);
+                        // SAFETY: `claim_rest` claimed these positions.
+                        let job = unsafe { sh.take_batch_job(&batch, idx) };
+                        let result =
+                            worker::unstarted_result(&job, crate::JobError::TimedOut, NO_WORKER);
+                        // SAFETY: as above.
+                        unsafe { batch.put_result(idx, result) };
+                        worker::drop_quietly(job);
+                        batch.finished(1);
+                        stuck += 1;
+                    }
+                }
                 for (k, id) in batch.take_running() {
                     let idx = batch.index(k);
                     let result =
@@ -738,7 +758,10 @@ where
     ///   even those queued where only a stuck worker would take them (for a
     ///   custom strategy, through [`Strategy::drain_one`]);
     /// * every result delivered so far is in `results`;
-    /// * the jobs still running are named in `stuck` (worker and job id);
+    /// * the streamed jobs still running are named in `stuck` (worker and
+    ///   job id; best effort: a job taken just as the grace period ends may
+    ///   be missing, and a worker stuck in a batch job that `run_timeout`
+    ///   gave up on is not named);
     /// * their worker threads are detached and keep running until their
     ///   job returns; what they touch (the pool's shared state) lives until
     ///   the last of them ends. Their results, and any job they hand back
@@ -787,11 +810,15 @@ where
         let (mut results, done) = self.collect_until(deadline);
         if done {
             self.join_all();
+            // Every worker has handed back what it could reach; a custom
+            // strategy may hold more (a queue its `has_work` does not see).
+            let mut unstarted = self.take_handed_back();
+            self.drain_queues(&mut unstarted, &mut results);
             while let Some(r) = self.try_recv() {
                 results.push(r);
             }
             return Shutdown {
-                unstarted: self.take_handed_back(),
+                unstarted,
                 results,
                 stuck: Vec::new(),
                 stragglers: None,
@@ -814,9 +841,31 @@ where
                 });
             }
         }
-        // Hand back what is still queued, wherever it is.
-        let mut unstarted = self.take_handed_back();
-        while let Some(job) = sh.strategy.drain_one() {
+        // Hand back what is still queued, wherever it is; then what the
+        // workers handed back meanwhile.
+        let mut unstarted = Vec::new();
+        self.drain_queues(&mut unstarted, &mut results);
+        while let Some(r) = self.try_recv() {
+            results.push(r);
+        }
+        let mut handed = self.take_handed_back();
+        handed.append(&mut unstarted);
+        let unstarted = handed;
+        // A job that finished meanwhile is not stuck.
+        stuck.retain(|s| !results.iter().any(|r| r.id == s.job));
+        let stragglers = Stragglers::new(Box::new(sh));
+        Shutdown {
+            unstarted,
+            results,
+            stuck,
+            stragglers: Some(stragglers),
+        }
+    }
+
+    /// Takes every job still queued: unstarted ones into `unstarted`, ones
+    /// waiting for a retry as `Cancelled` results into `results`.
+    fn drain_queues(&self, unstarted: &mut Vec<Job<T>>, results: &mut Vec<JobResult<R, E>>) {
+        while let Some(job) = self.shared.strategy.drain_one() {
             if job.attempts() == 0 {
                 unstarted.push(job);
             } else {
@@ -827,18 +876,6 @@ where
                 ));
                 worker::drop_quietly(job);
             }
-        }
-        while let Some(r) = self.try_recv() {
-            results.push(r);
-        }
-        // A job that finished meanwhile is not stuck.
-        stuck.retain(|s| !results.iter().any(|r| r.id == s.job));
-        let stragglers = Stragglers::new(Box::new(sh));
-        Shutdown {
-            unstarted,
-            results,
-            stuck,
-            stragglers: Some(stragglers),
         }
     }
 

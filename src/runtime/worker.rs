@@ -357,11 +357,33 @@ where
                 Step::Retry => {
                     self.count(Event::Retried);
                     let prio = job.priority();
-                    match self
-                        .shared
-                        .strategy
-                        .push_local(self.local, self.index, job, prio)
-                    {
+                    // A user strategy's `push_local` that panics has lost
+                    // the job: answer for it (a panicked result) rather than
+                    // take the worker down and leave a receiver waiting.
+                    let id = job.id_or_zero();
+                    let attempts = job.attempts();
+                    let pushed = catch_unwind(AssertUnwindSafe(|| {
+                        self.shared
+                            .strategy
+                            .push_local(self.local, self.index, job, prio)
+                    }));
+                    let pushed = match pushed {
+                        Ok(p) => p,
+                        Err(payload) => {
+                            let message = panic_message(&*payload);
+                            drop_quietly(payload);
+                            self.count(Event::Panicked);
+                            self.deliver(JobResult::new(
+                                id,
+                                Err(JobError::Panicked(message)),
+                                self.worker_id(),
+                                attempts,
+                                (0, 0),
+                            ));
+                            return;
+                        }
+                    };
+                    match pushed {
                         Ok(wake) => {
                             // A retry re-queued by the worker itself: a
                             // local push, woken with the fenced path.
@@ -389,7 +411,6 @@ where
                 }
             }
         };
-        self.count_outcome(&outcome);
         let result = result_of(&job, outcome, self.worker_id(), times);
         drop_quietly(job);
         result
@@ -425,11 +446,14 @@ where
                 let job = unsafe { self.shared.take_batch_job(batch, idx) };
                 batch.begin(self.index, k, job.id_or_zero());
                 let result = self.process_batch(batch, job);
-                if !batch.finish(self.index, k) {
+                if batch.finish(self.index, k) {
+                    self.count_outcome(&result.outcome);
+                } else {
                     // The caller stopped waiting for this job (a deadline)
                     // and answered for it: drop our result and leave the
                     // batch. Claims of a batch with a deadline are one
-                    // position each, so nothing else is ours.
+                    // position each; positions we stole and kept in our
+                    // slice, the caller claims in its next round.
                     drop_quietly(result);
                     return;
                 }
