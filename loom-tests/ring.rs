@@ -54,6 +54,21 @@
 //!   shared ring and drain it with `pop_ready` (the hand-back after an
 //!   immediate stop); each keeps draining while `is_empty_after_release`
 //!   shows a claimed position, so no job is left behind.
+//! * `slots_complete_wakes_waiting_thread` (`primitives::slots`, the result
+//!   slots behind per-job handles): a consumer that blocks in `wait` is
+//!   woken by the producer's `complete` and gets the value; the slot is
+//!   freed exactly once (one `acquire` succeeds afterwards, not two).
+//! * `slots_abandon_races_complete`: a consumer gives its ticket up while
+//!   the producer completes: the value is dropped exactly once, by one of
+//!   them, and the slot freed exactly once.
+//! * `slots_poll_then_abandon`: a future polls (registering a waker), then
+//!   is dropped while the producer completes: no value is lost or dropped
+//!   twice, and the slot is freed once.
+//! * `slots_reuse_after_wake`: the consumer takes a value it waited for and
+//!   at once reuses the slot for a second value and waits again, while the
+//!   producer of the first may still be waking it: the producer must not
+//!   touch the slot's waiter after the slot is reused (the second wait
+//!   would miss its wake-up).
 #![cfg(feature = "loom")]
 
 mod common;
@@ -429,4 +444,132 @@ fn hand_back_drain_waits_for_claims() {
             "a job was left in the ring after both drains"
         );
     });
+}
+
+mod slot_models {
+    use super::model;
+    use corepool::primitives::slots::Slots;
+    use loom::sync::Arc;
+    use loom::thread;
+    use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+
+    /// Counts its drops.
+    struct Counted(std::sync::Arc<StdAtomicUsize>);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            // Ordering: loom runs one thread at a time; read after joins.
+            self.0.fetch_add(1, StdOrdering::Relaxed);
+        }
+    }
+
+    /// The slot of a one-slot table was freed exactly once.
+    fn freed_once<V>(slots: &Slots<V>) {
+        let t = slots.acquire().expect("the slot was freed");
+        assert!(slots.acquire().is_none(), "the slot was freed twice");
+        slots.abandon(t);
+    }
+
+    #[test]
+    fn slots_complete_wakes_waiting_thread() {
+        model("slots_complete_wakes_waiting_thread", || {
+            let slots = Arc::new(Slots::<u32>::new(1));
+            let t = slots.acquire().unwrap();
+            let index = t.index();
+            let s = slots.clone();
+            let consumer = thread::spawn(move || s.wait(t));
+            let s = slots.clone();
+            let producer = thread::spawn(move || s.complete(index, 7));
+            producer.join().unwrap();
+            assert_eq!(consumer.join().unwrap(), 7);
+            freed_once(&slots);
+        });
+    }
+
+    #[test]
+    fn slots_abandon_races_complete() {
+        model("slots_abandon_races_complete", || {
+            let drops = std::sync::Arc::new(StdAtomicUsize::new(0));
+            let slots = Arc::new(Slots::<Counted>::new(1));
+            let t = slots.acquire().unwrap();
+            let index = t.index();
+            let s = slots.clone();
+            let consumer = thread::spawn(move || s.abandon(t));
+            let (s, d) = (slots.clone(), drops.clone());
+            let producer = thread::spawn(move || s.complete(index, Counted(d)));
+            producer.join().unwrap();
+            consumer.join().unwrap();
+            assert_eq!(drops.load(StdOrdering::Relaxed), 1, "dropped once");
+            freed_once(&slots);
+        });
+    }
+
+    #[test]
+    fn slots_poll_then_abandon() {
+        use std::task::Poll;
+        model("slots_poll_then_abandon", || {
+            let drops = std::sync::Arc::new(StdAtomicUsize::new(0));
+            let slots = Arc::new(Slots::<Counted>::new(1));
+            let t = slots.acquire().unwrap();
+            let index = t.index();
+            let s = slots.clone();
+            let consumer = thread::spawn(move || {
+                // One poll (it may find the value already there), then the
+                // future is dropped.
+                let waker = futures_noop_waker();
+                let mut cx = std::task::Context::from_waker(&waker);
+                match s.poll(&t, &mut cx) {
+                    Poll::Ready(v) => drop(v),
+                    Poll::Pending => s.abandon(t),
+                }
+            });
+            let (s, d) = (slots.clone(), drops.clone());
+            let producer = thread::spawn(move || s.complete(index, Counted(d)));
+            producer.join().unwrap();
+            consumer.join().unwrap();
+            assert_eq!(drops.load(StdOrdering::Relaxed), 1, "dropped once");
+            freed_once(&slots);
+        });
+    }
+
+    #[test]
+    fn slots_reuse_after_wake() {
+        use loom::sync::atomic::{AtomicBool, Ordering};
+        model("slots_reuse_after_wake", || {
+            let slots = Arc::new(Slots::<u32>::new(1));
+            let reused = Arc::new(AtomicBool::new(false));
+            let t = slots.acquire().unwrap();
+            let index = t.index();
+            let (s, r) = (slots.clone(), reused.clone());
+            let consumer = thread::spawn(move || {
+                let first = s.wait(t);
+                let t2 = loop {
+                    match s.acquire() {
+                        Some(t2) => break t2,
+                        // The producer has not let go of the slot yet.
+                        None => thread::yield_now(),
+                    }
+                };
+                r.store(true, Ordering::Release);
+                (first, s.wait(t2))
+            });
+            let (s, r) = (slots.clone(), reused.clone());
+            let producer = thread::spawn(move || {
+                s.complete(index, 1);
+                while !r.load(Ordering::Acquire) {
+                    thread::yield_now();
+                }
+                s.complete(index, 2);
+            });
+            producer.join().unwrap();
+            assert_eq!(consumer.join().unwrap(), (1, 2));
+            freed_once(&slots);
+        });
+    }
+
+    /// A waker that does nothing (the model checks the slot's bookkeeping,
+    /// not the executor).
+    fn futures_noop_waker() -> std::task::Waker {
+        std::task::Waker::noop().clone()
+    }
 }

@@ -400,19 +400,66 @@ impl<T: fmt::Debug> fmt::Debug for WithMeta<T> {
 #[derive(Clone)]
 pub struct Job<T> {
     data: T,
-    /// Meaningful only when `has_id`.
+    /// Meaningful only with `HAS_ID`.
     id: JobId,
     /// Stamp of submission, or `NOT_STAMPED`.
     created: u64,
-    /// `NO_DEADLINE`; a stamp; or, with `relative`, a timeout in
+    /// `NO_DEADLINE`; a stamp; or, with `RELATIVE`, a timeout in
     /// nanoseconds that submission turns into a stamp.
     deadline: u64,
-    attempts: u32,
+    /// The handle slot that receives the result (`Pool::submit_tracked`),
+    /// or `NO_SLOT`.
+    slot: u32,
+    /// At most `MAX_RETRIES + 1`; saturates.
+    attempts: u16,
     priority: u8,
-    has_id: bool,
-    /// `deadline` holds a timeout, not yet a stamp.
-    relative: bool,
+    flags: Flags,
 }
+
+/// `Job::flags`: whether the id is set (`HAS_ID`) and whether `deadline`
+/// holds a timeout, not yet a stamp (`RELATIVE`). An enum rather than a
+/// `u8` so that the unused values are a niche: `SubmitError<T>` and
+/// `Option<Job<T>>` need no tag of their own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Flags {
+    None = 0,
+    HasId = HAS_ID,
+    Relative = RELATIVE,
+    Both = HAS_ID | RELATIVE,
+}
+
+const HAS_ID: u8 = 1;
+const RELATIVE: u8 = 2;
+
+impl Flags {
+    #[inline]
+    fn bits(self) -> u8 {
+        self as u8
+    }
+
+    #[inline]
+    fn from_bits(bits: u8) -> Self {
+        match bits & (HAS_ID | RELATIVE) {
+            0 => Flags::None,
+            HAS_ID => Flags::HasId,
+            RELATIVE => Flags::Relative,
+            _ => Flags::Both,
+        }
+    }
+
+    #[inline]
+    fn with(self, bit: u8) -> Self {
+        Flags::from_bits(self.bits() | bit)
+    }
+
+    #[inline]
+    fn without(self, bit: u8) -> Self {
+        Flags::from_bits(self.bits() & !bit)
+    }
+}
+/// `Job::slot` of a job whose result goes to the shared queue or sink.
+pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 impl<T> Job<T> {
     /// A job with priority 0 and no deadline. The pool assigns its id at
@@ -430,10 +477,10 @@ impl<T> Job<T> {
             id: 0,
             created: NOT_STAMPED,
             deadline: NO_DEADLINE,
+            slot: NO_SLOT,
             attempts: 0,
             priority: 0,
-            has_id: false,
-            relative: false,
+            flags: Flags::None,
         }
     }
 
@@ -445,7 +492,7 @@ impl<T> Job<T> {
     /// ```
     pub fn with_id(mut self, id: JobId) -> Self {
         self.id = id;
-        self.has_id = true;
+        self.flags = self.flags.with(HAS_ID);
         self
     }
 
@@ -475,7 +522,7 @@ impl<T> Job<T> {
     /// ```
     pub fn with_deadline(mut self, deadline: Instant) -> Self {
         self.deadline = stamp_of(deadline);
-        self.relative = false;
+        self.flags = self.flags.without(RELATIVE);
         self
     }
 
@@ -491,7 +538,7 @@ impl<T> Job<T> {
     /// ```
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.deadline = nanos(timeout);
-        self.relative = true;
+        self.flags = self.flags.with(RELATIVE);
         self
     }
 
@@ -502,7 +549,7 @@ impl<T> Job<T> {
     /// assert_eq!(corepool::Job::new(()).id(), None);
     /// ```
     pub fn id(&self) -> Option<JobId> {
-        self.has_id.then_some(self.id)
+        self.has_id().then_some(self.id)
     }
 
     /// The job's data.
@@ -562,17 +609,38 @@ impl<T> Job<T> {
     /// assert_eq!(corepool::Job::new(()).attempts(), 0);
     /// ```
     pub fn attempts(&self) -> u32 {
-        self.attempts
+        u32::from(self.attempts)
     }
 
     // Crate-internal access for the runtime.
 
+    #[inline]
+    fn has_id(&self) -> bool {
+        self.flags.bits() & HAS_ID != 0
+    }
+
+    #[inline]
+    fn relative(&self) -> bool {
+        self.flags.bits() & RELATIVE != 0
+    }
+
+    /// The handle slot for the result, or `NO_SLOT`.
+    #[inline]
+    pub(crate) fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    #[inline]
+    pub(crate) fn set_slot(&mut self, slot: u32) {
+        self.slot = slot;
+    }
+
     /// The id, assigning `id()` if the job has none; returns it.
     #[inline]
     pub(crate) fn id_or_assign(&mut self, id: impl FnOnce() -> JobId) -> JobId {
-        if !self.has_id {
+        if !self.has_id() {
             self.id = id();
-            self.has_id = true;
+            self.flags = self.flags.with(HAS_ID);
         }
         self.id
     }
@@ -581,13 +649,13 @@ impl<T> Job<T> {
     /// the pool took).
     #[inline]
     pub(crate) fn id_or_zero(&self) -> JobId {
-        if self.has_id { self.id } else { 0 }
+        if self.has_id() { self.id } else { 0 }
     }
 
     /// The absolute deadline's stamp, if the job has one.
     #[inline]
     pub(crate) fn deadline_stamp(&self) -> Option<u64> {
-        (self.deadline != NO_DEADLINE && !self.relative).then_some(self.deadline)
+        (self.deadline != NO_DEADLINE && !self.relative()).then_some(self.deadline)
     }
 
     /// The creation stamp, if the job was stamped.
@@ -600,7 +668,7 @@ impl<T> Job<T> {
     /// no deadline and the pool has a default (`pool_default`).
     #[inline]
     pub(crate) fn needs_deadline(&self, pool_default: bool) -> bool {
-        self.relative || (pool_default && self.deadline == NO_DEADLINE)
+        self.relative() || (pool_default && self.deadline == NO_DEADLINE)
     }
 
     /// Stamps the job at `now`: its creation time if `timing`, and its
@@ -610,9 +678,9 @@ impl<T> Job<T> {
         if timing {
             self.created = now;
         }
-        if self.relative {
+        if self.relative() {
             self.deadline = now.saturating_add(self.deadline).min(LATEST);
-            self.relative = false;
+            self.flags = self.flags.without(RELATIVE);
         } else if self.deadline == NO_DEADLINE
             && let Some(t) = pool_default
         {
@@ -623,8 +691,8 @@ impl<T> Job<T> {
     /// Counts one more attempt; returns the new count.
     #[inline]
     pub(crate) fn add_attempt(&mut self) -> u32 {
-        self.attempts += 1;
-        self.attempts
+        self.attempts = self.attempts.saturating_add(1);
+        u32::from(self.attempts)
     }
 }
 
@@ -688,7 +756,7 @@ impl<T: fmt::Debug> fmt::Debug for Job<T> {
         d.field("id", &self.id())
             .field("data", &self.data)
             .field("priority", &self.priority);
-        if self.relative {
+        if self.relative() {
             d.field("timeout", &Duration::from_nanos(self.deadline));
         } else {
             d.field("deadline", &self.deadline());

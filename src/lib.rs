@@ -55,7 +55,9 @@ pub use job::{
 };
 pub use metrics::{Metrics, Percentiles, WorkerMetrics};
 pub use result::{JobError, JobResult, PANIC_MESSAGE_LEN, PanicMessage};
-pub use runtime::{Builder, Context, NO_WORKER, Pool, Results, Shutdown, Stragglers, Stuck};
+pub use runtime::{
+    Builder, Context, Handle, NO_WORKER, Pool, Results, Shutdown, Stragglers, Stuck,
+};
 
 /// Per-thread counts of synchronising operations (atomic RMWs, fences,
 /// futex wakes and parks), with the `op-count` feature only.

@@ -287,6 +287,9 @@ fn streaming_allocates_nothing() {
             if let Err(e) = scoped_case(kind) {
                 failures.push(e);
             }
+            if let Err(e) = tracked_case(kind, n / 100) {
+                failures.push(e);
+            }
         }
         assert!(failures.is_empty(), "{failures:#?}");
     });
@@ -324,6 +327,55 @@ fn scoped_case(kind: StrategyKind) -> Result<(), String> {
         return Err(format!(
             "{kind} scoped: {small} allocations for 1 000 items, {large} for 100 000"
         ));
+    }
+    Ok(())
+}
+
+/// Streams `n` jobs through handles, waiting on each (`sync`) or polling
+/// it as a future with a no-op waker.
+fn tracked_stream(pool: &Pool<u64, u64, u32>, n: usize, sync: bool) -> Result<(), String> {
+    use std::future::Future;
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    for i in 0..n as u64 {
+        let h = pool
+            .submit_tracked(Job::new(i).with_id(i))
+            .map_err(|e| e.to_string())?;
+        let r = if sync {
+            h.wait()
+        } else {
+            let mut h = std::pin::pin!(h);
+            loop {
+                if let std::task::Poll::Ready(r) = h.as_mut().poll(&mut cx) {
+                    break r;
+                }
+                std::hint::spin_loop();
+            }
+        };
+        if r.outcome != Ok(i) {
+            return Err(format!("job {i}: {:?}", r.outcome));
+        }
+    }
+    Ok(())
+}
+
+/// Jobs through handles allocate nothing, waited on or polled.
+fn tracked_case(kind: StrategyKind, n: usize) -> Result<(), String> {
+    let pool = build(kind, Case::Plain);
+    for sync in [true, false] {
+        tracked_stream(&pool, 2_000, sync)?;
+        ALLOCS.store(0, Ordering::SeqCst);
+        ARMED.store(true, Ordering::SeqCst);
+        let r = tracked_stream(&pool, n, sync);
+        ARMED.store(false, Ordering::SeqCst);
+        r?;
+        let allocs = ALLOCS.load(Ordering::SeqCst);
+        if allocs != 0 {
+            return Err(format!(
+                "{kind} tracked ({}): {allocs} allocations for {n} jobs",
+                if sync { "wait" } else { "poll" }
+            ));
+        }
     }
     Ok(())
 }

@@ -10,6 +10,8 @@
 //!   front of your slice, steal the back half of the largest).
 //! * [`results`]: the results queue: a ring receivers can block on, with a
 //!   fence-free waiter protocol.
+//! * [`slots`]: result slots handed from a producer to one waiting
+//!   consumer (blocking or async), reused through a free list.
 //! * [`takeover`]: one cell per worker deciding, by one CAS each, whether a
 //!   worker or a caller that stopped waiting finishes a position.
 //!
@@ -23,5 +25,6 @@ pub mod gate;
 pub mod results;
 pub mod ring;
 pub mod sleep;
+pub mod slots;
 pub mod split;
 pub mod takeover;

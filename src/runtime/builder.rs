@@ -391,7 +391,9 @@ impl Builder {
             Some(0)
         } else {
             ResultQueue::<JobResult<R, E>>::bytes_for(config.result_capacity)
-        };
+        }
+        .zip(crate::primitives::slots::Slots::<JobResult<R, E>>::bytes_for(config.result_capacity))
+        .and_then(|(q, h)| q.checked_add(h));
         check_memory("capacity", config.capacity, queue_bytes(&shape))?;
         check_memory("result_capacity", config.result_capacity, results)?;
         let strategy = make(&shape);
@@ -404,6 +406,7 @@ impl Builder {
             strategy,
             processor,
             delivery,
+            handles: crate::primitives::slots::Slots::new(config.result_capacity),
             sleep: Sleep::new(workers),
             gate: Gate::new(),
             batch_gate: Gate::new(),

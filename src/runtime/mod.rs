@@ -12,6 +12,7 @@
 
 pub(crate) mod batch;
 mod builder;
+mod handle;
 mod pool;
 mod scoped;
 mod shared;
@@ -19,6 +20,7 @@ mod stragglers;
 pub(crate) mod worker;
 
 pub use builder::Builder;
+pub use handle::Handle;
 pub use pool::{Pool, Results, Shutdown};
 pub use stragglers::{Stragglers, Stuck};
 pub use worker::Context;

@@ -14,8 +14,13 @@ use crate::sync::{Arc, Ordering, thread};
 use super::NO_WORKER;
 use super::batch::Batch;
 use super::builder::Builder;
+use super::handle::Handle;
 use super::shared::{Delivery, Shared};
 use super::stragglers::{Stragglers, Stuck};
+use crate::job::NO_SLOT;
+
+/// The id range of tracked jobs without an id of their own.
+const TRACKED_IDS: u64 = 1 << 62;
 use super::worker;
 
 /// What an immediate shutdown returns: between them, `unstarted`,
@@ -151,6 +156,8 @@ where
         // count the ticket as a job (a receiver would wait for its result).
         let guard = super::shared::Entered::new(sh, true);
         let mut job = job;
+        // A job handed back by a tracked submission may carry its slot.
+        job.set_slot(NO_SLOT);
         let id = sh.stamp(&mut job, ticket);
         let prio = job.priority();
         let pushed = sh.strategy.push(job, prio);
@@ -193,6 +200,119 @@ where
                     backoff.snooze();
                 }
                 other => return other,
+            }
+        }
+    }
+
+    /// Submits a job whose result goes to the returned [`Handle`] (not to
+    /// [`recv`](Pool::recv) or the sink): wait for it, poll it, or `.await`
+    /// it. Waits while the job's queue is full, like
+    /// [`submit`](Pool::submit), and also while every handle slot is in use
+    /// (there are [`result_capacity`](crate::Builder::result_capacity)
+    /// of them); hands the job back only if the pool is closed or its
+    /// priority is out of range. Nothing is allocated per job.
+    ///
+    /// Tracked jobs get ids of their own (`1 << 62` and up) unless
+    /// [`Job::with_id`] set one; they do not count towards what `recv`
+    /// waits for.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// use std::sync::Arc;
+    /// let pool = Arc::new(Pool::builder().workers(2)
+    ///     .build(|j: &Job<u64>, _| Ok::<_, ()>(j.data() + 1)).unwrap());
+    /// // Several threads, each getting back exactly its own results.
+    /// let threads: Vec<_> = (0..3u64).map(|t| {
+    ///     let pool = pool.clone();
+    ///     std::thread::spawn(move || {
+    ///         for i in 0..100 {
+    ///             let h = pool.submit_tracked(Job::new(t * 1000 + i)).unwrap();
+    ///             assert_eq!(h.wait().outcome, Ok(t * 1000 + i + 1));
+    ///         }
+    ///     })
+    /// }).collect();
+    /// for t in threads { t.join().unwrap(); }
+    /// ```
+    pub fn submit_tracked(&self, job: Job<T>) -> Result<Handle<'_, R, E>, SubmitError<T>> {
+        let mut job = job;
+        let mut backoff = Backoff::new();
+        loop {
+            match self.try_submit_tracked(job) {
+                Err(SubmitError::Full(back)) => {
+                    job = back;
+                    backoff.snooze();
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Like [`submit_tracked`](Pool::submit_tracked), but hands the job
+    /// back at once ([`SubmitError::Full`]) if its queue is full or every
+    /// handle slot is in use.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// let pool = Pool::builder().workers(1)
+    ///     .build(|j: &Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
+    /// let h = pool.try_submit_tracked(Job::new(3)).unwrap();
+    /// assert_eq!(h.wait().outcome, Ok(3));
+    /// ```
+    pub fn try_submit_tracked(&self, job: Job<T>) -> Result<Handle<'_, R, E>, SubmitError<T>> {
+        let sh = &*self.shared;
+        if job.priority() as usize >= sh.config.priority_levels {
+            return Err(SubmitError::BadPriority {
+                job,
+                levels: sh.config.priority_levels,
+            });
+        }
+        let Some(slot) = sh.handles.acquire() else {
+            return Err(SubmitError::Full(job));
+        };
+        // Tracked jobs go through the batch gate: it closes and drains
+        // like the streamed one, but its entries are not counted as
+        // results `recv` waits for.
+        let Some(ticket) = sh.batch_gate.enter_ticket() else {
+            sh.handles.cancel(slot);
+            return Err(SubmitError::Closed(job));
+        };
+        /// Leaves the gate and frees the slot if the push panics (a user
+        /// strategy): the job is lost with the panic, and so is its handle.
+        struct Unwind<'a, T: Send + 'static, R, E, S: Strategy<Job<T>>> {
+            shared: &'a super::shared::Shared<T, R, E, S>,
+            slot: Option<crate::primitives::slots::Ticket>,
+        }
+        impl<T: Send + 'static, R, E, S: Strategy<Job<T>>> Drop for Unwind<'_, T, R, E, S> {
+            fn drop(&mut self) {
+                if let Some(t) = self.slot.take() {
+                    self.shared.batch_gate.leave();
+                    self.shared.handles.cancel(t);
+                }
+            }
+        }
+        let mut job = job;
+        job.set_slot(slot.index());
+        let id = job.id_or_assign(|| TRACKED_IDS | (ticket + 1));
+        sh.stamp_times(&mut job, None);
+        let prio = job.priority();
+        let mut guard = Unwind {
+            shared: sh,
+            slot: Some(slot),
+        };
+        let pushed = sh.strategy.push(job, prio);
+        let slot = guard.slot.take().expect("armed");
+        sh.batch_gate.leave();
+        match pushed {
+            Ok(wake) => {
+                sh.after_push(wake, sh.strategy.push_is_paired());
+                Ok(Handle::new(&sh.handles, slot, id))
+            }
+            Err(mut job) => {
+                sh.handles.cancel(slot);
+                job.set_slot(NO_SLOT);
+                Err(SubmitError::Full(job))
             }
         }
     }
@@ -869,11 +989,14 @@ where
             if job.attempts() == 0 {
                 unstarted.push(job);
             } else {
-                results.push(worker::unstarted_result(
-                    &job,
-                    crate::JobError::Cancelled,
-                    NO_WORKER,
-                ));
+                let result = worker::unstarted_result(&job, crate::JobError::Cancelled, NO_WORKER);
+                if job.slot() == NO_SLOT {
+                    results.push(result);
+                } else {
+                    // A tracked job whose handle is gone (no handle outlives
+                    // the pool): the slot drops the result.
+                    self.shared.handles.complete(job.slot(), result);
+                }
                 worker::drop_quietly(job);
             }
         }

@@ -61,6 +61,9 @@ pub(crate) struct Shared<T, R, E, S> {
     pub(crate) strategy: S,
     pub(crate) processor: Processor<T, R, E>,
     pub(crate) delivery: Delivery<R, E>,
+    /// The results of tracked jobs, one slot per handle
+    /// (`Pool::submit_tracked`).
+    pub(crate) handles: crate::primitives::slots::Slots<JobResult<R, E>>,
     pub(crate) sleep: Sleep,
     /// Streamed submissions: the shutdown handshake, and the tickets that
     /// number and count accepted jobs (follow-ups included).

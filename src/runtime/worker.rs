@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::IdlePolicy;
 use crate::error::SubmitError;
-use crate::job::{Job, JobId, instant_of, nanos_between, stamp_now};
+use crate::job::{Job, JobId, NO_SLOT, instant_of, nanos_between, stamp_now};
 use crate::metrics::Event;
 use crate::primitives::backoff::Backoff;
 use crate::result::{JobError, JobResult, panic_message};
@@ -207,6 +207,8 @@ impl<T: Send + 'static, R: Send + 'static, E: Send + 'static, S: Strategy<Job<T>
         // A follow-up is accepted while the pool closes (only an immediate
         // stop refuses it): it takes a ticket whatever the gate says, and
         // leaves only if the gate was open, so a closer waits for its push.
+        // A job handed back by a tracked submission may carry its slot.
+        job.set_slot(NO_SLOT);
         let (ticket, must_leave) = sh.gate.enter_any();
         // As in `Pool::try_submit`: a panicking push leaves and refuses.
         let guard = super::shared::Entered::new(sh, must_leave);
@@ -350,7 +352,7 @@ where
                 Step::Done(outcome) => {
                     self.count_outcome(&outcome);
                     let result = result_of(&job, outcome, self.worker_id(), times);
-                    self.deliver(result);
+                    self.deliver_to(job.slot(), result);
                     drop_quietly(job);
                     return;
                 }
@@ -362,6 +364,7 @@ where
                     // take the worker down and leave a receiver waiting.
                     let id = job.id_or_zero();
                     let attempts = job.attempts();
+                    let slot = job.slot();
                     let pushed = catch_unwind(AssertUnwindSafe(|| {
                         self.shared
                             .strategy
@@ -373,13 +376,16 @@ where
                             let message = panic_message(&*payload);
                             drop_quietly(payload);
                             self.count(Event::Panicked);
-                            self.deliver(JobResult::new(
-                                id,
-                                Err(JobError::Panicked(message)),
-                                self.worker_id(),
-                                attempts,
-                                (0, 0),
-                            ));
+                            self.deliver_to(
+                                slot,
+                                JobResult::new(
+                                    id,
+                                    Err(JobError::Panicked(message)),
+                                    self.worker_id(),
+                                    attempts,
+                                    (0, 0),
+                                ),
+                            );
                             return;
                         }
                     };
@@ -414,6 +420,17 @@ where
         let result = result_of(&job, outcome, self.worker_id(), times);
         drop_quietly(job);
         result
+    }
+
+    /// Delivers a streamed job's result: to its handle if it was tracked
+    /// (`slot`), else to the sink or the results queue.
+    #[inline]
+    fn deliver_to(&self, slot: u32, result: JobResult<R, E>) {
+        if slot == NO_SLOT {
+            self.deliver(result);
+        } else {
+            self.shared.handles.complete(slot, result);
+        }
     }
 
     fn deliver(&self, result: JobResult<R, E>) {
@@ -577,7 +594,7 @@ where
                 } else {
                     self.count(Event::Cancelled);
                     let result = unstarted_result(&job, JobError::Cancelled, self.worker_id());
-                    self.deliver(result);
+                    self.deliver_to(job.slot(), result);
                     drop_quietly(job);
                 }
             }
