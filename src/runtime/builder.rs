@@ -44,6 +44,31 @@ use super::worker::{Context, worker_main};
 pub struct Builder {
     config: Config,
     strategy_error: Option<ConfigError>,
+    threads: Threads,
+}
+
+/// A hook run on each worker thread with the worker's index.
+/// A std `Arc` (a trait object; loom's `Arc` cannot hold one).
+type Hook = std::sync::Arc<dyn Fn(usize) + Send + Sync>;
+
+/// How worker threads are made: name, stack size, start and stop hooks.
+#[derive(Clone, Default)]
+struct Threads {
+    name: Option<String>,
+    stack_size: Option<usize>,
+    on_start: Option<Hook>,
+    on_stop: Option<Hook>,
+}
+
+impl core::fmt::Debug for Threads {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Threads")
+            .field("name", &self.name)
+            .field("stack_size", &self.stack_size)
+            .field("on_start", &self.on_start.is_some())
+            .field("on_stop", &self.on_stop.is_some())
+            .finish()
+    }
 }
 
 impl Builder {
@@ -173,6 +198,77 @@ impl Builder {
         self
     }
 
+    /// Worker threads are named `{prefix}-{index}` (default prefix
+    /// `corepool-worker`).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(1).thread_name("render")
+    ///     .build_infallible(|_: &corepool::Job<()>, _| {
+    ///         std::thread::current().name().unwrap().to_string()
+    ///     }).unwrap();
+    /// assert_eq!(pool.run_data([()]).unwrap()[0].outcome, Ok("render-0".to_string()));
+    /// ```
+    pub fn thread_name(mut self, prefix: &str) -> Self {
+        self.threads.name = Some(prefix.to_string());
+        self
+    }
+
+    /// The stack size of each worker thread, in bytes (default: the
+    /// platform's, as for `std::thread::spawn`).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// let pool = corepool::Pool::builder().workers(1).stack_size(8 << 20)
+    ///     .build_infallible(|j: &corepool::Job<u8>, _| *j.data()).unwrap();
+    /// assert_eq!(pool.run_data([1]).unwrap()[0].outcome, Ok(1));
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.threads.stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs `hook(index)` on each worker thread as it starts, before it
+    /// takes a job (to set thread-locals, priorities, or to log).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let started = Arc::new(AtomicUsize::new(0));
+    /// let s = started.clone();
+    /// let pool = corepool::Pool::builder().workers(3)
+    ///     .on_thread_start(move |_index| { s.fetch_add(1, Ordering::SeqCst); })
+    ///     .build_infallible(|j: &corepool::Job<u8>, _| *j.data()).unwrap();
+    /// pool.run_data([1, 2, 3]).unwrap();
+    /// drop(pool);
+    /// assert_eq!(started.load(Ordering::SeqCst), 3);
+    /// ```
+    pub fn on_thread_start(mut self, hook: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.threads.on_start = Some(std::sync::Arc::new(hook));
+        self
+    }
+
+    /// Runs `hook(index)` on each worker thread as it ends (also when it
+    /// ends by a panic outside a job).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let stopped = Arc::new(AtomicUsize::new(0));
+    /// let s = stopped.clone();
+    /// let pool = corepool::Pool::builder().workers(2)
+    ///     .on_thread_stop(move |_index| { s.fetch_add(1, Ordering::SeqCst); })
+    ///     .build_infallible(|j: &corepool::Job<u8>, _| *j.data()).unwrap();
+    /// pool.shutdown();
+    /// assert_eq!(stopped.load(Ordering::SeqCst), 2);
+    /// ```
+    pub fn on_thread_stop(mut self, hook: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.threads.on_stop = Some(std::sync::Arc::new(hook));
+        self
+    }
+
     /// What idle workers do (default: spin, then park).
     ///
     /// ```
@@ -294,6 +390,29 @@ impl Builder {
         )
     }
 
+    /// Like [`build`](Builder::build) for a processor that cannot fail: it
+    /// returns the output itself, and results carry
+    /// [`Infallible`](core::convert::Infallible) as their error type.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// let pool = Pool::builder().workers(2)
+    ///     .build_infallible(|j: &Job<u32>, _| j.data() * 2).unwrap();
+    /// assert_eq!(pool.submit_tracked(Job::new(21)).unwrap().wait().outcome, Ok(42));
+    /// ```
+    pub fn build_infallible<T, R, F>(
+        self,
+        processor: F,
+    ) -> Result<Pool<T, R, core::convert::Infallible>, ConfigError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        F: Fn(&Job<T>, &Context<'_, T>) -> R + Send + Sync + 'static,
+    {
+        self.build(move |job: &Job<T>, ctx: &Context<'_, T>| Ok(processor(job, ctx)))
+    }
+
     /// Builds a pool whose results go to `sink`, called on the worker right
     /// after each job (the lowest latency; `recv` then returns nothing).
     ///
@@ -359,6 +478,44 @@ impl Builder {
         // A custom strategy's queues are its own business: only the pool's
         // results queue is checked.
         self.build_inner(Box::new(processor), None, make, |_| Some(0))
+    }
+
+    /// A custom strategy ([`build_custom`](Builder::build_custom)) whose
+    /// results go to a sink ([`build_with_sink`](Builder::build_with_sink)).
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::strategy::WorkStealing;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// let sum = Arc::new(AtomicU64::new(0));
+    /// let s = sum.clone();
+    /// let pool = corepool::Pool::builder().workers(2)
+    ///     .build_custom_with_sink(
+    ///         |j: &corepool::Job<u64>, _| Ok::<_, ()>(*j.data()),
+    ///         move |r| { s.fetch_add(r.outcome.unwrap(), Ordering::SeqCst); },
+    ///         WorkStealing::new,
+    ///     )
+    ///     .unwrap();
+    /// for i in 1..=10 { pool.submit(corepool::Job::new(i)).unwrap(); }
+    /// pool.shutdown();
+    /// assert_eq!(sum.load(Ordering::SeqCst), 55);
+    /// ```
+    pub fn build_custom_with_sink<T, R, E, F, K, S>(
+        self,
+        processor: F,
+        sink: K,
+        make: impl FnOnce(&PoolShape) -> S,
+    ) -> Result<Pool<T, R, E, S>, ConfigError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        E: Send + 'static,
+        F: Fn(&Job<T>, &Context<'_, T>) -> Result<R, E> + Send + Sync + 'static,
+        K: Fn(JobResult<R, E>) + Send + Sync + 'static,
+        S: Strategy<Job<T>>,
+    {
+        self.build_inner(Box::new(processor), Some(Box::new(sink)), make, |_| Some(0))
     }
 
     fn build_inner<T, R, E, S>(
@@ -434,11 +591,31 @@ impl Builder {
             shared,
             threads: Vec::with_capacity(workers),
         };
+        let threads = self.threads;
+        let prefix = threads.name.as_deref().unwrap_or("corepool-worker");
         for i in 0..workers {
             let sh = pool.shared.clone();
-            let spawned = thread::Builder::new()
-                .name(format!("corepool-worker-{i}"))
-                .spawn(move || worker_main(&sh, i));
+            let mut b = thread::Builder::new().name(format!("{prefix}-{i}"));
+            if let Some(bytes) = threads.stack_size {
+                b = b.stack_size(bytes);
+            }
+            let (on_start, on_stop) = (threads.on_start.clone(), threads.on_stop.clone());
+            let spawned = b.spawn(move || {
+                /// Runs the stop hook however the thread ends.
+                struct Stop(Option<Hook>, usize);
+                impl Drop for Stop {
+                    fn drop(&mut self) {
+                        if let Some(h) = &self.0 {
+                            h(self.1);
+                        }
+                    }
+                }
+                let _stop = Stop(on_stop, i);
+                if let Some(h) = on_start {
+                    h(i);
+                }
+                worker_main(&sh, i)
+            });
             match spawned {
                 Ok(h) => pool.threads.push(h),
                 Err(e) => {

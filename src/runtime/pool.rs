@@ -828,6 +828,29 @@ where
         sh.sleep.wake_all();
     }
 
+    /// Graceful shutdown through a shared reference, for a pool shared
+    /// through an `Arc`: stops accepting jobs, runs everything queued,
+    /// waits for the workers to finish, and returns the results not yet
+    /// received (other threads may still be receiving some of them:
+    /// each result goes to exactly one taker). Afterwards the pool refuses
+    /// jobs and batches; dropping it joins the finished threads.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool, SubmitError};
+    /// use std::sync::Arc;
+    /// let pool = Arc::new(Pool::builder().workers(2)
+    ///     .build_infallible(|j: &Job<u8>, _| *j.data()).unwrap());
+    /// for i in 0..10 { pool.submit(Job::new(i)).unwrap(); }
+    /// let other = pool.clone(); // still shared
+    /// assert_eq!(pool.close_and_drain().len(), 10);
+    /// assert!(matches!(other.try_submit(Job::new(1)), Err(SubmitError::Closed(_))));
+    /// ```
+    pub fn close_and_drain(&self) -> Vec<JobResult<R, E>> {
+        self.close();
+        self.collect_until(None).0
+    }
+
     /// Graceful shutdown: stops accepting jobs, runs everything queued, joins
     /// the workers, and returns the results not yet received.
     ///
