@@ -4,12 +4,14 @@
 //! request in flight per connection) and prints throughput and latency
 //! percentiles.
 //!
-//! Requests are parsed with `httparse`. A connection thread reads and parses;
-//! the job (running on a pool worker) computes the response and writes it to
-//! the connection.
+//! Requests are parsed with `httparse`. A connection thread reads and
+//! parses, submits the work with `submit_tracked`, waits on the job's
+//! handle, and writes the response itself: each answer goes back to the
+//! connection that asked, with several connections in flight at once.
 //!
 //! Run: `cargo run --release --example http_server [requests] [connections]`
 
+use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
@@ -20,29 +22,20 @@ use corepool::{IdlePolicy, Job, Pool};
 
 /// A parsed request handed to the pool.
 struct Request {
-    conn: Arc<TcpStream>,
     /// `n` from `/work?n=...`: how many hash rounds to do.
     rounds: u32,
-    ok: bool,
+    seed: u64,
 }
 
-fn handle(job: &Job<Request>) -> Result<usize, std::io::Error> {
+/// The work of one request: FNV-1a rounds over its seed.
+fn work(job: &Job<Request>) -> u64 {
     let req = job.data();
-    let mut out = [0u8; 256];
-    let n = if req.ok {
-        // Some CPU work: FNV-1a rounds over the request id.
-        let mut h: u64 = 0xcbf29ce484222325;
-        for i in 0..req.rounds as u64 {
-            h ^= i ^ job.id().unwrap_or(0);
-            h = h.wrapping_mul(0x100000001b3);
-        }
-        let body = format!("{h:016x}\n");
-        write_response(&mut out, "200 OK", &body)
-    } else {
-        write_response(&mut out, "400 Bad Request", "bad request\n")
-    };
-    (&*req.conn).write_all(&out[..n])?;
-    Ok(n)
+    let mut h: u64 = 0xcbf29ce484222325;
+    for i in 0..req.rounds as u64 {
+        h ^= i ^ req.seed;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
 }
 
 fn write_response(buf: &mut [u8], status: &str, body: &str) -> usize {
@@ -56,14 +49,17 @@ fn write_response(buf: &mut [u8], status: &str, body: &str) -> usize {
     cur.position() as usize
 }
 
-/// Reads requests from one connection and submits them to the pool.
-fn serve_connection(pool: Arc<Pool<Request, usize, std::io::Error>>, stream: TcpStream) {
+/// Reads requests from one connection, runs each on the pool, and answers
+/// it from this thread once its handle has the result.
+fn serve_connection(pool: Arc<Pool<Request, u64, Infallible>>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
-    let conn = Arc::new(stream);
+    let mut conn = stream;
     let mut buf = vec![0u8; 4096];
+    let mut out = [0u8; 256];
     let mut filled = 0;
+    let mut seed = 0u64;
     loop {
-        let n = match (&*conn).read(&mut buf[filled..]) {
+        let n = match conn.read(&mut buf[filled..]) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
@@ -71,25 +67,36 @@ fn serve_connection(pool: Arc<Pool<Request, usize, std::io::Error>>, stream: Tcp
         loop {
             let mut headers = [httparse::EMPTY_HEADER; 16];
             let mut req = httparse::Request::new(&mut headers);
-            let (consumed, rounds, ok) = match req.parse(&buf[..filled]) {
+            let (consumed, rounds) = match req.parse(&buf[..filled]) {
                 Ok(httparse::Status::Complete(len)) => {
-                    let rounds = req
+                    let rounds: Option<u32> = req
                         .path
                         .and_then(|p| p.strip_prefix("/work?n="))
                         .and_then(|n| n.parse().ok());
-                    (len, rounds.unwrap_or(0), rounds.is_some())
+                    (len, rounds)
                 }
                 Ok(httparse::Status::Partial) => break,
-                Err(_) => (filled, 0, false),
+                Err(_) => (filled, None),
             };
             buf.copy_within(consumed..filled, 0);
             filled -= consumed;
-            let job = Job::new(Request {
-                conn: conn.clone(),
-                rounds,
-                ok,
-            });
-            if pool.submit(job).is_err() {
+            let len = match rounds {
+                Some(rounds) => {
+                    seed += 1;
+                    let Ok(handle) = pool.submit_tracked(Job::new(Request { rounds, seed })) else {
+                        return; // shutting down
+                    };
+                    match handle.wait().outcome {
+                        Ok(h) => write_response(&mut out, "200 OK", &format!("{h:016x}\n")),
+                        // A panic or a deadline: the pool answers for the job.
+                        Err(e) => {
+                            write_response(&mut out, "500 Internal Server Error", &format!("{e}\n"))
+                        }
+                    }
+                }
+                None => write_response(&mut out, "400 Bad Request", "bad request\n"),
+            };
+            if conn.write_all(&out[..len]).is_err() {
                 return;
             }
             if filled == 0 {
@@ -148,14 +155,7 @@ fn main() {
             // Timing on: the pool's queue-wait and run-time figures below.
             .timing(true)
             .idle(IdlePolicy::SpinThenPark)
-            .build_with_sink(
-                |job: &Job<Request>, _ctx| handle(job),
-                |r| {
-                    if let Err(e) = &r.outcome {
-                        eprintln!("request {} failed: {e:?}", r.id);
-                    }
-                },
-            )
+            .build_infallible(|job: &Job<Request>, _ctx| work(job))
             .expect("valid config"),
     );
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
