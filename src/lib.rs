@@ -56,7 +56,7 @@ pub use job::{
 pub use metrics::{Metrics, Percentiles, WorkerMetrics};
 pub use result::{JobError, JobResult, PANIC_MESSAGE_LEN, PanicMessage};
 pub use runtime::{
-    Builder, Context, Handle, NO_WORKER, Pool, Results, Shutdown, Stragglers, Stuck,
+    Builder, Context, Handle, NO_WORKER, Pool, Results, Shutdown, Stragglers, Stuck, SubmitTracked,
 };
 
 /// Per-thread counts of synchronising operations (atomic RMWs, fences,

@@ -172,3 +172,56 @@ impl<R, E> fmt::Debug for Handle<'_, R, E> {
             .finish()
     }
 }
+
+/// The future of [`Pool::submit_tracked_async`](crate::Pool::submit_tracked_async):
+/// submits the job as soon as there is room, then resolves to its handle.
+///
+/// While the pool is full it yields to the executor between attempts
+/// (waking itself at once), so it never blocks the executor's thread but
+/// keeps that task busy: the pool has no "room again" notification, since
+/// one would cost every worker's pop a shared write.
+#[must_use = "a future does nothing unless polled"]
+pub struct SubmitTracked<'p, T: Send + 'static, R, E, S: crate::strategy::Strategy<crate::Job<T>>>
+where
+    R: Send + 'static,
+    E: Send + 'static,
+{
+    pub(crate) pool: &'p crate::Pool<T, R, E, S>,
+    pub(crate) job: Option<crate::Job<T>>,
+}
+
+// No field is structurally pinned: the job is moved in and out by value.
+impl<T, R, E, S> Unpin for SubmitTracked<'_, T, R, E, S>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: Send + 'static,
+    S: crate::strategy::Strategy<crate::Job<T>>,
+{
+}
+
+impl<'p, T, R, E, S> Future for SubmitTracked<'p, T, R, E, S>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    E: Send + 'static,
+    S: crate::strategy::Strategy<crate::Job<T>>,
+{
+    type Output = Result<Handle<'p, R, E>, crate::SubmitError<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let job = this
+            .job
+            .take()
+            .expect("SubmitTracked polled after it resolved");
+        match this.pool.try_submit_tracked(job) {
+            Err(crate::SubmitError::Full(back)) => {
+                this.job = Some(back);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            other => Poll::Ready(other),
+        }
+    }
+}

@@ -20,7 +20,7 @@ mod stragglers;
 pub(crate) mod worker;
 
 pub use builder::Builder;
-pub use handle::Handle;
+pub use handle::{Handle, SubmitTracked};
 pub use pool::{Pool, Results, Shutdown};
 pub use stragglers::{Stragglers, Stuck};
 pub use worker::Context;

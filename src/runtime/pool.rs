@@ -14,7 +14,7 @@ use crate::sync::{Arc, Ordering, thread};
 use super::NO_WORKER;
 use super::batch::Batch;
 use super::builder::Builder;
-use super::handle::Handle;
+use super::handle::{Handle, SubmitTracked};
 use super::shared::{Delivery, Shared};
 use super::stragglers::{Stragglers, Stuck};
 use crate::job::NO_SLOT;
@@ -245,6 +245,38 @@ where
                 }
                 other => return other,
             }
+        }
+    }
+
+    /// The async form of [`submit_tracked`](Pool::submit_tracked): a
+    /// future that submits the job as soon as its queue has room (yielding
+    /// to the executor while it is full, never blocking its thread) and
+    /// resolves to the job's [`Handle`], itself a future.
+    ///
+    /// ```
+    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
+    /// use corepool::{Job, Pool};
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+    /// # }
+    /// let pool = Pool::builder().workers(2).capacity(2)
+    ///     .build_infallible(|j: &Job<u64>, _| j.data() + 1).unwrap();
+    /// let total = block_on(async {
+    ///     let mut total = 0;
+    ///     for i in 0..100 {
+    ///         let handle = pool.submit_tracked_async(Job::new(i)).await.unwrap();
+    ///         total += handle.await.outcome.unwrap();
+    ///     }
+    ///     total
+    /// });
+    /// assert_eq!(total, (1..=100).sum::<u64>());
+    /// ```
+    pub fn submit_tracked_async(&self, job: Job<T>) -> SubmitTracked<'_, T, R, E, S> {
+        SubmitTracked {
+            pool: self,
+            job: Some(job),
         }
     }
 
