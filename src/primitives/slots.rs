@@ -4,7 +4,7 @@
 //!
 //! A consumer [`acquire`](Slots::acquire)s a slot (a ticket: index and
 //! generation), passes the index to the producer (in the pool: inside the
-//! job), and later [`take`](Slots::take)s the value, [`wait`](Slots::wait)s
+//! job), and later [`try_take`](Slots::try_take)s the value, [`wait`](Slots::wait)s
 //! for it, [`poll`](Slots::poll)s it from a future, or
 //! [`abandon`](Slots::abandon)s the slot. The producer calls
 //! [`complete`](Slots::complete) exactly once.
