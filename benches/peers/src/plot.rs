@@ -1,56 +1,7 @@
-//! Draws PNG charts from the per-round samples written by `benches/compare.rs`.
+//! PNG charts from the comparison's samples (plotters, bitmap backend).
 //!
-//! # Command
-//!
-//! ```text
-//! cargo bench --bench plot                      # default input and output
-//! cargo bench --bench plot -- <csv> <outdir>    # explicit paths
-//! ```
-//!
-//! This is a `harness = false` bench target, so it only runs what is below; it
-//! does not measure anything. Arguments starting with `--` (cargo passes
-//! `--bench`) are ignored; the first other argument is the CSV, the second the
-//! output directory.
-//!
-//! # Inputs
-//!
-//! * The CSV, by default `<crate>/target/compare/results.csv` (written by
-//!   `cargo bench --bench compare`). If it does not exist, a message says so
-//!   and the tool exits successfully, so a plain `cargo bench` does not fail.
-//! * A TrueType font, because plotters' `ab_glyph` text backend has no system
-//!   font lookup: `$PLOT_FONT` if set, else the first of
-//!   `/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf`,
-//!   `/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf` and
-//!   `/usr/share/fonts/TTF/DejaVuSans.ttf` that exists. Without one, a
-//!   message names `PLOT_FONT` and the tool exits successfully.
-//!
-//! # CSV schema
-//!
-//! A header line, then one sample per line:
-//!
-//! ```text
-//! workload,contender,workers,pinned,round,metric,value
-//! stream/trivial,corepool work-stealing,2,1,0,mjobs_per_s,41.7
-//! latency,tokio spawn,1,1,0,q0.99,5300
-//! ```
-//!
-//! * `workload`: `stream/trivial`, `batch/200ns`, `latency`, `priority`, ...
-//! * `contender`: free text without commas.
-//! * `workers`: integer; `pinned`: `1` or `0` (column optional, default `1`);
-//!   `round`: integer; `value`: floating point.
-//! * `metric`: throughput workloads have `seconds` and `mjobs_per_s`;
-//!   latency-like workloads have quantiles `q<p>` with `p` a decimal
-//!   (`q0.5`, `q0.99`, `q0.9999`, values in ns; the older spelling `p50`,
-//!   `p99`, `p999` is also read); other metrics (`floor_p50`, `job_ns`,
-//!   `cpu_ms_per_s`, `allocs_per_job`, ...) are ignored.
-//!
-//! Columns are found by header name. Malformed lines are skipped with a
-//! warning on stderr.
-//!
-//! # Outputs (in the output directory, by default `<crate>/perf/`)
-//!
-//! Every value drawn is the median over rounds of one
-//! (workload, contender, workers, pinned, metric) group.
+//! Every value drawn is the median over rounds of one (workload, contender,
+//! workers, pinned, metric) group.
 //!
 //! * `throughput-<workload>.png` (`/` replaced by `-`) for each workload with
 //!   `mjobs_per_s`: million jobs per second by worker count, one line per
@@ -63,11 +14,16 @@
 //!   the p50 latency), at the largest worker count present in both.
 //!
 //! Each contender keeps one colour and marker in every chart (assigned in
-//! order of first appearance in the CSV). Each PNG path is printed as written.
+//! order of first appearance). Each PNG path is printed as written.
+//!
+//! plotters' `ab_glyph` text backend has no system font lookup, so a
+//! TrueType font is loaded from `$PLOT_FONT` if set, else the first of
+//! [`FONT_PATHS`] that exists; without one, a message names `PLOT_FONT` and
+//! nothing is drawn (not an error).
 
 use std::collections::HashMap;
 use std::error::Error;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use plotters::coord::Shift;
 use plotters::coord::combinators::LogCoord;
@@ -78,11 +34,13 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, register_font};
 
+use crate::report::{Sample, median};
+
 /// Font family name the loaded font is registered under, used by every text.
 const FONT: &str = "sans-serif";
 
 /// Fallback fonts, tried in order after `$PLOT_FONT`.
-const FONT_PATHS: [&str; 3] = [
+pub const FONT_PATHS: [&str; 3] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
     "/usr/share/fonts/TTF/DejaVuSans.ttf",
@@ -116,65 +74,27 @@ type Res<T> = Result<T, Box<dyn Error>>;
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 type Chart<'a, 'b, X, Y> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<X, Y>>;
 
-/// Runs the tool; exits with status 1 if the CSV is unreadable or a chart
-/// could not be drawn (a missing CSV or font is not an error).
-fn main() {
-    match run() {
-        Ok(true) => {}
-        Ok(false) => std::process::exit(1),
-        Err(e) => {
-            eprintln!("plot: error: {e}");
-            std::process::exit(1);
-        }
-    }
-}
-
-/// Reads the arguments, the font and the CSV, and writes every chart.
-///
-/// Returns `Ok(false)` if some chart failed (the others are still written).
-fn run() -> Res<bool> {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let csv = args
-        .first()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/compare/results.csv"));
-    let out = args
-        .get(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("perf"));
-    if args.len() > 2 {
-        eprintln!("plot: warning: ignoring extra arguments {:?}", &args[2..]);
-    }
-
-    if !csv.exists() {
-        println!(
-            "plot: no benchmark results at {}; run `cargo bench --bench compare` first \
-             (or pass a CSV: `cargo bench --bench plot -- <csv> <outdir>`). Nothing to plot.",
-            csv.display()
-        );
-        return Ok(true);
-    }
+/// Draws every chart `samples` allow into `out` (created if needed).
+/// Returns false if some chart could not be drawn (the others still are);
+/// a missing font or no samples is not a failure.
+pub fn draw(samples: &[Sample], out: &Path) -> bool {
     if !load_font() {
         println!(
             "plot: no font found; set PLOT_FONT to the path of a .ttf/.otf font \
              (tried {}). Nothing plotted.",
             FONT_PATHS.join(", ")
         );
-        return Ok(true);
+        return true;
     }
-
-    let text =
-        std::fs::read_to_string(&csv).map_err(|e| format!("cannot read {}: {e}", csv.display()))?;
-    let data = Data::parse(&text).map_err(|e| format!("{}: {e}", csv.display()))?;
-    if data.rows.is_empty() {
-        println!("plot: {} has no samples; nothing to plot.", csv.display());
-        return Ok(true);
+    if samples.is_empty() {
+        println!("plot: no samples; nothing to plot.");
+        return true;
     }
-    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    if let Err(e) = std::fs::create_dir_all(out) {
+        eprintln!("plot: error: cannot create {}: {e}", out.display());
+        return false;
+    }
+    let data = Data::new(samples);
 
     let mut ok = true;
     let mut written = 0;
@@ -211,7 +131,7 @@ fn run() -> Res<bool> {
         if let Some(metric) = metric {
             let both = [true, false]
                 .iter()
-                .all(|&p| data.rows.iter().any(|r| r.is(w, p, &metric)));
+                .all(|&p| data.rows.iter().any(|r| is(r, w, p, &metric)));
             if both {
                 let name = format!("pinning-{}.png", slug(w));
                 report(
@@ -222,12 +142,9 @@ fn run() -> Res<bool> {
         }
     }
     if written == 0 && ok {
-        println!(
-            "plot: no throughput or latency samples in {}",
-            csv.display()
-        );
+        println!("plot: no throughput or latency samples");
     }
-    Ok(ok)
+    ok
 }
 
 /// Registers the first usable font (`$PLOT_FONT`, then [`FONT_PATHS`]) as
@@ -322,40 +239,17 @@ fn slug(workload: &str) -> String {
         .collect()
 }
 
-/// Median of the samples (which must not be empty).
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-/// One CSV sample.
-struct Row {
-    workload: String,
-    contender: String,
-    workers: u32,
-    pinned: bool,
-    metric: String,
-    value: f64,
-}
-
-impl Row {
-    fn is(&self, workload: &str, pinned: bool, metric: &str) -> bool {
-        self.workload == workload && self.pinned == pinned && self.metric == metric
-    }
+/// Whether sample `r` is of (`workload`, `pinned`, `metric`).
+fn is(r: &Sample, workload: &str, pinned: bool, metric: &str) -> bool {
+    r.workload == workload && r.pinned == pinned && r.metric == metric
 }
 
 /// Group key: (workload, contender, workers, pinned, metric).
 type Key = (String, String, u32, bool, String);
 
-/// The parsed CSV with its samples grouped over rounds.
-struct Data {
-    rows: Vec<Row>,
+/// The samples grouped over rounds.
+struct Data<'a> {
+    rows: &'a [Sample],
     /// Workloads in order of first appearance.
     workloads: Vec<String>,
     /// Contenders in order of first appearance; the index picks the colour.
@@ -363,92 +257,31 @@ struct Data {
     groups: HashMap<Key, Vec<f64>>,
 }
 
-impl Data {
-    /// Parses the CSV text; lines that do not fit the header are skipped with
-    /// a warning. Fails only if the header lacks a required column.
-    fn parse(text: &str) -> Result<Data, String> {
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty());
-        let (_, header) = lines.next().ok_or("empty file (no header line)")?;
-        let cols: Vec<&str> = header.split(',').map(str::trim).collect();
-        let col = |name: &str| cols.iter().position(|c| *c == name);
-        let need = |name: &str| {
-            col(name).ok_or_else(|| format!("header {header:?} has no column {name:?}"))
-        };
-        let (iw, ic, in_, im, iv) = (
-            need("workload")?,
-            need("contender")?,
-            need("workers")?,
-            need("metric")?,
-            need("value")?,
-        );
-        let ip = col("pinned");
-
+impl<'a> Data<'a> {
+    fn new(rows: &'a [Sample]) -> Data<'a> {
         let mut data = Data {
-            rows: Vec::new(),
+            rows,
             workloads: Vec::new(),
             contenders: Vec::new(),
             groups: HashMap::new(),
         };
-        for (i, line) in lines {
-            let f: Vec<&str> = line.split(',').map(str::trim).collect();
-            let bad = |why: String| eprintln!("plot: warning: line {}: {why}; skipped", i + 1);
-            if f.len() != cols.len() {
-                bad(format!("{} fields, expected {}", f.len(), cols.len()));
-                continue;
+        for r in rows {
+            if !data.workloads.contains(&r.workload) {
+                data.workloads.push(r.workload.clone());
             }
-            let Ok(workers) = f[in_].parse::<u32>() else {
-                bad(format!("bad worker count {:?}", f[in_]));
-                continue;
-            };
-            let pinned = match ip.map(|ip| f[ip]) {
-                None | Some("1") => true,
-                Some("0") => false,
-                Some(other) => {
-                    bad(format!("bad pinned flag {other:?}"));
-                    continue;
-                }
-            };
-            let value = match f[iv].parse::<f64>() {
-                Ok(v) if v.is_finite() => v,
-                _ => {
-                    bad(format!("bad value {:?}", f[iv]));
-                    continue;
-                }
-            };
-            if f[iw].is_empty() || f[ic].is_empty() || f[im].is_empty() {
-                bad("empty workload, contender or metric".into());
-                continue;
+            if !data.contenders.contains(&r.contender) {
+                data.contenders.push(r.contender.clone());
             }
-            let row = Row {
-                workload: f[iw].to_string(),
-                contender: f[ic].to_string(),
-                workers,
-                pinned,
-                metric: f[im].to_string(),
-                value,
-            };
-            if !data.workloads.contains(&row.workload) {
-                data.workloads.push(row.workload.clone());
-            }
-            if !data.contenders.contains(&row.contender) {
-                data.contenders.push(row.contender.clone());
-            }
-            data.groups
-                .entry((
-                    row.workload.clone(),
-                    row.contender.clone(),
-                    row.workers,
-                    row.pinned,
-                    row.metric.clone(),
-                ))
-                .or_default()
-                .push(row.value);
-            data.rows.push(row);
+            let key = (
+                r.workload.clone(),
+                r.contender.clone(),
+                r.workers,
+                r.pinned,
+                r.metric.clone(),
+            );
+            data.groups.entry(key).or_default().push(r.value);
         }
-        Ok(data)
+        data
     }
 
     /// Whether `workload` has any sample whose metric satisfies `f`.
@@ -652,7 +485,7 @@ enum Swatch {
 /// Creates the image: a white canvas with `title` on top, split into the plot
 /// area (returned first) and a legend panel on the right listing `entries`.
 fn canvas<'a>(
-    path: &'a std::path::Path,
+    path: &'a Path,
     title: &str,
     entries: &[(String, Swatch)],
 ) -> Res<(Area<'a>, Area<'a>)> {
@@ -762,7 +595,7 @@ macro_rules! styled_mesh {
 
 /// `throughput-<workload>.png`: median Mjobs/s by worker count, one line per
 /// contender. Returns `Ok(false)` (with a message) if there is nothing to draw.
-fn plot_throughput(data: &Data, workload: &str, path: &std::path::Path) -> Res<bool> {
+fn plot_throughput(data: &Data, workload: &str, path: &Path) -> Res<bool> {
     let is_tp = |m: &str| m == THROUGHPUT;
     let pinned = data.pinned_choice(workload, is_tp);
     let mut series: Vec<(&str, Vec<(f64, f64)>)> = Vec::new();
@@ -904,7 +737,7 @@ fn log_ticks(lo: f64, hi: f64) -> ((f64, f64), Vec<f64>, Vec<f64>) {
 
 /// `latency-<workload>.png`: median latency by percentile on a nines axis,
 /// log-scale ns, one line per contender at its largest worker count.
-fn plot_latency(data: &Data, workload: &str, path: &std::path::Path) -> Res<bool> {
+fn plot_latency(data: &Data, workload: &str, path: &Path) -> Res<bool> {
     let is_q = |m: &str| quantile(m).is_some();
     let pinned = data.pinned_choice(workload, is_q);
     let mut qs: Vec<(f64, String)> = data
@@ -1008,7 +841,7 @@ fn plot_latency(data: &Data, workload: &str, path: &std::path::Path) -> Res<bool
 /// `pinning-<workload>.png`: horizontal bars per contender, pinned (solid) vs
 /// unpinned (pale), of the median `metric` at the largest worker count that
 /// has both pinned and unpinned samples.
-fn plot_pinning(data: &Data, workload: &str, metric: &str, path: &std::path::Path) -> Res<bool> {
+fn plot_pinning(data: &Data, workload: &str, metric: &str, path: &Path) -> Res<bool> {
     let is_m = |m: &str| m == metric;
     let on = data.workers(workload, None, true, is_m);
     let off = data.workers(workload, None, false, is_m);

@@ -28,19 +28,13 @@
 //! It also runs a mixed shape, both threads pushing and popping (see
 //! `prio_mixed_run`), where the two threads contend on the same levels.
 //!
-//! Run: `cargo bench --bench primitives`. Results and ratios: PERFORMANCE.md.
+//! Run: `cargo bench -p corepool-peers --bench primitives`. Results and
+//! ratios: PERFORMANCE.md.
 
-// The crate's atomics are loom's under `--features loom` and only work inside
-// a model; the benches then compile to nothing.
-#[cfg(feature = "loom")]
-fn main() {}
-
-#[cfg(not(feature = "loom"))]
 fn main() {
     real::main();
 }
 
-#[cfg(not(feature = "loom"))]
 mod real {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
