@@ -9,7 +9,6 @@ use crate::error::ConfigError;
 /// The most workers a pool accepts.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// assert!(corepool::Pool::builder().workers(corepool::MAX_WORKERS + 1)
 ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).is_err());
 /// ```
@@ -17,7 +16,6 @@ pub const MAX_WORKERS: usize = 1024;
 /// The largest queue capacity a pool accepts (per queue).
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// assert!(corepool::Pool::builder().capacity(corepool::MAX_CAPACITY + 1)
 ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).is_err());
 /// ```
@@ -25,7 +23,6 @@ pub const MAX_CAPACITY: usize = 1 << 24;
 /// The most retries a pool accepts.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// assert!(corepool::Pool::builder().max_retries(corepool::MAX_RETRIES + 1)
 ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).is_err());
 /// ```
@@ -33,7 +30,6 @@ pub const MAX_RETRIES: u32 = 1000;
 /// The largest chunk size for the chunked strategy.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// assert!(corepool::Pool::builder().chunk_size(corepool::MAX_CHUNK + 1)
 ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).is_err());
 /// ```
@@ -42,7 +38,6 @@ pub const MAX_CHUNK: usize = 1 << 16;
 /// The built-in distribution strategies.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::StrategyKind;
 /// assert_eq!("work-stealing".parse::<StrategyKind>().unwrap(), StrategyKind::WorkStealing);
 /// assert!("fastest".parse::<StrategyKind>().is_err());
@@ -69,7 +64,6 @@ impl StrategyKind {
     /// The strategy's name, as accepted by `parse`.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::StrategyKind::Chunked.name(), "chunked");
     /// ```
     pub fn name(self) -> &'static str {
@@ -84,7 +78,6 @@ impl StrategyKind {
     /// All built-in strategies.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::StrategyKind::ALL.len(), 4);
     /// ```
     pub const ALL: [StrategyKind; 4] = [
@@ -119,7 +112,6 @@ impl FromStr for StrategyKind {
 /// What an idle worker does.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let policy = corepool::IdlePolicy::default();
 /// assert_eq!(policy, corepool::IdlePolicy::SpinThenPark);
 /// ```
@@ -140,7 +132,6 @@ pub enum IdlePolicy {
 /// Which cores workers run on.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let pin = corepool::Pinning::Cores(vec![0]);
 /// assert_ne!(pin, corepool::Pinning::None);
 /// ```
@@ -159,7 +150,6 @@ pub enum Pinning {
 /// A validated pool configuration (see [`Builder`](crate::Builder) for each field).
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let pool = corepool::Pool::builder().workers(2)
 ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
 /// let config: &corepool::Config = pool.config();

@@ -7,7 +7,6 @@ use crate::job::Job;
 /// A configuration value is out of range; names the field and what is allowed.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::{Job, Pool};
 /// let err = Pool::builder().workers(0)
 ///     .build(|_: &Job<()>, _| Ok::<(), ()>(()))
@@ -40,7 +39,6 @@ impl std::error::Error for ConfigError {}
 /// A job that was not accepted, handed back to the caller.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::{Job, SubmitError};
 /// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
 /// pool.close();
@@ -66,7 +64,6 @@ impl<T> SubmitError<T> {
     /// The job that was not accepted.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let e = corepool::SubmitError::Closed(corepool::Job::new(5));
     /// assert_eq!(e.into_job().into_data(), 5);
     /// ```
@@ -103,7 +100,6 @@ impl<T> std::error::Error for SubmitError<T> {}
 /// A batch could not be run.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let pool = corepool::Pool::builder().workers(1).priority_levels(2).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
 /// let err = pool.run([corepool::Job::new(1).with_priority(5)]).unwrap_err();
 /// assert!(matches!(err, corepool::RunError::BadPriority { index: 0, .. }));

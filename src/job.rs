@@ -15,7 +15,6 @@ use arrayvec::ArrayVec;
 /// How many metadata entries a [`WithMeta`] carries at most.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::{Job, WithMeta};
 /// let mut job = Job::new(WithMeta::new(()));
 /// for i in 0..corepool::METADATA_CAPACITY {
@@ -28,7 +27,6 @@ pub const METADATA_CAPACITY: usize = 4;
 /// number, takes 16 bytes).
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::{Job, WithMeta};
 /// let fits = "x".repeat(corepool::METADATA_STR_LEN);
 /// assert!(Job::new(WithMeta::new(())).with_meta_str("k", &fits).is_ok());
@@ -38,7 +36,6 @@ pub const METADATA_STR_LEN: usize = 14;
 /// A job's identifier, unique within a pool when the pool assigns it.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
 /// let id: corepool::JobId = pool.submit(corepool::Job::new(1)).unwrap();
 /// assert_eq!(pool.recv().unwrap().id, id);
@@ -138,7 +135,6 @@ pub(crate) fn nanos_between(from: u64, to: u64) -> u64 {
 /// A short string stored inline: at most [`METADATA_STR_LEN`] bytes.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let s = corepool::MetaStr::new("/users").unwrap();
 /// assert_eq!(s.as_str(), "/users");
 /// assert!(corepool::MetaStr::new("a string that is far too long").is_none());
@@ -153,7 +149,6 @@ impl MetaStr {
     /// `s` if it fits in [`METADATA_STR_LEN`] bytes.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert!(corepool::MetaStr::new("fits").is_some());
     /// ```
     pub fn new(s: &str) -> Option<Self> {
@@ -168,7 +163,6 @@ impl MetaStr {
     /// The string.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::MetaStr::new("k").unwrap().as_str(), "k");
     /// ```
     pub fn as_str(&self) -> &str {
@@ -186,7 +180,6 @@ impl fmt::Debug for MetaStr {
 /// A metadata value: a number or a short string, stored inline (16 bytes).
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::{Job, MetaValue, WithMeta};
 /// let job = Job::new(WithMeta::new(())).with_meta("n", 3).unwrap();
 /// assert_eq!(job.meta("n"), Some(&MetaValue::Int(3)));
@@ -208,7 +201,6 @@ impl From<i64> for MetaValue {
 /// A metadata entry could not be added.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::{Job, MetadataError, WithMeta};
 /// let err = Job::new(WithMeta::new(())).with_meta_str("k", &"x".repeat(40)).err().unwrap();
 /// assert_eq!(err, MetadataError::ValueTooLong { len: 40 });
@@ -251,7 +243,6 @@ impl std::error::Error for MetadataError {}
 /// the data.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::{Job, MetaValue, Pool, WithMeta};
 ///
 /// let pool = Pool::builder().workers(1).build(|job: &Job<WithMeta<u64>>, _| {
@@ -272,7 +263,6 @@ impl<T> WithMeta<T> {
     /// `data` with no metadata yet.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let d = corepool::WithMeta::new(5);
     /// assert_eq!((*d, d.metadata().len()), (5, 0));
     /// ```
@@ -286,7 +276,6 @@ impl<T> WithMeta<T> {
     /// The data.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::WithMeta::new("x").data(), &"x");
     /// ```
     pub fn data(&self) -> &T {
@@ -296,7 +285,6 @@ impl<T> WithMeta<T> {
     /// Takes the data out, dropping the metadata.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::WithMeta::new(vec![1]).into_inner(), vec![1]);
     /// ```
     pub fn into_inner(self) -> T {
@@ -307,7 +295,6 @@ impl<T> WithMeta<T> {
     /// [`Pool::run_data`](crate::Pool::run_data)).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let d = corepool::WithMeta::new(()).with_meta("n", 1).unwrap();
     /// assert_eq!(d.meta("n"), Some(&corepool::MetaValue::Int(1)));
     /// ```
@@ -321,7 +308,6 @@ impl<T> WithMeta<T> {
     /// Adds a string entry of at most [`METADATA_STR_LEN`] bytes.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let d = corepool::WithMeta::new(()).with_meta_str("route", "/users").unwrap();
     /// assert_eq!(d.metadata().len(), 1);
     /// ```
@@ -336,7 +322,6 @@ impl<T> WithMeta<T> {
     /// The first value under `key`.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::WithMeta::new(()).meta("n"), None);
     /// ```
     pub fn meta(&self, key: &str) -> Option<&MetaValue> {
@@ -346,7 +331,6 @@ impl<T> WithMeta<T> {
     /// All entries, in insertion order.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert!(corepool::WithMeta::new(()).metadata().is_empty());
     /// ```
     pub fn metadata(&self) -> &[(&'static str, MetaValue)] {
@@ -387,7 +371,6 @@ impl<T: fmt::Debug> fmt::Debug for WithMeta<T> {
 /// Building a job never allocates.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::Job;
 /// use std::time::Duration;
 ///
@@ -466,7 +449,6 @@ impl<T> Job<T> {
     /// submission unless [`Job::with_id`] sets one.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let job = corepool::Job::new(3u32);
     /// assert_eq!(*job.data(), 3);
     /// assert_eq!(job.id(), None);
@@ -487,7 +469,6 @@ impl<T> Job<T> {
     /// Sets the id (the pool then keeps it instead of assigning one).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::Job::new(()).with_id(7).id(), Some(7));
     /// ```
     pub fn with_id(mut self, id: JobId) -> Self {
@@ -500,7 +481,6 @@ impl<T> Job<T> {
     /// pool rejects a priority at or above its configured number of levels.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::Job::new(()).with_priority(3).priority(), 3);
     /// ```
     pub fn with_priority(mut self, priority: u8) -> Self {
@@ -516,7 +496,6 @@ impl<T> Job<T> {
     /// passed.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let d = std::time::Instant::now();
     /// assert_eq!(corepool::Job::new(()).with_deadline(d).deadline(), Some(d));
     /// ```
@@ -532,7 +511,6 @@ impl<T> Job<T> {
     /// the latest deadline representable, hundreds of years on.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let job = corepool::Job::new(()).with_timeout(std::time::Duration::from_secs(1));
     /// assert!(job.deadline().is_none()); // fixed at submission
     /// ```
@@ -545,7 +523,6 @@ impl<T> Job<T> {
     /// The id, once set by the caller or assigned by the pool.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::Job::new(()).id(), None);
     /// ```
     pub fn id(&self) -> Option<JobId> {
@@ -555,7 +532,6 @@ impl<T> Job<T> {
     /// The job's data.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::Job::new("x").data(), &"x");
     /// ```
     pub fn data(&self) -> &T {
@@ -565,7 +541,6 @@ impl<T> Job<T> {
     /// Takes the data out of the job.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::Job::new(vec![1]).into_data(), vec![1]);
     /// ```
     pub fn into_data(self) -> T {
@@ -575,7 +550,6 @@ impl<T> Job<T> {
     /// The priority.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::Job::new(()).priority(), 0);
     /// ```
     pub fn priority(&self) -> u8 {
@@ -585,7 +559,6 @@ impl<T> Job<T> {
     /// When the job was submitted (stamped by the pool when timing is on).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert!(corepool::Job::new(()).created().is_none());
     /// ```
     pub fn created(&self) -> Option<Instant> {
@@ -595,7 +568,6 @@ impl<T> Job<T> {
     /// The deadline, if any (a timeout becomes one at submission).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert!(corepool::Job::new(()).deadline().is_none());
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
@@ -605,7 +577,6 @@ impl<T> Job<T> {
     /// How many times the job has been run so far (0 before its first run).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::Job::new(()).attempts(), 0);
     /// ```
     pub fn attempts(&self) -> u32 {
@@ -700,7 +671,6 @@ impl<T> Job<WithMeta<T>> {
     /// Adds a metadata entry (an integer); the data must be a [`WithMeta`].
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, WithMeta};
     /// let mut job = Job::new(WithMeta::new(()));
     /// for i in 0..4 { job = job.with_meta("k", i).unwrap(); }
@@ -714,7 +684,6 @@ impl<T> Job<WithMeta<T>> {
     /// Adds a string metadata entry of at most [`METADATA_STR_LEN`] bytes.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, MetaValue, WithMeta};
     /// let job = Job::new(WithMeta::new(())).with_meta_str("route", "/users").unwrap();
     /// assert!(matches!(job.meta("route"), Some(MetaValue::Str(s)) if s.as_str() == "/users"));
@@ -728,7 +697,6 @@ impl<T> Job<WithMeta<T>> {
     /// The first metadata value under `key`.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, MetaValue, WithMeta};
     /// let job = Job::new(WithMeta::new(())).with_meta("n", 1).unwrap();
     /// assert_eq!(job.meta("n"), Some(&MetaValue::Int(1)));
@@ -741,7 +709,6 @@ impl<T> Job<WithMeta<T>> {
     /// All metadata entries, in insertion order.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, WithMeta};
     /// assert!(Job::new(WithMeta::new(())).metadata().is_empty());
     /// ```

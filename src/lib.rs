@@ -9,10 +9,9 @@
 //! allocates nothing.
 //!
 //! Underneath are hand-written lock-free primitives ([`primitives`]), each
-//! model-checked with loom (`cargo test --features loom`).
+//! model-checked with loom (`cargo test --features loom --tests`).
 //!
 //! ```
-//! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 //! use corepool::{Job, Pool, StrategyKind};
 //!
 //! let pool = Pool::builder()

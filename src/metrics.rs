@@ -163,7 +163,6 @@ impl SharedStats {
 /// about 12% above the true value).
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let pool = corepool::Pool::builder().workers(1).timing(true)
 ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
 /// pool.run_data([1, 2, 3]).unwrap();
@@ -216,7 +215,6 @@ impl Percentiles {
 /// One worker's counters.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
 /// pool.run_data([1, 2]).unwrap();
 /// assert_eq!(pool.metrics().workers[0].executed, 2);
@@ -245,7 +243,6 @@ pub struct WorkerMetrics {
 /// arrive may count a few whose results are not yet in `results_pending`.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::{Job, Pool};
 /// let pool = Pool::builder().workers(2).timing(true)
 ///     .build(|j: &Job<u64>, _| Ok::<_, ()>(*j.data())).unwrap();

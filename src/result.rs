@@ -9,7 +9,6 @@ use crate::job::JobId;
 /// messages are truncated at a character boundary.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let pool = corepool::Pool::builder().workers(1)
 ///     .build(|_: &corepool::Job<()>, _| -> Result<(), ()> { panic!("{}", "x".repeat(500)) }).unwrap();
 /// match &pool.run_data([()]).unwrap()[0].outcome {
@@ -27,7 +26,6 @@ pub const PANIC_MESSAGE_LEN: usize = 120;
 /// never panics.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::{Job, JobError, Pool};
 /// let pool = Pool::builder().workers(1)
 ///     .build(|_: &Job<()>, _| -> Result<(), ()> { panic!("bad input") }).unwrap();
@@ -44,7 +42,6 @@ impl PanicMessage {
     /// The message (see the example on [`PanicMessage`]).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(1)
     ///     .build(|_: &corepool::Job<()>, _| -> Result<(), ()> { panic!("oops") }).unwrap();
     /// match &pool.run_data([()]).unwrap()[0].outcome {
@@ -73,7 +70,6 @@ impl fmt::Display for PanicMessage {
 /// Why a job produced no output.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::JobError;
 /// let pool = corepool::Pool::builder().workers(1)
 ///     .build(|j: &corepool::Job<u8>, _| if *j.data() == 0 { Err("zero") } else { Ok(*j.data()) }).unwrap();
@@ -110,7 +106,6 @@ impl<E: fmt::Debug + fmt::Display> std::error::Error for JobError<E> {}
 /// The outcome of one job.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::{Job, Pool};
 ///
 /// let pool = Pool::builder().workers(1).build(|job: &Job<u32>, _ctx| {
@@ -166,7 +161,6 @@ impl<R, E> JobResult<R, E> {
     /// timing is off, or when the job never started).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(1).timing(false)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// assert_eq!(pool.run_data([1]).unwrap()[0].queued(), std::time::Duration::ZERO);
@@ -180,7 +174,6 @@ impl<R, E> JobResult<R, E> {
     /// never started).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use std::time::Duration;
     /// let pool = corepool::Pool::builder().workers(1).timing(true).build(|_: &corepool::Job<()>, _| {
     ///     std::thread::sleep(Duration::from_millis(2));
@@ -196,7 +189,6 @@ impl<R, E> JobResult<R, E> {
     /// The output, if the job succeeded.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(1)
     ///     .build(|j: &corepool::Job<u8>, _| if *j.data() > 0 { Ok(*j.data()) } else { Err(()) }).unwrap();
     /// let r = pool.run_data([5, 0]).unwrap();
@@ -209,7 +201,6 @@ impl<R, E> JobResult<R, E> {
     /// True if the job succeeded.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use std::time::Duration;
     /// let pool = corepool::Pool::builder().workers(1)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// The preemption bound when `LOOM_MAX_PREEMPTIONS` is not set: every
 /// schedule with up to two forced context switches. Enough to catch every
 /// seeded bug in `loom-tests/README.md`, and it keeps the plain
-/// `cargo test --features loom` to minutes. Set `LOOM_MAX_PREEMPTIONS`
+/// `cargo test --features loom --tests` to minutes. Set `LOOM_MAX_PREEMPTIONS`
 /// higher (3 covers more; unset bounds are not possible through this
 /// helper, so use a large number) for a deeper run.
 pub const DEFAULT_PREEMPTIONS: usize = 2;

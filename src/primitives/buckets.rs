@@ -48,7 +48,6 @@
 //! clock or the stamps.
 //!
 //! ```
-//! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 //! use corepool::primitives::buckets::PriorityBuckets;
 //!
 //! let q = PriorityBuckets::new(8, 16, 2);
@@ -71,7 +70,6 @@ use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 /// The most priority levels a [`PriorityBuckets`] can have.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::primitives::buckets::{PriorityBuckets, MAX_LEVELS};
 /// assert_eq!(PriorityBuckets::<u8>::new(MAX_LEVELS, 2, 1).levels(), 64);
 /// ```
@@ -79,7 +77,6 @@ pub const MAX_LEVELS: usize = 64;
 /// The number of levels the pool uses unless configured otherwise.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
 /// assert_eq!(pool.config().priority_levels, corepool::primitives::buckets::DEFAULT_LEVELS);
 /// ```
@@ -88,7 +85,6 @@ pub const DEFAULT_LEVELS: usize = 8;
 /// Why a push failed; carries the item back.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::primitives::buckets::{PriorityBuckets, PushError};
 /// let q = PriorityBuckets::new(1, 2, 1);
 /// assert_eq!(q.push(3, 'x'), Err(PushError::BadLevel('x')));
@@ -105,7 +101,6 @@ impl<T> PushError<T> {
     /// The item that was not pushed.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::primitives::buckets::PushError;
     /// assert_eq!(PushError::Full(3).into_inner(), 3);
     /// ```
@@ -129,7 +124,6 @@ impl<T> PushError<T> {
 ///   level's wait, and cleared when a pop finds the level empty.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let q = corepool::primitives::buckets::PriorityBuckets::new(8, 16, 4);
 /// q.push(2, "b").unwrap();
 /// q.push(6, "a").unwrap();
@@ -155,7 +149,6 @@ impl<T> PriorityBuckets<T> {
     /// If `levels` is 0 or above [`MAX_LEVELS`].
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let q = corepool::primitives::buckets::PriorityBuckets::<u32>::new(8, 64, 16);
     /// assert_eq!(q.levels(), 8);
     /// ```
@@ -172,7 +165,6 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     /// If `levels` is 0 or above [`MAX_LEVELS`].
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::primitives::{buckets::PriorityBuckets, ring::CacheLine};
     /// let q: PriorityBuckets<u32, CacheLine> = PriorityBuckets::with_layout(8, 64, 16);
     /// assert_eq!(q.levels(), 8);
@@ -199,7 +191,6 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     /// The number of levels.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::primitives::buckets::PriorityBuckets::<u8>::new(3, 4, 1).levels(), 3);
     /// ```
     pub fn levels(&self) -> usize {
@@ -209,7 +200,6 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     /// The starvation bound `K`.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::primitives::buckets::PriorityBuckets::<u8>::new(3, 4, 5).starvation_bound(), 5);
     /// ```
     pub fn starvation_bound(&self) -> usize {
@@ -219,7 +209,6 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     /// Pushes `value` at `level` (higher is served first).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::primitives::buckets::{PriorityBuckets, PushError};
     /// let q = PriorityBuckets::new(2, 2, 4);
     /// assert!(q.push(1, 'a').is_ok());
@@ -264,7 +253,6 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     /// window the module doc describes.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let q = corepool::primitives::buckets::PriorityBuckets::new(4, 4, 100);
     /// q.push(1, "b").unwrap();
     /// q.push(3, "a").unwrap();
@@ -464,7 +452,6 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     /// A snapshot of the total number of items.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let q = corepool::primitives::buckets::PriorityBuckets::new(2, 4, 1);
     /// q.push(0, 1).unwrap();
     /// q.push(1, 2).unwrap();
@@ -477,7 +464,6 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     /// A snapshot of the number of items at `level` (0 if out of range).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let q = corepool::primitives::buckets::PriorityBuckets::new(2, 4, 1);
     /// q.push(1, ()).unwrap();
     /// assert_eq!(q.level_len(1), 1);
@@ -490,7 +476,6 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     /// True when the occupancy bitmap shows no level with items.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert!(corepool::primitives::buckets::PriorityBuckets::<u8>::new(2, 4, 1).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -508,7 +493,6 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     /// can wake it without a fence (`sleep.md`, "Paired wakes").
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let q = corepool::primitives::buckets::PriorityBuckets::new(2, 2, 4);
     /// assert!(q.is_empty_after_release());
     /// q.push(1, 'a').unwrap();

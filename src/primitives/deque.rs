@@ -44,7 +44,6 @@
 //! worker's deque holds only the follow-up jobs its own jobs submit.
 //!
 //! ```
-//! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 //! use corepool::primitives::deque::{self, Steal};
 //!
 //! let (worker, stealer) = deque::new::<u32>(4);
@@ -67,7 +66,6 @@ use crate::sync::{Arc, AtomicU32, AtomicU64, Ordering, UnsafeCell, fence};
 /// The outcome of a steal.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::primitives::deque::{self, Steal};
 /// let (w, s) = deque::new::<u8>(4);
 /// assert_eq!(s.steal(), Steal::Empty);
@@ -88,7 +86,6 @@ impl<T> Steal<T> {
     /// The stolen value, if the steal succeeded.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::primitives::deque::Steal;
     /// assert_eq!(Steal::Success(3).success(), Some(3));
     /// assert_eq!(Steal::<u8>::Retry.success(), None);
@@ -103,7 +100,6 @@ impl<T> Steal<T> {
     /// True for [`Steal::Retry`].
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::primitives::deque::Steal;
     /// assert!(Steal::<u8>::Retry.is_retry());
     /// ```
@@ -233,7 +229,6 @@ pub fn bytes_for<T>(capacity: usize) -> Option<usize> {
 /// If `capacity` exceeds 2^30.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let (worker, stealer) = corepool::primitives::deque::new::<String>(100);
 /// assert_eq!(worker.capacity(), 128);
 /// assert!(stealer.is_empty());
@@ -271,7 +266,6 @@ pub fn new<T>(capacity: usize) -> (Worker<T>, Stealer<T>) {
 /// lets `push` and `pop` skip a CAS in the common case.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let (w, _s) = corepool::primitives::deque::new::<u8>(4);
 /// w.push(1).unwrap();
 /// assert_eq!(w.pop(), Some(1));
@@ -301,7 +295,6 @@ impl<T> Worker<T> {
     /// popped everything it could see.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let (w, _s) = corepool::primitives::deque::new::<u8>(2);
     /// assert!(w.push(1).is_ok());
     /// assert!(w.push(2).is_ok());
@@ -342,7 +335,6 @@ impl<T> Worker<T> {
     /// Pops the most recently pushed item, if any.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let (w, _s) = corepool::primitives::deque::new::<u8>(4);
     /// w.push(1).unwrap();
     /// w.push(2).unwrap();
@@ -440,7 +432,6 @@ impl<T> Worker<T> {
     /// How many items the deque can hold.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let (w, _s) = corepool::primitives::deque::new::<u8>(3);
     /// assert_eq!(w.capacity(), 4);
     /// ```
@@ -452,7 +443,6 @@ impl<T> Worker<T> {
     /// snapshot otherwise).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let (w, _s) = corepool::primitives::deque::new::<u8>(4);
     /// w.push(7).unwrap();
     /// assert_eq!(w.len(), 1);
@@ -464,7 +454,6 @@ impl<T> Worker<T> {
     /// True when the deque holds nothing.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let (w, _s) = corepool::primitives::deque::new::<u8>(4);
     /// assert!(w.is_empty());
     /// ```
@@ -475,7 +464,6 @@ impl<T> Worker<T> {
     /// A new stealer for this deque.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let (w, _s) = corepool::primitives::deque::new::<u8>(4);
     /// let s2 = w.stealer();
     /// w.push(1).unwrap();
@@ -509,7 +497,6 @@ impl<T> fmt::Debug for Worker<T> {
 /// A thief's half: steals from the top (FIFO). Cheap to clone, `Send + Sync`.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let (w, s) = corepool::primitives::deque::new::<u8>(4);
 /// w.push(1).unwrap();
 /// let s2 = s.clone();
@@ -655,7 +642,6 @@ impl<T> Stealer<T> {
     /// Steals the oldest item.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::primitives::deque::{self, Steal};
     /// let (w, s) = deque::new::<u8>(4);
     /// assert_eq!(s.steal(), Steal::Empty);
@@ -682,7 +668,6 @@ impl<T> Stealer<T> {
     /// `dest` is full.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::primitives::deque::{self, Steal};
     /// let (victim, s) = deque::new::<u8>(8);
     /// for i in 0..5 { victim.push(i).unwrap(); }
@@ -703,7 +688,6 @@ impl<T> Stealer<T> {
     /// directly instead of pushing it into `dest`.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::primitives::deque::{self, Steal};
     /// let (victim, s) = deque::new::<u8>(8);
     /// for i in 0..4 { victim.push(i).unwrap(); }
@@ -773,7 +757,6 @@ impl<T> Stealer<T> {
     /// A snapshot of the number of items in the deque.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let (w, s) = corepool::primitives::deque::new::<u8>(4);
     /// w.push(1).unwrap();
     /// assert_eq!(s.len(), 1);
@@ -786,7 +769,6 @@ impl<T> Stealer<T> {
     /// True when a snapshot shows no items.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let (_w, s) = corepool::primitives::deque::new::<u8>(4);
     /// assert!(s.is_empty());
     /// ```

@@ -17,7 +17,6 @@
 //! which the closer learns when each submission is done.
 //!
 //! ```
-//! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 //! use corepool::primitives::gate::Gate;
 //! let gate = Gate::new();
 //! assert_eq!(gate.enter_ticket(), Some(0)); // the first ticket
@@ -70,7 +69,6 @@ impl Gate {
     /// An open gate with no ticket issued.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert!(!corepool::primitives::gate::Gate::new().is_closed());
     /// ```
     pub fn new() -> Self {
@@ -87,7 +85,6 @@ impl Gate {
     /// would have had is spent (still counted by [`tickets`](Self::tickets)).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let gate = corepool::primitives::gate::Gate::new();
     /// assert_eq!(gate.enter_ticket(), Some(0));
     /// assert_eq!(gate.enter_ticket(), Some(1));
@@ -104,7 +101,6 @@ impl Gate {
     /// ticket: true if it entered (and must leave).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let gate = corepool::primitives::gate::Gate::new();
     /// assert!(gate.enter());
     /// gate.leave();
@@ -120,7 +116,6 @@ impl Gate {
     /// [`leave`](Self::leave) once, as after [`enter`](Self::enter).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let gate = corepool::primitives::gate::Gate::new();
     /// gate.close();
     /// assert_eq!(gate.enter_any(), (0, false)); // closed: no leave owed
@@ -139,7 +134,6 @@ impl Gate {
     /// Leaves after an [`enter`](Self::enter) that returned a ticket.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let gate = corepool::primitives::gate::Gate::new();
     /// if gate.enter() { gate.leave(); }
     /// gate.close();
@@ -156,7 +150,6 @@ impl Gate {
     /// not wait; see [`wait_drained`](Self::wait_drained).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let gate = corepool::primitives::gate::Gate::new();
     /// gate.close();
     /// gate.close();
@@ -178,7 +171,6 @@ impl Gate {
     /// [`close`](Self::close) (waits for the close to be recorded).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let gate = corepool::primitives::gate::Gate::new();
     /// gate.close();
     /// gate.wait_drained();
@@ -207,7 +199,6 @@ impl Gate {
     /// an Acquire load, is matched by the ticket counted here.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let gate = corepool::primitives::gate::Gate::new();
     /// gate.enter();
     /// assert_eq!(gate.tickets(), 1);
@@ -221,7 +212,6 @@ impl Gate {
     /// True once [`close`](Self::close) has been called.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let gate = corepool::primitives::gate::Gate::new();
     /// gate.close();
     /// assert!(gate.is_closed());

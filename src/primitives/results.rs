@@ -30,7 +30,6 @@
 //! the fence in [`ResultQueue::wait`].
 //!
 //! ```
-//! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 //! use corepool::primitives::results::ResultQueue;
 //! let q = ResultQueue::new(4);
 //! q.push(1).unwrap();
@@ -80,7 +79,6 @@ impl<T> ResultQueue<T> {
     /// ([`CacheLine`]: receivers trail the workers closely).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let q = corepool::primitives::results::ResultQueue::<u8>::new(3);
     /// assert_eq!(q.ring().capacity(), 4);
     /// ```
@@ -106,7 +104,6 @@ impl<T> ResultQueue<T> {
     /// The ring (to pop, or to read its length).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let q = corepool::primitives::results::ResultQueue::new(2);
     /// q.push('a').unwrap();
     /// assert_eq!(q.ring().len(), 1);
@@ -121,7 +118,6 @@ impl<T> ResultQueue<T> {
     /// the waiter's Release RMW on `tail` (module doc).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let q = corepool::primitives::results::ResultQueue::new(2);
     /// assert!(q.push(1).is_ok() && q.push(2).is_ok());
     /// assert_eq!(q.push(3), Err(3));
@@ -138,7 +134,6 @@ impl<T> ResultQueue<T> {
     /// Fences first, paired with the fence in [`wait`](Self::wait).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// corepool::primitives::results::ResultQueue::<u8>::new(2).notify();
     /// ```
     pub fn notify(&self) {
@@ -206,7 +201,6 @@ impl<T> ResultQueue<T> {
     /// [`notify`](Self::notify).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use std::time::{Duration, Instant};
     /// let q = corepool::primitives::results::ResultQueue::<u8>::new(2);
     /// q.wait(|| false, Some(Instant::now() + Duration::from_millis(1)));

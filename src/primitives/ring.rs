@@ -19,7 +19,6 @@
 //! ordered after it.
 //!
 //! ```
-//! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 //! use corepool::primitives::ring::Ring;
 //!
 //! let ring = Ring::new(2);
@@ -141,7 +140,6 @@ pub struct Slot<T> {
 ///   whose CAS claimed that position.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let r = corepool::primitives::ring::Ring::new(4);
 /// r.push(1).unwrap();
 /// assert_eq!(r.pop(), Some(1));
@@ -170,7 +168,6 @@ impl<T> Ring<T> {
     /// If `capacity` exceeds `usize::MAX / 4`.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let ring = corepool::primitives::ring::Ring::<u64>::new(1000);
     /// assert_eq!(ring.capacity(), 1024);
     /// ```
@@ -186,7 +183,6 @@ impl<T, L: SlotLayout> Ring<T, L> {
     /// If `capacity` exceeds `usize::MAX / 4`.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::primitives::ring::{CacheLine, Ring};
     /// let ring: Ring<u64, CacheLine> = Ring::with_layout(1000);
     /// assert_eq!(ring.capacity(), 1024);
@@ -211,7 +207,6 @@ impl<T, L: SlotLayout> Ring<T, L> {
     /// caller check a size against its memory before building the ring.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::primitives::ring::{CacheLine, Ring};
     /// assert_eq!(Ring::<u64, CacheLine>::bytes_for(1000), Some(1024 * 64));
     /// assert_eq!(Ring::<u64, CacheLine>::bytes_for(usize::MAX), None);
@@ -243,7 +238,6 @@ impl<T, L: SlotLayout> Ring<T, L> {
     /// with).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let ring = corepool::primitives::ring::Ring::new(2);
     /// assert_eq!(ring.push(1), Ok(()));
     /// assert_eq!(ring.push(2), Ok(()));
@@ -315,7 +309,6 @@ impl<T, L: SlotLayout> Ring<T, L> {
     /// written, `pop` waits for that producer (spinning, then yielding).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let ring = corepool::primitives::ring::Ring::new(4);
     /// assert_eq!(ring.pop(), None::<u8>);
     /// ring.push(9).unwrap();
@@ -339,7 +332,6 @@ impl<T, L: SlotLayout> Ring<T, L> {
     /// writing themselves.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let ring = corepool::primitives::ring::Ring::new(2);
     /// assert_eq!(ring.pop_ready(), None::<u8>);
     /// ring.push(3).unwrap();
@@ -418,7 +410,6 @@ impl<T, L: SlotLayout> Ring<T, L> {
     /// The capacity (a power of two).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::primitives::ring::Ring::<u8>::new(3).capacity(), 4);
     /// ```
     pub fn capacity(&self) -> usize {
@@ -428,7 +419,6 @@ impl<T, L: SlotLayout> Ring<T, L> {
     /// A snapshot of the number of items (claimed positions included).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let ring = corepool::primitives::ring::Ring::new(4);
     /// ring.push(1).unwrap();
     /// assert_eq!(ring.len(), 1);
@@ -446,7 +436,6 @@ impl<T, L: SlotLayout> Ring<T, L> {
     /// True when a snapshot shows no items.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert!(corepool::primitives::ring::Ring::<u8>::new(4).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -464,7 +453,6 @@ impl<T, L: SlotLayout> Ring<T, L> {
     /// `PriorityBuckets::clear_if_empty`).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let ring = corepool::primitives::ring::Ring::new(2);
     /// assert!(ring.is_empty_after_release());
     /// ring.push(1).unwrap();
@@ -494,7 +482,6 @@ impl<T, L: SlotLayout> Ring<T, L> {
     /// it instead of a counter of its own.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let ring = corepool::primitives::ring::Ring::new(4);
     /// ring.push(1).unwrap();
     /// ring.pop().unwrap();

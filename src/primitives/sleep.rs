@@ -11,7 +11,6 @@
 //! system call.
 //!
 //! ```
-//! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 //! use corepool::primitives::sleep::Sleep;
 //! use std::sync::Arc;
 //! use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,7 +74,6 @@ impl Parker {
 ///   return at once.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let s = corepool::primitives::sleep::Sleep::new(2);
 /// assert!(!s.wake_one()); // nobody sleeps: no system call
 /// ```
@@ -88,7 +86,6 @@ impl Sleep {
     /// The protocol for `workers` workers, numbered `0..workers`.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let s = corepool::primitives::sleep::Sleep::new(3);
     /// assert_eq!(s.sleeping(), 0);
     /// ```
@@ -122,7 +119,6 @@ impl Sleep {
     /// announcement is withdrawn, so later wakes are not misdirected.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let s = corepool::primitives::sleep::Sleep::new(1);
     /// // Work is already there: the last look sees it and we do not park.
     /// assert!(!s.sleep(0, || false));
@@ -184,7 +180,6 @@ impl Sleep {
     /// any worker can take. Returns true if it woke one.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let s = corepool::primitives::sleep::Sleep::new(2);
     /// assert!(!s.wake_one()); // nobody sleeps: no system call
     /// ```
@@ -206,7 +201,6 @@ impl Sleep {
     /// [`wake_one`](Self::wake_one).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let s = corepool::primitives::sleep::Sleep::new(2);
     /// assert!(!s.wake_one_paired()); // nobody sleeps: one load
     /// ```
@@ -235,7 +229,6 @@ impl Sleep {
     /// only that worker takes. Returns true if it woke it.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let s = corepool::primitives::sleep::Sleep::new(2);
     /// assert!(!s.wake(1));
     /// ```
@@ -250,7 +243,6 @@ impl Sleep {
     /// [`wake_one_paired`](Self::wake_one_paired).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let s = corepool::primitives::sleep::Sleep::new(2);
     /// assert!(!s.wake_paired(1));
     /// ```
@@ -277,7 +269,6 @@ impl Sleep {
     /// load.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let s = corepool::primitives::sleep::Sleep::new(2);
     /// assert!(!s.wake_preferring(0));
     /// ```
@@ -292,7 +283,6 @@ impl Sleep {
     /// the condition given on [`wake_one_paired`](Self::wake_one_paired).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let s = corepool::primitives::sleep::Sleep::new(2);
     /// assert!(!s.wake_preferring_paired(0));
     /// ```
@@ -316,7 +306,6 @@ impl Sleep {
     /// Wakes every sleeping worker (shutdown). Returns how many it woke.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let s = corepool::primitives::sleep::Sleep::new(2);
     /// assert_eq!(s.wake_all(), 0);
     /// ```
@@ -340,7 +329,6 @@ impl Sleep {
     /// A snapshot of how many workers are marked idle.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::primitives::sleep::Sleep::new(4).sleeping(), 0);
     /// ```
     pub fn sleeping(&self) -> usize {
@@ -354,7 +342,6 @@ impl Sleep {
     /// The number of workers this protocol serves.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert_eq!(corepool::primitives::sleep::Sleep::new(4).workers(), 4);
     /// ```
     pub fn workers(&self) -> usize {

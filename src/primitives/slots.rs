@@ -43,7 +43,6 @@
 //! one.
 //!
 //! ```
-//! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 //! use corepool::primitives::slots::Slots;
 //! let slots = Slots::new(4);
 //! let t = slots.acquire().unwrap();
@@ -115,7 +114,6 @@ impl<V> Slots<V> {
     /// A table of `n` slots (at least 1, at most `u32::MAX - 1`).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let slots = corepool::primitives::slots::Slots::<u8>::new(2);
     /// let a = slots.acquire().unwrap();
     /// let b = slots.acquire().unwrap();

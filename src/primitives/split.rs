@@ -10,7 +10,6 @@
 //! (see [`SplitRanges`]); so a position leaves a slice exactly once.
 //!
 //! ```
-//! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 //! use corepool::primitives::split::SplitRanges;
 //! let ranges = SplitRanges::new(10, 2);
 //! assert_eq!(ranges.claim(0, 3), Some(0..3)); // worker 0's slice is 0..5
@@ -70,7 +69,6 @@ impl SplitRanges {
     /// If `n` does not fit in a `u32` or `parts` is 0.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let r = corepool::primitives::split::SplitRanges::new(7, 2);
     /// assert_eq!(r.len(), 7);
     /// ```
@@ -95,7 +93,6 @@ impl SplitRanges {
     /// rest of which becomes its own. `None` once every slice is empty.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let r = corepool::primitives::split::SplitRanges::new(4, 1);
     /// assert_eq!(r.claim(0, 3), Some(0..3));
     /// assert_eq!(r.claim(0, 3), Some(3..4));
@@ -170,7 +167,6 @@ impl SplitRanges {
     /// deadline). Allocates the list it returns (not on a hot path).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let r = corepool::primitives::split::SplitRanges::new(6, 2);
     /// r.claim(0, 2);
     /// assert_eq!(r.claim_rest(), vec![2..3, 3..6]);
@@ -189,7 +185,6 @@ impl SplitRanges {
     /// A snapshot of the positions not yet claimed.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let r = corepool::primitives::split::SplitRanges::new(6, 2);
     /// r.claim(1, 2);
     /// assert_eq!(r.len(), 4);
@@ -208,7 +203,6 @@ impl SplitRanges {
     /// True when a snapshot shows no position left.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert!(corepool::primitives::split::SplitRanges::new(0, 3).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {

@@ -13,7 +13,6 @@
 //! working on the batch; its cell stays taken.
 //!
 //! ```
-//! # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 //! use corepool::primitives::takeover::Takeover;
 //! let cells = Takeover::new(2);
 //! cells.begin(0, 5, 105);
@@ -46,7 +45,6 @@ impl Takeover {
     /// Cells for `workers` workers.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// assert!(corepool::primitives::takeover::Takeover::new(3).take_running().is_empty());
     /// ```
     pub fn new(workers: usize) -> Self {
@@ -68,7 +66,6 @@ impl Takeover {
     /// another later, and the new position replaces the mark).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let t = corepool::primitives::takeover::Takeover::new(1);
     /// t.begin(0, 0, 1);
     /// assert!(t.finish(0, 0));
@@ -88,7 +85,6 @@ impl Takeover {
     /// over (the worker then drops its result and leaves the batch).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let t = corepool::primitives::takeover::Takeover::new(1);
     /// t.begin(0, 3, 9);
     /// assert_eq!(t.take_running(), vec![(3, 9)]);
@@ -111,7 +107,6 @@ impl Takeover {
     /// Allocates the list it returns (not on a hot path).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let t = corepool::primitives::takeover::Takeover::new(2);
     /// t.begin(1, 4, 40);
     /// assert_eq!(t.take_running(), vec![(4, 40)]);

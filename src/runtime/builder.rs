@@ -24,7 +24,6 @@ use super::worker::{Context, worker_main};
 /// [`ConfigError`] naming the field and the allowed range.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::{IdlePolicy, Job, Pool, StrategyKind};
 /// use std::time::Duration;
 ///
@@ -75,7 +74,6 @@ impl Builder {
     /// Worker threads (default: available parallelism; 1..=1024).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(3)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// assert_eq!(pool.workers(), 3);
@@ -95,7 +93,6 @@ impl Builder {
     /// machine's memory.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().capacity(100)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// assert_eq!(pool.config().capacity, 128);
@@ -111,7 +108,6 @@ impl Builder {
     /// full. Unused with a sink ([`Builder::build_with_sink`]).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().result_capacity(64)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// assert_eq!(pool.config().result_capacity, 64);
@@ -124,7 +120,6 @@ impl Builder {
     /// The strategy (default: work-stealing).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().strategy(corepool::StrategyKind::Chunked)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// assert_eq!(pool.strategy_name(), "chunked");
@@ -139,7 +134,6 @@ impl Builder {
     /// `"work-stealing"` or `"priority"`. An unknown name makes `build` fail.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let err = corepool::Pool::builder().strategy_name("fastest")
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap_err();
     /// assert_eq!(err.field, "strategy");
@@ -159,7 +153,6 @@ impl Builder {
     /// 1..=65536).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().strategy_name("chunked").chunk_size(8)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// assert_eq!(pool.config().chunk_size, 8);
@@ -173,7 +166,6 @@ impl Builder {
     /// 1..=64).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().priority_levels(3)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// assert!(pool.try_submit(corepool::Job::new(1).with_priority(3)).is_err());
@@ -188,7 +180,6 @@ impl Builder {
     /// and is reported as, 1).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().strategy_name("priority").starvation_bound(4)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// assert_eq!(pool.config().starvation_bound, 4);
@@ -202,7 +193,6 @@ impl Builder {
     /// `corepool-worker`).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(1).thread_name("render")
     ///     .build_infallible(|_: &corepool::Job<()>, _| {
     ///         std::thread::current().name().unwrap().to_string()
@@ -218,7 +208,6 @@ impl Builder {
     /// platform's, as for `std::thread::spawn`).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(1).stack_size(8 << 20)
     ///     .build_infallible(|j: &corepool::Job<u8>, _| *j.data()).unwrap();
     /// assert_eq!(pool.run_data([1]).unwrap()[0].outcome, Ok(1));
@@ -232,7 +221,6 @@ impl Builder {
     /// takes a job (to set thread-locals, priorities, or to log).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
     /// let started = Arc::new(AtomicUsize::new(0));
@@ -253,7 +241,6 @@ impl Builder {
     /// ends by a panic outside a job).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
     /// let stopped = Arc::new(AtomicUsize::new(0));
@@ -272,7 +259,6 @@ impl Builder {
     /// What idle workers do (default: spin, then park).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().idle(corepool::IdlePolicy::Park)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// assert_eq!(pool.config().idle, corepool::IdlePolicy::Park);
@@ -285,7 +271,6 @@ impl Builder {
     /// Core pinning (default: none).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(2).pinning(corepool::Pinning::Auto)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// assert_eq!(pool.run_data([1, 2]).unwrap().len(), 2);
@@ -299,7 +284,6 @@ impl Builder {
     /// re-queued at once (no sleep); panics are not retried.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use std::sync::atomic::{AtomicU32, Ordering};
     /// let tries = AtomicU32::new(0);
     /// let pool = corepool::Pool::builder().workers(1).max_retries(2)
@@ -317,7 +301,6 @@ impl Builder {
     /// Deadline for jobs that have none, counted from submission.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().job_timeout(std::time::Duration::from_secs(1))
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// assert_eq!(pool.config().job_timeout, Some(std::time::Duration::from_secs(1)));
@@ -330,7 +313,6 @@ impl Builder {
     /// Record metrics (default on).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().metrics(false)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// pool.run_data([1, 2]).unwrap();
@@ -348,7 +330,6 @@ impl Builder {
     /// off, results carry zero durations).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().timing(true)
     ///     .build(|j: &corepool::Job<u8>, _| {
     ///         std::thread::sleep(std::time::Duration::from_millis(1));
@@ -369,7 +350,6 @@ impl Builder {
     /// queue ([`Pool::recv`]).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(1)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// assert_eq!(pool.run_data([7]).unwrap()[0].outcome, Ok(7));
@@ -395,7 +375,6 @@ impl Builder {
     /// [`Infallible`](core::convert::Infallible) as their error type.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool};
     /// let pool = Pool::builder().workers(2)
     ///     .build_infallible(|j: &Job<u32>, _| j.data() * 2).unwrap();
@@ -417,7 +396,6 @@ impl Builder {
     /// after each job (the lowest latency; `recv` then returns nothing).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
     /// let seen = Arc::new(AtomicUsize::new(0));
@@ -455,7 +433,6 @@ impl Builder {
     /// shape (the `strategy` setting is then ignored).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::strategy::{PoolShape, WorkStealing};
     /// let pool = corepool::Pool::builder().workers(2)
     ///     .build_custom(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data()), WorkStealing::new)
@@ -484,7 +461,6 @@ impl Builder {
     /// results go to a sink ([`build_with_sink`](Builder::build_with_sink)).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::strategy::WorkStealing;
     /// use std::sync::atomic::{AtomicU64, Ordering};
     /// use std::sync::Arc;

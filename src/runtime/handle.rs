@@ -30,7 +30,6 @@ use crate::result::JobResult;
 /// frees the slot.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::{Job, Pool};
 /// let pool = Pool::builder().workers(2)
 ///     .build(|j: &Job<u64>, _| Ok::<_, ()>(j.data() * 2)).unwrap();
@@ -69,7 +68,6 @@ impl<'p, R, E> Handle<'p, R, E> {
     /// after it was taken.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool};
     /// let pool = Pool::builder().workers(1)
     ///     .build(|j: &Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
@@ -107,7 +105,6 @@ impl<'p, R, E> Handle<'p, R, E> {
     /// for the result; `None` if it has not arrived by then (or was taken).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool};
     /// use std::time::Duration;
     /// let pool = Pool::builder().workers(1).build(|j: &Job<u64>, _| {

@@ -29,7 +29,6 @@ pub use worker::Context;
 /// marked timed out by the caller of [`Pool::run_timeout`].
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use std::time::Duration;
 /// let pool = corepool::Pool::builder().workers(1).build(|_: &corepool::Job<()>, _| {
 ///     std::thread::sleep(Duration::from_millis(50));

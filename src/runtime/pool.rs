@@ -29,7 +29,6 @@ use super::worker;
 /// not yet received, exactly once.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
 /// let s: corepool::Shutdown<u8, u8, ()> = pool.shutdown_now();
 /// assert!(s.unstarted.is_empty() && s.results.is_empty());
@@ -63,7 +62,6 @@ pub struct Shutdown<T, R, E> {
 /// are dropped, and the workers are joined.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::{Job, Pool};
 ///
 /// let pool = Pool::builder()
@@ -92,7 +90,6 @@ impl Pool<(), (), ()> {
     /// A builder with the default settings.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder()
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data()))
     ///     .unwrap();
@@ -114,7 +111,6 @@ where
     /// its queue is full, the pool is closed, or its priority is out of range.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool, SubmitError};
     /// let pool = Pool::builder().workers(1).priority_levels(4)
     ///     .build(|j: &Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
@@ -181,7 +177,6 @@ where
     /// counted in `Metrics::rejected_full`.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool};
     /// let pool = Pool::builder().workers(1).capacity(2)
     ///     .build(|j: &Job<u32>, _| Ok::<_, ()>(*j.data())).unwrap();
@@ -217,7 +212,6 @@ where
     /// waits for.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool};
     /// use std::sync::Arc;
     /// let pool = Arc::new(Pool::builder().workers(2)
@@ -254,7 +248,6 @@ where
     /// resolves to the job's [`Handle`], itself a future.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool};
     /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
     /// #     let mut f = std::pin::pin!(f);
@@ -285,7 +278,6 @@ where
     /// handle slot is in use.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool};
     /// let pool = Pool::builder().workers(1)
     ///     .build(|j: &Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
@@ -352,7 +344,6 @@ where
     /// Takes a result if one is ready.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(1)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// assert!(pool.try_recv().is_none());
@@ -374,7 +365,6 @@ where
     /// always with a result sink.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool};
     /// let pool = Pool::builder().workers(1)
     ///     .build(|j: &Job<u8>, _| Ok::<_, ()>(*j.data() + 1)).unwrap();
@@ -389,7 +379,6 @@ where
     /// Like [`recv`](Pool::recv), but gives up after `timeout`.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use std::time::Duration;
     /// let pool = corepool::Pool::builder().workers(1)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
@@ -432,7 +421,6 @@ where
     /// An iterator that waits for results until none is outstanding.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool};
     /// let pool = Pool::builder().workers(2)
     ///     .build(|j: &Job<u64>, _| Ok::<_, ()>(j.data() * j.data())).unwrap();
@@ -451,7 +439,6 @@ where
     /// and again; concurrent calls run one after the other.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool};
     /// let pool = Pool::builder().workers(2)
     ///     .build(|j: &Job<u32>, _| Ok::<_, ()>(j.data() + 1)).unwrap();
@@ -483,7 +470,6 @@ where
     /// [`run`](Pool::run) hands out chunks.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, JobError, Pool};
     /// use std::time::Duration;
     /// let pool = Pool::builder().workers(1).build(|_: &Job<()>, _| {
@@ -514,7 +500,6 @@ where
     /// small jobs fast (a [`Job`] adds up to 32 bytes to its data).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool};
     /// let pool = Pool::builder().workers(2)
     ///     .build(|j: &Job<u64>, _| Ok::<_, ()>(j.data() * 3)).unwrap();
@@ -541,7 +526,6 @@ where
     /// time). On an error `out` is left empty.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool};
     /// let pool = Pool::builder().workers(2)
     ///     .build(|j: &Job<u64>, _| Ok::<_, ()>(j.data() * 3)).unwrap();
@@ -613,7 +597,6 @@ where
     /// Maps and batches run one after the other.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::Pool;
     /// let pool = Pool::builder().workers(2)
     ///     .build(|j: &corepool::Job<()>, _| Ok::<_, ()>(*j.data())).unwrap();
@@ -648,7 +631,6 @@ where
     /// rules of [`map_into`](Pool::map_into) apply.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use std::sync::atomic::{AtomicU64, Ordering};
     /// let pool = corepool::Pool::builder().workers(2)
     ///     .build(|j: &corepool::Job<()>, _| Ok::<_, ()>(*j.data())).unwrap();
@@ -842,7 +824,6 @@ where
     /// still be received. Later submissions are handed back. Idempotent.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool, SubmitError};
     /// let pool = Pool::builder().workers(1)
     ///     .build(|j: &Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
@@ -868,7 +849,6 @@ where
     /// jobs and batches; dropping it joins the finished threads.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool, SubmitError};
     /// use std::sync::Arc;
     /// let pool = Arc::new(Pool::builder().workers(2)
@@ -887,7 +867,6 @@ where
     /// the workers, and returns the results not yet received.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool};
     /// let pool = Pool::builder().workers(2)
     ///     .build(|j: &Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
@@ -907,7 +886,6 @@ where
     /// received are returned.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool};
     /// let pool = Pool::builder().workers(1).capacity(64).build(|_: &Job<u8>, _| {
     ///     std::thread::sleep(std::time::Duration::from_millis(1));
@@ -949,7 +927,6 @@ where
     /// for an `Instant` waits for good.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::{Job, Pool};
     /// use std::sync::atomic::{AtomicBool, Ordering};
     /// use std::sync::Arc;
@@ -1111,7 +1088,6 @@ where
     /// A snapshot of the metrics.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(3)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// assert_eq!(pool.metrics().workers.len(), 3);
@@ -1135,7 +1111,6 @@ where
     /// The number of workers.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(2)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// assert_eq!(pool.workers(), 2);
@@ -1147,7 +1122,6 @@ where
     /// The strategy's name.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(1).strategy_name("round-robin")
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// assert_eq!(pool.strategy_name(), "round-robin");
@@ -1160,7 +1134,6 @@ where
     /// with the defaults filled in and sizes rounded as the builder documents.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(1).capacity(100)
     ///     .build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
     /// assert_eq!(pool.config().capacity, 128); // rounded up to a power of two
@@ -1204,7 +1177,6 @@ where
 /// Iterator over results; see [`Pool::results`].
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
 /// pool.submit(corepool::Job::new(4)).unwrap();
 /// let outs: Vec<u8> = pool.results().map(|r| r.outcome.unwrap()).collect();

@@ -40,7 +40,6 @@ pub struct Stuck {
 /// still go to the sink.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::{Job, Pool};
 /// use std::time::Duration;
 /// let pool = Pool::builder().workers(1).build(|j: &Job<u64>, _| {

@@ -19,7 +19,6 @@ use super::shared::{Delivery, Shared};
 /// whether the pool is shutting down, and submitting follow-up jobs.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::{Job, Pool};
 ///
 /// // Each job with data n > 0 spawns a follow-up with n - 1 (fork-join style).
@@ -51,7 +50,6 @@ impl<T> Context<'_, T> {
     /// The index of the worker running the job (`0..workers`).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(2)
     ///     .build(|_: &corepool::Job<()>, ctx| Ok::<_, ()>(ctx.worker())).unwrap();
     /// assert!(pool.run_data([(), ()]).unwrap().iter().all(|r| r.outcome.as_ref().is_ok_and(|w| *w < 2)));
@@ -64,7 +62,6 @@ impl<T> Context<'_, T> {
     /// running job; a long job can check this and stop early.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use std::time::Duration;
     /// let pool = corepool::Pool::builder().workers(1).job_timeout(Duration::from_secs(60))
     ///     .build(|_: &corepool::Job<()>, ctx| Ok::<_, ()>(ctx.deadline().is_some())).unwrap();
@@ -77,7 +74,6 @@ impl<T> Context<'_, T> {
     /// Which attempt this is (1 for the first run).
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(1).max_retries(1)
     ///     .build(|_: &corepool::Job<()>, ctx| if ctx.attempt() == 1 { Err(()) } else { Ok(ctx.attempt()) })
     ///     .unwrap();
@@ -90,7 +86,6 @@ impl<T> Context<'_, T> {
     /// True once the pool is closing or stopping.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(1)
     ///     .build(|_: &corepool::Job<()>, ctx| Ok::<_, ()>(ctx.is_shutting_down())).unwrap();
     /// assert_eq!(pool.run_data([()]).unwrap()[0].outcome, Ok(false));
@@ -105,7 +100,6 @@ impl<T> Context<'_, T> {
     /// queues are full or the pool is stopping immediately.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// let pool = corepool::Pool::builder().workers(1).build(|j: &corepool::Job<u32>, ctx| {
     ///     if *j.data() > 0 { ctx.spawn(corepool::Job::new(j.data() - 1)).unwrap(); }
     ///     Ok::<_, ()>(*j.data())

@@ -24,7 +24,6 @@ use crate::primitives::ring::{CacheLine, Ring};
 /// Whom the pool must wake after a push.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::strategy::{PoolShape, PriorityStrategy, Strategy, Wake};
 /// let shape = PoolShape { workers: 1, capacity: 4, chunk_size: 1, priority_levels: 2, starvation_bound: 1 };
 /// assert_eq!(PriorityStrategy::new(&shape).push(1u8, 0), Ok(Wake::One));
@@ -45,7 +44,6 @@ pub enum Wake {
 /// Where a popped job came from, for the metrics.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::strategy::{PoolShape, RoundRobin, Source, Strategy};
 /// let shape = PoolShape { workers: 1, capacity: 4, chunk_size: 1, priority_levels: 1, starvation_bound: 1 };
 /// let rr = RoundRobin::new(&shape, 1);
@@ -67,7 +65,6 @@ pub enum Source {
 /// each result into its slot.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::strategy::{BatchPlan, PoolShape, Strategy, WorkStealing};
 /// let shape = PoolShape { workers: 2, capacity: 4, chunk_size: 16, priority_levels: 1, starvation_bound: 1 };
 /// assert_eq!(Strategy::<u8>::batch_plan(&WorkStealing::new(&shape)), BatchPlan::Split { grain: 16 });
@@ -95,7 +92,6 @@ pub enum BatchPlan {
 /// The shape of the pool a strategy is built for.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::strategy::PoolShape;
 /// let pool = corepool::Pool::builder().workers(2)
 ///     .build_custom(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data()), |shape: &PoolShape| {
@@ -138,7 +134,6 @@ pub struct PoolShape {
 ///   can reach (the pool hands those jobs back).
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::primitives::ring::Ring;
 /// use corepool::strategy::{Source, Strategy, Wake};
 ///
@@ -223,7 +218,6 @@ pub trait Strategy<J: Send>: Send + Sync + 'static {
     /// is always correct: the pool fences.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::strategy::{Builtin, PoolShape, Strategy};
     /// let shape = PoolShape { workers: 2, capacity: 8, chunk_size: 4, priority_levels: 4, starvation_bound: 8 };
     /// let s: Builtin<u32> = Builtin::new(corepool::StrategyKind::RoundRobin, &shape);
@@ -251,7 +245,6 @@ pub trait Strategy<J: Send>: Send + Sync + 'static {
 // One strategy per pool, built once: the size difference costs nothing.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::strategy::{Builtin, PoolShape, Strategy};
 /// let shape = PoolShape { workers: 1, capacity: 4, chunk_size: 1, priority_levels: 1, starvation_bound: 1 };
 /// assert_eq!(Builtin::<u8>::new(corepool::StrategyKind::Priority, &shape).name(), "priority");
@@ -270,7 +263,6 @@ impl<J: Send + 'static> Builtin<J> {
     /// Builds the strategy `kind` for a pool of shape `shape`.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::strategy::{Builtin, PoolShape, Strategy};
     /// let shape = PoolShape { workers: 2, capacity: 16, chunk_size: 4,
     ///     priority_levels: 8, starvation_bound: 8 };
@@ -291,7 +283,6 @@ impl<J: Send + 'static> Builtin<J> {
     /// builder checks it against the machine's memory before building.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::strategy::{Builtin, PoolShape};
     /// use corepool::StrategyKind;
     /// let shape = PoolShape { workers: 2, capacity: 1000, chunk_size: 1,
@@ -314,7 +305,6 @@ impl<J: Send + 'static> Builtin<J> {
 /// The local state of a [`Builtin`] strategy.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// use corepool::strategy::{Builtin, BuiltinLocal, PoolShape, Strategy};
 /// let shape = PoolShape { workers: 1, capacity: 4, chunk_size: 1, priority_levels: 1, starvation_bound: 1 };
 /// let s = Builtin::<u8>::new(corepool::StrategyKind::WorkStealing, &shape);

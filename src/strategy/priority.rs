@@ -9,7 +9,6 @@ use crate::primitives::ring::CacheLine;
 /// most `K` higher-priority pops, see its docs for the exact bound).
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let pool = corepool::Pool::builder().workers(1).strategy(corepool::StrategyKind::Priority).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
 /// assert_eq!(pool.strategy_name(), "priority");
 /// ```
@@ -21,7 +20,6 @@ impl<J> PriorityStrategy<J> {
     /// `shape.priority_levels` levels of `shape.capacity` each.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::strategy::{PoolShape, PriorityStrategy, Strategy};
     /// let shape = PoolShape { workers: 1, capacity: 4, chunk_size: 1,
     ///     priority_levels: 4, starvation_bound: 100 };

@@ -20,7 +20,6 @@ use crate::sync::{AtomicUsize, Ordering};
 /// FIFO per worker ring; no global order.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let pool = corepool::Pool::builder().workers(2).strategy(corepool::StrategyKind::RoundRobin).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
 /// assert_eq!(pool.strategy_name(), "round-robin");
 /// ```
@@ -38,7 +37,6 @@ impl<J> RoundRobin<J> {
     /// submissions to each worker in turn.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::strategy::{PoolShape, RoundRobin, Strategy, Wake};
     /// let shape = PoolShape { workers: 2, capacity: 4, chunk_size: 1,
     ///     priority_levels: 1, starvation_bound: 0 };

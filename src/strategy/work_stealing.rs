@@ -17,7 +17,6 @@ use super::{BatchPlan, PoolShape, Source, Strategy, Wake};
 /// style) and overflow to the injector when it is full.
 ///
 /// ```
-/// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
 /// let pool = corepool::Pool::builder().workers(2).strategy(corepool::StrategyKind::WorkStealing).build(|j: &corepool::Job<u8>, _| Ok::<_, ()>(*j.data())).unwrap();
 /// assert_eq!(pool.strategy_name(), "work-stealing");
 /// ```
@@ -33,7 +32,6 @@ impl<J> WorkStealing<J> {
     /// per worker.
     ///
     /// ```
-    /// # if cfg!(feature = "loom") { return; } // loom atomics only work inside a model
     /// use corepool::strategy::{PoolShape, Strategy, WorkStealing};
     /// let shape = PoolShape { workers: 2, capacity: 8, chunk_size: 4,
     ///     priority_levels: 1, starvation_bound: 0 };
