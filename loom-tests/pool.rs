@@ -13,6 +13,11 @@
 //! * `pool_submit_races_shutdown_now`: a submit races an immediate shutdown;
 //!   the job is either refused, handed back unstarted, or has exactly one
 //!   result.
+//! * `adaptive_push_races_switch`: two producers push into the adaptive
+//!   strategy, one with a priority (switching it to the priority queues)
+//!   and one without (which may still land in the work-stealing queues),
+//!   while a worker pops: the worker gets both jobs, each once, whichever
+//!   side of the switch each push saw.
 #![cfg(feature = "loom")]
 
 mod common;
@@ -119,5 +124,48 @@ fn pool_submit_races_shutdown_now() {
         };
         let s = pool.shutdown_now();
         assert_eq!(s.unstarted.len() + s.results.len(), accepted);
+    });
+}
+
+#[test]
+fn adaptive_push_races_switch() {
+    use corepool::strategy::{Adaptive, PoolShape, Strategy};
+    common::model("adaptive_push_races_switch", || {
+        let shape = PoolShape {
+            workers: 1,
+            capacity: 2,
+            chunk_size: 1,
+            priority_levels: 2,
+            starvation_bound: 4,
+        };
+        let a = Arc::new(Adaptive::<u32>::new(&shape));
+        let producers: Vec<_> = [(1u32, 1u8), (2, 0)]
+            .into_iter()
+            .map(|(v, prio)| {
+                let a = a.clone();
+                thread::spawn(move || assert!(a.push(v, prio).is_ok()))
+            })
+            .collect();
+        let worker = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let local = a.local(0);
+                let mut got = Vec::new();
+                while got.len() < 2 {
+                    match a.pop(&local, 0) {
+                        Some((v, _)) => got.push(v),
+                        None => thread::yield_now(),
+                    }
+                }
+                got
+            })
+        };
+        for p in producers {
+            p.join().unwrap();
+        }
+        let mut got = worker.join().unwrap();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        assert!(Strategy::<u32>::is_empty(&*a));
     });
 }

@@ -58,6 +58,10 @@ pub enum StrategyKind {
     /// A priority bucket array: highest priority first, FIFO within a level,
     /// with a starvation bound.
     Priority,
+    /// Work-stealing until jobs with priorities arrive, priority while they
+    /// keep coming (back after a calm period), and a batch plan chosen from
+    /// each batch's shape ([`Adaptive`](crate::strategy::Adaptive)).
+    Adaptive,
 }
 
 impl StrategyKind {
@@ -72,19 +76,21 @@ impl StrategyKind {
             StrategyKind::Chunked => "chunked",
             StrategyKind::WorkStealing => "work-stealing",
             StrategyKind::Priority => "priority",
+            StrategyKind::Adaptive => "adaptive",
         }
     }
 
     /// All built-in strategies.
     ///
     /// ```
-    /// assert_eq!(corepool::StrategyKind::ALL.len(), 4);
+    /// assert_eq!(corepool::StrategyKind::ALL.len(), 5);
     /// ```
-    pub const ALL: [StrategyKind; 4] = [
+    pub const ALL: [StrategyKind; 5] = [
         StrategyKind::RoundRobin,
         StrategyKind::Chunked,
         StrategyKind::WorkStealing,
         StrategyKind::Priority,
+        StrategyKind::Adaptive,
     ];
 }
 

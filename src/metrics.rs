@@ -279,6 +279,10 @@ pub struct Metrics {
     pub queue_wait: Percentiles,
     /// Time in the processor (recorded only with `timing` on).
     pub run_time: Percentiles,
+    /// What the strategy reports about itself: the adaptive strategy's
+    /// jobs and time per mode, and its switches with their reasons; `None`
+    /// for the others.
+    pub strategy: Option<crate::strategy::StrategyReport>,
 }
 
 pub(crate) fn snapshot(

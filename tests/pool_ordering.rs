@@ -3,7 +3,8 @@
 //! chunked), so every assertion is exact.
 //!
 //! * priority, one worker: higher priority first, FIFO within a level:
-//!   `priority_serves_higher_first_fifo_within_level` (also at 64 levels);
+//!   `priority_serves_higher_first_fifo_within_level` (also at 64 levels,
+//!   and for the adaptive strategy once priorities are in use);
 //! * the starvation bound: a waiting low job is served after at most `K`
 //!   higher pops: `priority_starvation_bound_is_observable`;
 //! * a priority batch runs highest first, input order within a level:
@@ -35,6 +36,7 @@ use support::{Hold, recv_n, watchdog};
 /// processor records the order it runs tags in; the hold job blocks until
 /// opened, so the backlog queues up behind it.
 fn priority_pool(
+    kind: StrategyKind,
     levels: usize,
     bound: usize,
     order: &Arc<Mutex<Vec<u32>>>,
@@ -44,7 +46,7 @@ fn priority_pool(
     Pool::builder()
         .workers(1)
         .capacity(1024)
-        .strategy(StrategyKind::Priority)
+        .strategy(kind)
         .priority_levels(levels)
         .starvation_bound(bound)
         .build(move |job: &Job<(u32, bool)>, _ctx: &Context<'_, _>| {
@@ -63,9 +65,18 @@ fn priority_pool(
 /// submits `backlog` as `(tag, priority)`, opens the hold and returns the
 /// order the backlog ran in.
 fn run_held(levels: usize, bound: usize, backlog: &[(u32, u8)]) -> Vec<u32> {
+    run_held_with(StrategyKind::Priority, levels, bound, backlog)
+}
+
+fn run_held_with(
+    kind: StrategyKind,
+    levels: usize,
+    bound: usize,
+    backlog: &[(u32, u8)],
+) -> Vec<u32> {
     let order = Arc::new(Mutex::new(Vec::new()));
     let hold = Hold::new();
-    let pool = priority_pool(levels, bound, &order, &hold);
+    let pool = priority_pool(kind, levels, bound, &order, &hold);
     let top = (levels - 1) as u8;
     pool.submit(Job::new((u32::MAX, true)).with_priority(top))
         .unwrap();
@@ -95,9 +106,13 @@ fn priority_serves_higher_first_fifo_within_level() {
             let backlog: Vec<(u32, u8)> = (0..600u32)
                 .map(|i| (i, ((i * 7 + i / 13) % levels as u32) as u8))
                 .collect();
-            // A bound above the backlog: strict priority.
-            let ran = run_held(levels, usize::MAX, &backlog);
-            assert_eq!(ran, strict_order(&backlog), "{levels} levels");
+            // A bound above the backlog: strict priority. The adaptive
+            // strategy has switched to priority at the held job (priority
+            // above 0), so it keeps the same order.
+            for kind in [StrategyKind::Priority, StrategyKind::Adaptive] {
+                let ran = run_held_with(kind, levels, usize::MAX, &backlog);
+                assert_eq!(ran, strict_order(&backlog), "{kind}, {levels} levels");
+            }
         }
     });
 }
@@ -140,7 +155,7 @@ fn priority_batch_runs_highest_first() {
     watchdog("priority batch", || {
         let order = Arc::new(Mutex::new(Vec::new()));
         let hold = Hold::new();
-        let pool = priority_pool(8, 1, &order, &hold);
+        let pool = priority_pool(StrategyKind::Priority, 8, 1, &order, &hold);
         let backlog: Vec<(u32, u8)> = (0..500u32).map(|i| (i, ((i * 5) % 8) as u8)).collect();
         let out = pool
             .run(

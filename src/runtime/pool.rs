@@ -511,9 +511,15 @@ where
         I: IntoIterator<Item = T>,
     {
         let (data, results) = collect_batch(data, Vec::new())?;
-        self.run_batch(data.len(), None, results, |plan, workers, ids, results| {
-            Batch::from_data(data, plan, workers, ids, results, false)
-        })
+        self.run_batch(
+            data.len(),
+            false,
+            None,
+            results,
+            |plan, workers, ids, results| {
+                Batch::from_data(data, plan, workers, ids, results, false)
+            },
+        )
     }
 
     /// Like [`run_data`](Pool::run_data), but writes the results into `out`
@@ -543,9 +549,15 @@ where
         let mut results = core::mem::take(out);
         results.clear();
         let (data, results) = collect_batch(data, results)?;
-        *out = self.run_batch(data.len(), None, results, |plan, workers, ids, results| {
-            Batch::from_data(data, plan, workers, ids, results, false)
-        })?;
+        *out = self.run_batch(
+            data.len(),
+            false,
+            None,
+            results,
+            |plan, workers, ids, results| {
+                Batch::from_data(data, plan, workers, ids, results, false)
+            },
+        )?;
         Ok(())
     }
 
@@ -567,8 +579,10 @@ where
                 levels,
             });
         }
+        let prioritized = jobs.iter().any(|j| j.priority() > 0);
         self.run_batch(
             jobs.len(),
+            prioritized,
             deadline,
             results,
             |plan, workers, ids, results| {
@@ -711,6 +725,7 @@ where
     fn run_batch(
         &self,
         n: usize,
+        prioritized: bool,
         deadline: Option<Instant>,
         results: Vec<JobResult<R, E>>,
         make: impl FnOnce(
@@ -733,7 +748,11 @@ where
         // Ids and times are stamped as each job is taken (no extra pass over
         // the jobs here).
         let batch = Arc::new(make(
-            sh.strategy.batch_plan(),
+            sh.strategy.batch_plan_for(&crate::strategy::BatchShape {
+                len: n,
+                workers: sh.config.workers,
+                prioritized,
+            }),
             sh.config.workers,
             (1 << 63) | first,
             results,
@@ -1099,13 +1118,15 @@ where
             Delivery::Sink(_) => 0,
         };
         // Ordering: snapshots of counters.
-        metrics::snapshot(
+        let mut m = metrics::snapshot(
             &sh.stats,
             &sh.shared_stats,
             sh.streamed() + sh.batched.load(Ordering::Relaxed),
             sh.strategy.len(),
             pending,
-        )
+        );
+        m.strategy = sh.strategy.report();
+        m
     }
 
     /// The number of workers.

@@ -10,10 +10,12 @@
 //! `custom_strategy` example). Strategies are built from the lock-free
 //! [`primitives`](crate::primitives), which are public for that purpose.
 
+mod adaptive;
 mod priority;
 mod round_robin;
 mod work_stealing;
 
+pub use adaptive::{Adaptive, CALM, StrategyReport, Switch, SwitchReason};
 pub use priority::PriorityStrategy;
 pub use round_robin::RoundRobin;
 pub use work_stealing::WorkStealing;
@@ -87,6 +89,26 @@ pub enum BatchPlan {
     /// Job by job from one shared cursor over the jobs sorted by priority,
     /// highest first (stable: input order within a priority).
     ByPriority,
+}
+
+/// The shape of a batch, for [`Strategy::batch_plan_for`].
+///
+/// ```
+/// use corepool::strategy::{Adaptive, BatchPlan, BatchShape, PoolShape, Strategy};
+/// let shape = PoolShape { workers: 2, capacity: 8, chunk_size: 4,
+///     priority_levels: 4, starvation_bound: 8 };
+/// let a = Adaptive::new(&shape);
+/// let batch = BatchShape { len: 4, workers: 2, prioritized: false };
+/// assert_eq!(Strategy::<u8>::batch_plan_for(&a, &batch), BatchPlan::Cursor { chunk: 1 });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchShape {
+    /// The number of jobs.
+    pub len: usize,
+    /// The pool's workers.
+    pub workers: usize,
+    /// True if some job has a priority above 0.
+    pub prioritized: bool,
 }
 
 /// The shape of the pool a strategy is built for.
@@ -208,6 +230,19 @@ pub trait Strategy<J: Send>: Send + Sync + 'static {
         None
     }
 
+    /// How to hand out a batch of this shape. By default
+    /// [`batch_plan`](Strategy::batch_plan), whatever the shape.
+    fn batch_plan_for(&self, batch: &BatchShape) -> BatchPlan {
+        let _ = batch;
+        self.batch_plan()
+    }
+
+    /// What the strategy reports about itself in
+    /// [`Metrics::strategy`](crate::Metrics::strategy). `None` by default.
+    fn report(&self) -> Option<StrategyReport> {
+        None
+    }
+
     /// True if every successful [`push`](Strategy::push) claims its place
     /// with an Acquire RMW on an atomic location that
     /// [`has_work`](Strategy::has_work) reads with a Release RMW (written
@@ -257,6 +292,8 @@ pub enum Builtin<J> {
     WorkStealing(WorkStealing<J>),
     /// Priority.
     Priority(PriorityStrategy<J>),
+    /// Adaptive.
+    Adaptive(Adaptive<J>),
 }
 
 impl<J: Send + 'static> Builtin<J> {
@@ -275,6 +312,7 @@ impl<J: Send + 'static> Builtin<J> {
             StrategyKind::Chunked => Builtin::RoundRobin(RoundRobin::new(shape, shape.chunk_size)),
             StrategyKind::WorkStealing => Builtin::WorkStealing(WorkStealing::new(shape)),
             StrategyKind::Priority => Builtin::Priority(PriorityStrategy::new(shape)),
+            StrategyKind::Adaptive => Builtin::Adaptive(Adaptive::new(shape)),
         }
     }
 
@@ -298,6 +336,8 @@ impl<J: Send + 'static> Builtin<J> {
                 .checked_mul(shape.workers)?
                 .checked_add(ring),
             StrategyKind::Priority => ring.checked_mul(shape.priority_levels),
+            StrategyKind::Adaptive => Self::queue_bytes(StrategyKind::WorkStealing, shape)?
+                .checked_add(Self::queue_bytes(StrategyKind::Priority, shape)?),
         }
     }
 }
@@ -325,12 +365,14 @@ impl<J: Send + 'static> Strategy<J> for Builtin<J> {
             Builtin::RoundRobin(s) => Strategy::<J>::name(s),
             Builtin::WorkStealing(s) => s.name(),
             Builtin::Priority(s) => s.name(),
+            Builtin::Adaptive(s) => Strategy::<J>::name(s),
         }
     }
 
     fn local(&self, worker: usize) -> Self::Local {
         match self {
             Builtin::WorkStealing(s) => BuiltinLocal::WorkStealing(s.local(worker)),
+            Builtin::Adaptive(s) => BuiltinLocal::WorkStealing(s.local(worker)),
             _ => BuiltinLocal::None,
         }
     }
@@ -341,6 +383,7 @@ impl<J: Send + 'static> Strategy<J> for Builtin<J> {
             Builtin::RoundRobin(s) => s.push(job, priority),
             Builtin::WorkStealing(s) => s.push(job, priority),
             Builtin::Priority(s) => s.push(job, priority),
+            Builtin::Adaptive(s) => s.push(job, priority),
         }
     }
 
@@ -357,8 +400,12 @@ impl<J: Send + 'static> Strategy<J> for Builtin<J> {
             (Builtin::WorkStealing(s), BuiltinLocal::WorkStealing(l)) => {
                 s.push_local(l, worker, job, priority)
             }
+            (Builtin::Adaptive(s), BuiltinLocal::WorkStealing(l)) => {
+                s.push_local(l, worker, job, priority)
+            }
             (Builtin::Priority(s), _) => s.push_local(&(), worker, job, priority),
             (Builtin::WorkStealing(s), BuiltinLocal::None) => s.push(job, priority),
+            (Builtin::Adaptive(s), BuiltinLocal::None) => s.push(job, priority),
         }
     }
 
@@ -367,8 +414,9 @@ impl<J: Send + 'static> Strategy<J> for Builtin<J> {
         match (self, local) {
             (Builtin::RoundRobin(s), _) => s.pop(&(), worker),
             (Builtin::WorkStealing(s), BuiltinLocal::WorkStealing(l)) => s.pop(l, worker),
+            (Builtin::Adaptive(s), BuiltinLocal::WorkStealing(l)) => s.pop(l, worker),
             (Builtin::Priority(s), _) => s.pop(&(), worker),
-            (Builtin::WorkStealing(_), BuiltinLocal::None) => None,
+            (Builtin::WorkStealing(_) | Builtin::Adaptive(_), BuiltinLocal::None) => None,
         }
     }
 
@@ -376,8 +424,10 @@ impl<J: Send + 'static> Strategy<J> for Builtin<J> {
         match (self, local) {
             (Builtin::RoundRobin(s), _) => s.has_work(&(), worker),
             (Builtin::WorkStealing(s), BuiltinLocal::WorkStealing(l)) => s.has_work(l, worker),
+            (Builtin::Adaptive(s), BuiltinLocal::WorkStealing(l)) => s.has_work(l, worker),
             (Builtin::Priority(s), _) => s.has_work(&(), worker),
             (Builtin::WorkStealing(s), BuiltinLocal::None) => !s.is_empty(),
+            (Builtin::Adaptive(s), BuiltinLocal::None) => !Strategy::<J>::is_empty(s),
         }
     }
 
@@ -386,6 +436,7 @@ impl<J: Send + 'static> Strategy<J> for Builtin<J> {
             Builtin::RoundRobin(s) => s.drain_one(),
             Builtin::WorkStealing(s) => s.drain_one(),
             Builtin::Priority(s) => s.drain_one(),
+            Builtin::Adaptive(s) => s.drain_one(),
         }
     }
 
@@ -395,6 +446,7 @@ impl<J: Send + 'static> Strategy<J> for Builtin<J> {
             Builtin::RoundRobin(s) => Strategy::<J>::push_is_paired(s),
             Builtin::WorkStealing(s) => s.push_is_paired(),
             Builtin::Priority(s) => s.push_is_paired(),
+            Builtin::Adaptive(s) => Strategy::<J>::push_is_paired(s),
         }
     }
 
@@ -403,6 +455,7 @@ impl<J: Send + 'static> Strategy<J> for Builtin<J> {
             Builtin::RoundRobin(s) => Strategy::<J>::len(s),
             Builtin::WorkStealing(s) => s.len(),
             Builtin::Priority(s) => s.len(),
+            Builtin::Adaptive(s) => Strategy::<J>::len(s),
         }
     }
 
@@ -411,6 +464,21 @@ impl<J: Send + 'static> Strategy<J> for Builtin<J> {
             Builtin::RoundRobin(s) => Strategy::<J>::batch_plan(s),
             Builtin::WorkStealing(s) => s.batch_plan(),
             Builtin::Priority(s) => s.batch_plan(),
+            Builtin::Adaptive(s) => Strategy::<J>::batch_plan(s),
+        }
+    }
+
+    fn batch_plan_for(&self, batch: &BatchShape) -> BatchPlan {
+        match self {
+            Builtin::Adaptive(s) => Strategy::<J>::batch_plan_for(s, batch),
+            _ => self.batch_plan(),
+        }
+    }
+
+    fn report(&self) -> Option<StrategyReport> {
+        match self {
+            Builtin::Adaptive(s) => Strategy::<J>::report(s),
+            _ => None,
         }
     }
 }
