@@ -518,9 +518,10 @@ mod slot_models {
                 // future is dropped.
                 let waker = futures_noop_waker();
                 let mut cx = std::task::Context::from_waker(&waker);
-                match s.poll(&t, &mut cx) {
+                let mut t = Some(t);
+                match s.poll(&mut t, &mut cx) {
                     Poll::Ready(v) => drop(v),
-                    Poll::Pending => s.abandon(t),
+                    Poll::Pending => s.abandon(t.take().unwrap()),
                 }
             });
             let (s, d) = (slots.clone(), drops.clone());

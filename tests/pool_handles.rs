@@ -14,7 +14,9 @@
 //! * a handle is a future: `.await` with a minimal executor, one result per
 //!   job across many tasks: `handles_are_futures`;
 //! * with a sink, tracked results still go to their handles:
-//!   `handles_alongside_a_sink`.
+//!   `handles_alongside_a_sink`;
+//! * a result whose handle was dropped, and whose `Drop` panics, does not
+//!   take the worker down: `panicking_drop_of_a_discarded_result_is_contained`.
 #![cfg(not(feature = "loom"))]
 
 #[path = "pool_support.rs"]
@@ -278,5 +280,36 @@ fn handles_alongside_a_sink() {
         let mut sunk = sunk.lock().unwrap().clone();
         sunk.sort_unstable();
         assert_eq!(sunk, (0..100).collect::<Vec<_>>());
+    });
+}
+
+/// An output whose `Drop` panics.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("bomb");
+        }
+    }
+}
+
+#[test]
+fn panicking_drop_of_a_discarded_result_is_contained() {
+    watchdog("discarded result bomb", || {
+        support::quiet_worker_panics();
+        let pool = Pool::builder()
+            .workers(1)
+            .build_infallible(|j: &Job<u64>, _: &Context<'_, u64>| {
+                std::thread::sleep(Duration::from_millis(*j.data()));
+                Bomb
+            })
+            .unwrap();
+        // Dropped before its result arrives: the worker drops the Bomb.
+        drop(pool.submit_tracked(Job::new(20)).unwrap());
+        // The one worker survived to run the next job.
+        let r = pool.submit_tracked(Job::new(0)).unwrap().wait();
+        assert!(r.outcome.is_ok());
+        std::mem::forget(r); // a Bomb: not dropped here
     });
 }

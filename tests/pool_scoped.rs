@@ -9,7 +9,12 @@
 //!   empty, and the pool works on: `panic_is_reraised_and_outputs_dropped_once`;
 //! * several threads mapping through one shared pool at once, while jobs
 //!   stream: `concurrent_maps_through_a_shared_pool`;
-//! * a closed pool refuses: `closed_pool_refuses_maps`.
+//! * a closed pool refuses: `closed_pool_refuses_maps`;
+//! * a map inside a map's closure, or inside a job, runs inline instead of
+//!   waiting on itself: `nested_maps_run_inline`;
+//! * panics at varied points of many maps, with stealing workers: every
+//!   map returns (a thief's put-back range is claimed after the panic):
+//!   `repeated_panics_never_hang`.
 #![cfg(not(feature = "loom"))]
 
 #[path = "pool_support.rs"]
@@ -181,4 +186,66 @@ fn closed_pool_refuses_maps() {
     assert_eq!(pool.for_each(&[1u64], |_| {}), Err(RunError::Closed));
     // Nothing to do is no error, closed or not.
     assert_eq!(pool.for_each(&[] as &[u64], |_| {}), Ok(()));
+}
+
+#[test]
+fn nested_maps_run_inline() {
+    watchdog("nested maps", || {
+        let pool = Arc::new(pool(StrategyKind::WorkStealing, 1));
+        let rows: Vec<Vec<u64>> = (0..50)
+            .map(|r| (0..20).map(|c| r * 100 + c).collect())
+            .collect();
+        let mut sums = Vec::new();
+        let p = pool.clone();
+        pool.map_into(&rows, &mut sums, |row| {
+            let mut doubled = Vec::new();
+            p.map_into(row, &mut doubled, |x| x * 2).unwrap();
+            doubled.iter().sum::<u64>()
+        })
+        .unwrap();
+        assert!(
+            sums.iter()
+                .enumerate()
+                .all(|(r, s)| *s == (0..20).map(|c| (r as u64 * 100 + c) * 2).sum::<u64>())
+        );
+        // From inside a job (one worker: it would wait on itself).
+        let inner = pool.clone();
+        let jobs = Pool::builder()
+            .workers(1)
+            .build_infallible(move |j: &Job<u64>, _: &Context<'_, u64>| {
+                let v: Vec<u64> = (0..*j.data()).collect();
+                let mut out = Vec::new();
+                inner.map_into(&v, &mut out, |x| x + 1).unwrap();
+                out.iter().sum::<u64>()
+            })
+            .unwrap();
+        assert_eq!(jobs.run_data([10u64]).unwrap()[0].outcome, Ok(55));
+    });
+}
+
+#[test]
+fn repeated_panics_never_hang() {
+    watchdog("repeated map panics", || {
+        support::quiet_worker_panics();
+        let pool = Pool::builder()
+            .workers(3)
+            .idle(corepool::IdlePolicy::Spin)
+            .build_infallible(|j: &Job<u64>, _: &Context<'_, u64>| *j.data())
+            .unwrap();
+        let input: Vec<u64> = (0..20_000).collect();
+        let mut out = Vec::new();
+        for round in 0..support::scaled(50, 400) as u64 {
+            let at = (round * 7919) % 20_000;
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                pool.map_into(&input, &mut out, |&x| {
+                    assert_ne!(x, at, "planned panic");
+                    x
+                })
+            }));
+            assert!(r.is_err(), "round {round}: the panic is re-raised");
+            assert!(out.is_empty());
+        }
+        pool.map_into(&input, &mut out, |x| *x).unwrap();
+        assert_eq!(out, input);
+    });
 }

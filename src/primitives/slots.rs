@@ -46,9 +46,12 @@
 //! use corepool::primitives::slots::Slots;
 //! let slots = Slots::new(4);
 //! let t = slots.acquire().unwrap();
-//! assert_eq!(slots.try_take(&t), None);
-//! slots.complete(t.index(), "hello");
-//! assert_eq!(slots.try_take(&t), Some("hello"));
+//! let index = t.index();
+//! let mut t = Some(t);
+//! assert_eq!(slots.try_take(&mut t), None);
+//! slots.complete(index, "hello");
+//! assert_eq!(slots.try_take(&mut t), Some("hello"));
+//! assert!(t.is_none()); // the ticket is spent
 //! ```
 
 use core::fmt;
@@ -66,6 +69,8 @@ const WAITING: u64 = 4;
 const DONE: u64 = 8;
 const TAKEN: u64 = 16;
 const DROPPED: u64 = 32;
+/// The producer has claimed the value cell (`complete` writes it only then).
+const WRITING: u64 = 64;
 const GEN_SHIFT: u32 = 8;
 
 /// Who to wake when the value arrives.
@@ -87,6 +92,9 @@ struct Slot<V> {
 pub struct Ticket {
     index: u32,
     generation: u64,
+    /// The table it belongs to (its address), so a ticket from one table
+    /// is refused by another.
+    table: usize,
 }
 
 impl Ticket {
@@ -152,9 +160,8 @@ impl<V> Slots<V> {
     /// Gives back a ticket that never reached a producer (the hand-over
     /// did not happen): the slot is free again at once.
     pub fn cancel(&self, t: Ticket) {
-        let slot = self.check(&t);
-        // Ordering: no producer has the index; `release` publishes.
-        let state = slot.state.load(Ordering::Relaxed);
+        let (_, state) = self.check(&t);
+        // No producer has the index: the slot is as `acquire` left it.
         debug_assert_eq!(state & !(u64::MAX << GEN_SHIFT), PENDING);
         self.release(t.index, state);
     }
@@ -180,29 +187,52 @@ impl<V> Slots<V> {
         let generation = slot.state.load(Ordering::Relaxed) >> GEN_SHIFT;
         slot.state
             .store(generation << GEN_SHIFT | PENDING, Ordering::Relaxed);
-        Some(Ticket { index, generation })
+        Some(Ticket {
+            index,
+            generation,
+            table: self as *const Self as usize,
+        })
     }
 
     /// The producer's one hand-over: stores `value` in slot `index` and
     /// wakes its waiter, or drops the value if the ticket holder is gone.
     ///
-    /// # Panics
-    /// If the slot has no ticket out (a second `complete`, or a bad index).
+    /// The value cell is claimed first (a CAS that sets `WRITING` on a
+    /// slot with a ticket out and no value yet), so a second `complete` of
+    /// the same use, or one for a slot with no ticket out, touches nothing:
+    /// its value is dropped. (A late `complete` meant for an earlier use of
+    /// a reused slot cannot be told from the right one: the pool never
+    /// completes a job twice, and a strategy must not duplicate jobs.)
     pub fn complete(&self, index: u32, value: V) {
-        let slot = &self.slots[index as usize];
-        // SAFETY: with a ticket out and not `READY`, the value cell is the
-        // producer's alone (module docs): the ticket holder reads it only
-        // after seeing `READY`, which we publish below.
+        let Some(slot) = self.slots.get(index as usize) else {
+            return;
+        };
+        // Ordering: Relaxed for the claim: it orders nothing but the cell,
+        // which only the claimer writes; the publication is the RMW below.
+        let mut cur = slot.state.load(Ordering::Relaxed);
+        loop {
+            if cur & PENDING == 0 || cur & (WRITING | READY) != 0 {
+                drop(value);
+                return;
+            }
+            match slot.state.compare_exchange_weak(
+                cur,
+                cur | WRITING,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
+            }
+        }
+        // SAFETY: we claimed the cell (`WRITING`); the ticket holder reads it
+        // only after seeing `READY`, which we publish below.
         slot.value.with_mut(|p| unsafe { (*p).write(value) });
         // Ordering: AcqRel: Release publishes the value to a consumer that
         // sees `READY`; Acquire so that, if the consumer left first
         // (`DROPPED`), its last touches of the slot happen before we free
         // it.
         let prev = slot.state.fetch_or(READY, Ordering::AcqRel);
-        assert!(
-            prev & PENDING != 0 && prev & READY == 0,
-            "slot {index} completed without a ticket out"
-        );
         if prev & DROPPED != 0 {
             // SAFETY: written above; the consumer is gone, so it is ours.
             let v = slot.value.with(|p| unsafe { (*p).assume_init_read() });
@@ -214,6 +244,23 @@ impl<V> Slots<V> {
             // The consumer frees the slot when it takes the value.
             return;
         }
+        /// Sets `DONE` (and frees the slot if the consumer finished first)
+        /// however the wake-up below ends: a panicking waker must not
+        /// leave the slot unfreed.
+        struct Done<'a, V>(&'a Slots<V>, u32);
+        impl<V> Drop for Done<'_, V> {
+            fn drop(&mut self) {
+                let slot = &self.0.slots[self.1 as usize];
+                // Ordering: AcqRel: Release so our touches of the mutex
+                // happen before a consumer that sees `DONE` frees the slot;
+                // Acquire so the consumer's happen before we free it.
+                let prev = slot.state.fetch_or(DONE, Ordering::AcqRel);
+                if prev & (TAKEN | DROPPED) != 0 {
+                    self.0.release(self.1, prev);
+                }
+            }
+        }
+        let _done = Done(self, index);
         let waiter = core::mem::replace(
             &mut *slot.waiter.lock().unwrap_or_else(|e| e.into_inner()),
             Waiter::None,
@@ -222,13 +269,6 @@ impl<V> Slots<V> {
             Waiter::None => {}
             Waiter::Thread(t) => t.unpark(),
             Waiter::Task(w) => w.wake(),
-        }
-        // Ordering: AcqRel: Release so our touches of the mutex happen
-        // before a consumer that sees `DONE` frees the slot; Acquire so the
-        // consumer's happen before we free it, if it finished first.
-        let prev = slot.state.fetch_or(DONE, Ordering::AcqRel);
-        if prev & (TAKEN | DROPPED) != 0 {
-            self.release(index, prev);
         }
     }
 
@@ -245,41 +285,52 @@ impl<V> Slots<V> {
         }
     }
 
-    fn check(&self, t: &Ticket) -> &Slot<V> {
+    /// The ticket's slot and its state (one Acquire load), after checking
+    /// that the ticket belongs to this table and to the slot's current use.
+    ///
+    /// # Panics
+    /// On a ticket from another table or a spent one.
+    fn check(&self, t: &Ticket) -> (&Slot<V>, u64) {
+        assert_eq!(
+            t.table, self as *const Self as usize,
+            "a slot ticket from another table"
+        );
         let slot = &self.slots[t.index as usize];
-        // Ordering: the generation changes only when this ticket's use of
-        // the slot ends, so a Relaxed look suffices for the check.
-        let gen_now = slot.state.load(Ordering::Relaxed) >> GEN_SHIFT;
-        assert_eq!(gen_now, t.generation, "stale slot ticket");
-        slot
+        // Ordering: Acquire pairs with `complete`'s Release: a value seen
+        // `READY` here is visible.
+        let state = slot.state.load(Ordering::Acquire);
+        assert!(
+            state >> GEN_SHIFT == t.generation && state & (TAKEN | DROPPED) == 0,
+            "stale slot ticket"
+        );
+        (slot, state)
     }
 
     /// True if the value has arrived.
     pub fn is_ready(&self, t: &Ticket) -> bool {
-        // Ordering: a snapshot; `try_take` loads again with Acquire.
-        self.check(t).state.load(Ordering::Relaxed) & READY != 0
+        self.check(t).1 & READY != 0
     }
 
-    /// Takes the value if it has arrived, freeing the slot (the ticket is
-    /// then spent: using it again panics).
-    pub fn try_take(&self, t: &Ticket) -> Option<V> {
-        let slot = self.check(t);
-        // Ordering: Acquire pairs with `complete`'s Release: the value
-        // write happens before our read.
-        let state = slot.state.load(Ordering::Acquire);
+    /// Takes the value if it has arrived, freeing the slot, and takes the
+    /// ticket out of `t` (it is spent); `None` while the value has not
+    /// arrived, and when `t` holds no ticket.
+    pub fn try_take(&self, t: &mut Option<Ticket>) -> Option<V> {
+        let (slot, state) = self.check(t.as_ref()?);
         if state & READY == 0 {
             return None;
         }
-        // SAFETY: `READY`: written, and ours (we hold the ticket).
+        let ticket = t.take()?;
+        // SAFETY: `READY` (seen with Acquire in `check`): written, and ours
+        // (we held the ticket, now spent).
         let v = slot.value.with(|p| unsafe { (*p).assume_init_read() });
         if state & WAITING == 0 {
             // The producer did not see a waiter: it is done with the slot.
-            self.release(t.index, state);
+            self.release(ticket.index, state);
         } else {
             // Ordering: AcqRel, the mirror of the producer's `DONE`.
             let prev = slot.state.fetch_or(TAKEN, Ordering::AcqRel);
             if prev & DONE != 0 {
-                self.release(t.index, prev);
+                self.release(ticket.index, prev);
             }
         }
         Some(v)
@@ -288,9 +339,8 @@ impl<V> Slots<V> {
     /// Gives the ticket up: drops the value if it arrived, or leaves the
     /// producer to drop it.
     pub fn abandon(&self, t: Ticket) {
-        let slot = self.check(&t);
-        // Ordering: Relaxed: a hint (the mutex orders the clearing).
-        if slot.state.load(Ordering::Relaxed) & WAITING != 0 {
+        let (slot, state) = self.check(&t);
+        if state & WAITING != 0 {
             *slot.waiter.lock().unwrap_or_else(|e| e.into_inner()) = Waiter::None;
         }
         // Ordering: AcqRel: Acquire to read a value that arrived (pairs
@@ -330,13 +380,15 @@ impl<V> Slots<V> {
 
     /// Blocks the calling thread until the value arrives, then takes it.
     pub fn wait(&self, t: Ticket) -> V {
+        let mut t = Some(t);
         loop {
-            if let Some(v) = self.try_take(&t) {
+            if let Some(v) = self.try_take(&mut t) {
                 return v;
             }
-            let slot = self.check(&t);
+            let (slot, _) = self.check(t.as_ref().expect("not taken"));
             if self.register(slot, Waiter::Thread(thread::current())) {
-                // Ordering: Acquire, as in `try_take` (which re-checks).
+                // Ordering: Acquire, as in `check` (which `try_take`
+                // repeats).
                 while slot.state.load(Ordering::Acquire) & READY == 0 {
                     thread::park();
                 }
@@ -344,8 +396,9 @@ impl<V> Slots<V> {
         }
     }
 
-    /// Blocks until the value arrives (and takes it) or `deadline` passes.
-    pub fn wait_until(&self, t: &Ticket, deadline: std::time::Instant) -> Option<V> {
+    /// Blocks until the value arrives (and takes it, spending the ticket
+    /// in `t`) or `deadline` passes.
+    pub fn wait_until(&self, t: &mut Option<Ticket>, deadline: std::time::Instant) -> Option<V> {
         loop {
             if let Some(v) = self.try_take(t) {
                 return Some(v);
@@ -354,20 +407,24 @@ impl<V> Slots<V> {
             if now >= deadline {
                 return None;
             }
-            let slot = self.check(t);
+            let (slot, _) = self.check(t.as_ref()?);
             if self.register(slot, Waiter::Thread(thread::current())) {
                 park_timeout(deadline - now);
             }
         }
     }
 
-    /// For a future: takes the value if it is there, else registers the
-    /// task's waker (replacing an older one) and returns `Pending`.
-    pub fn poll(&self, t: &Ticket, cx: &mut Context<'_>) -> Poll<V> {
+    /// For a future: takes the value if it is there (spending the ticket in
+    /// `t`), else registers the task's waker (replacing an older one) and
+    /// returns `Pending`.
+    ///
+    /// # Panics
+    /// If `t` holds no ticket (polled after it returned `Ready`).
+    pub fn poll(&self, t: &mut Option<Ticket>, cx: &mut Context<'_>) -> Poll<V> {
         if let Some(v) = self.try_take(t) {
             return Poll::Ready(v);
         }
-        let slot = self.check(t);
+        let (slot, _) = self.check(t.as_ref().expect("slot polled after its value was taken"));
         if self.register(slot, Waiter::Task(cx.waker().clone())) {
             return Poll::Pending;
         }
@@ -414,17 +471,42 @@ mod tests {
     use super::Slots;
 
     #[test]
-    #[should_panic(expected = "stale slot ticket")]
-    fn a_spent_ticket_cannot_read_the_next_value() {
+    fn a_taken_ticket_is_spent() {
         let slots = Slots::new(1);
-        let t = slots.acquire().unwrap();
-        slots.complete(t.index(), 1);
-        assert_eq!(slots.try_take(&t), Some(1));
-        // The slot is reused for another value...
+        let mut t = slots.acquire();
+        let index = t.as_ref().unwrap().index();
+        slots.complete(index, 1);
+        assert_eq!(slots.try_take(&mut t), Some(1));
+        assert!(t.is_none());
+        // The slot is reused for another value, which nothing spent can take.
         let t2 = slots.acquire().unwrap();
         slots.complete(t2.index(), 2);
-        // ...which the spent ticket cannot take.
-        let _ = slots.try_take(&t);
+        assert_eq!(slots.try_take(&mut t), None);
+        slots.abandon(t2);
+    }
+
+    #[test]
+    fn a_second_complete_is_dropped() {
+        let slots = Slots::new(1);
+        let t = slots.acquire().unwrap();
+        let (a, b) = (std::sync::Arc::new(1), std::sync::Arc::new(2));
+        slots.complete(t.index(), a.clone());
+        slots.complete(t.index(), b.clone());
+        assert_eq!(
+            std::sync::Arc::strong_count(&b),
+            1,
+            "the second value dropped"
+        );
+        let mut t = Some(t);
+        assert_eq!(slots.try_take(&mut t).as_deref(), Some(&1));
+    }
+
+    #[test]
+    #[should_panic(expected = "another table")]
+    fn a_ticket_from_another_table_is_refused() {
+        let (a, b) = (Slots::<u8>::new(1), Slots::<u8>::new(1));
+        let t = a.acquire().unwrap();
+        b.abandon(t);
     }
 
     #[test]

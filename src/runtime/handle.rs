@@ -77,9 +77,7 @@ impl<'p, R, E> Handle<'p, R, E> {
     /// assert!(h.try_take().is_none()); // taken once
     /// ```
     pub fn try_take(&mut self) -> Option<JobResult<R, E>> {
-        let r = self.slots.try_take(self.ticket.as_ref()?)?;
-        self.ticket = None;
-        Some(r)
+        self.slots.try_take(&mut self.ticket)
     }
 
     /// Waits for the result: spins briefly (a result due within about a
@@ -90,14 +88,15 @@ impl<'p, R, E> Handle<'p, R, E> {
     /// If the result was already taken with [`try_take`](Handle::try_take)
     /// or [`wait_timeout`](Handle::wait_timeout).
     pub fn wait(mut self) -> JobResult<R, E> {
-        let t = self.ticket.take().expect("the result was already taken");
+        assert!(self.ticket.is_some(), "the result was already taken");
         let mut backoff = Backoff::new();
         while !backoff.is_napping() {
-            if let Some(r) = self.slots.try_take(&t) {
+            if let Some(r) = self.slots.try_take(&mut self.ticket) {
                 return r;
             }
             backoff.snooze();
         }
+        let t = self.ticket.take().expect("checked above");
         self.slots.wait(t)
     }
 
@@ -116,16 +115,13 @@ impl<'p, R, E> Handle<'p, R, E> {
     /// assert!(h.wait_timeout(Duration::MAX).is_some());
     /// ```
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<JobResult<R, E>> {
-        let t = self.ticket.as_ref()?;
-        let r = match Instant::now().checked_add(timeout) {
-            Some(deadline) => self.slots.wait_until(t, deadline)?,
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.slots.wait_until(&mut self.ticket, deadline),
             None => {
                 let t = self.ticket.take()?;
-                return Some(self.slots.wait(t));
+                Some(self.slots.wait(t))
             }
-        };
-        self.ticket = None;
-        Some(r)
+        }
     }
 }
 
@@ -139,17 +135,11 @@ impl<R, E> Future for Handle<'_, R, E> {
     /// If polled again after it returned `Ready`.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let t = this
-            .ticket
-            .as_ref()
-            .expect("Handle polled after its result was taken");
-        match this.slots.poll(t, cx) {
-            Poll::Ready(r) => {
-                this.ticket = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        assert!(
+            this.ticket.is_some(),
+            "Handle polled after its result was taken"
+        );
+        this.slots.poll(&mut this.ticket, cx)
     }
 }
 

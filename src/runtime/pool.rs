@@ -681,6 +681,44 @@ where
         if !sh.batch_gate.enter() {
             return Err(RunError::Closed);
         }
+        if super::scoped::in_pool() {
+            // From a job, or from inside another map: the workers may be
+            // the very threads waiting on this call, and the map lock may be
+            // ours already. Run it here, in order; a panic in `f` unwinds
+            // from here after the guard below dropped the outputs made.
+            struct Inline<'a, O> {
+                gate: &'a crate::primitives::gate::Gate,
+                output: *mut O,
+                written: usize,
+            }
+            impl<O> Drop for Inline<'_, O> {
+                fn drop(&mut self) {
+                    for k in 0..self.written {
+                        // SAFETY: slots `0..written` were written below and
+                        // are owned by nobody else (the caller's buffer
+                        // still has length 0); only reached on unwind.
+                        unsafe { core::ptr::drop_in_place(self.output.add(k)) };
+                    }
+                    self.gate.leave();
+                }
+            }
+            let mut g = Inline {
+                gate: &sh.batch_gate,
+                output,
+                written: 0,
+            };
+            for (k, x) in input.iter().enumerate() {
+                // SAFETY: `output` has room for `input.len()` items (the
+                // callers reserve it, or it is a dangling pointer to a
+                // zero-sized type); each slot is written once.
+                unsafe { output.add(k).write(f(x)) };
+                g.written = k + 1;
+            }
+            // Done: the outputs are the caller's now.
+            g.written = 0;
+            return Ok(());
+        }
+        let _inside = super::scoped::enter_pool();
         let serial = sh.batch_lock.lock().unwrap_or_else(|e| e.into_inner());
         let workers = sh.config.workers;
         // Claims of a size that amortises the claim over trivial items and
@@ -1045,8 +1083,13 @@ where
                     results.push(result);
                 } else {
                     // A tracked job whose handle is gone (no handle outlives
-                    // the pool): the slot drops the result.
-                    self.shared.handles.complete(job.slot(), result);
+                    // the pool): the slot drops the result (a panic in its
+                    // `Drop` contained).
+                    let handles = &self.shared.handles;
+                    let slot = job.slot();
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        handles.complete(slot, result)
+                    }));
                 }
                 worker::drop_quietly(job);
             }

@@ -30,6 +30,29 @@ use crossbeam_utils::CachePadded;
 use crate::primitives::split::SplitRanges;
 use crate::sync::{AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
 
+thread_local! {
+    /// Set on a pool's worker threads, and on a thread while it runs a
+    /// scoped map: a map started there runs inline (a nested map would
+    /// otherwise wait on the very threads, or lock, it is running in).
+    static IN_POOL: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// True on a pool worker thread or inside a scoped map.
+pub(crate) fn in_pool() -> bool {
+    IN_POOL.with(core::cell::Cell::get)
+}
+
+/// Marks the calling thread as inside a pool until the guard drops.
+pub(crate) fn enter_pool() -> impl Drop {
+    struct Leave(bool);
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            IN_POOL.with(|c| c.set(self.0));
+        }
+    }
+    Leave(IN_POOL.with(|c| c.replace(true)))
+}
+
 /// What a worker runs when the pool publishes a scoped map.
 pub(crate) trait ScopedWork: Send + Sync {
     /// Works on the map until no position is left to claim (or a panic
@@ -184,12 +207,22 @@ where
     F: Fn(&I) -> O + Sync,
 {
     fn work(&self, worker: usize) {
-        // Ordering: Relaxed: a hint; see `wait`.
-        while !self.abort.load(Ordering::Relaxed) {
-            let Some(range) = self.ranges.claim(worker, self.grain) else {
-                break;
-            };
+        while let Some(range) = self.ranges.claim(worker, self.grain) {
             let count = range.len();
+            // Ordering: Relaxed: a hint; see `wait`.
+            if self.abort.load(Ordering::Relaxed) {
+                // After a panic, positions are claimed and left unwritten
+                // (holes), not abandoned: a thief may have put the rest of a
+                // stolen half back in its slice after the caller's
+                // `claim_rest`, and only its claims finish those (found by
+                // a review: the map hung).
+                self.holes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(range);
+                self.finished(count);
+                continue;
+            }
             let reached = Cell::new(range.start);
             let ran = catch_unwind(AssertUnwindSafe(|| {
                 for k in range.clone() {
@@ -222,7 +255,7 @@ where
                 self.abort.store(true, Ordering::Relaxed);
                 self.finished(count);
                 self.wake(false);
-                return;
+                continue;
             }
             self.finished(count);
         }

@@ -148,6 +148,8 @@ where
         }
     }
     let _exit = Exit(&sh.exited);
+    // A scoped map started from a job runs inline (scoped.rs, `IN_POOL`).
+    let _in_pool = super::scoped::enter_pool();
     let local = sh.strategy.local(index);
     let env = WorkerEnv {
         shared: sh,
@@ -423,7 +425,10 @@ where
         if slot == NO_SLOT {
             self.deliver(result);
         } else {
-            self.shared.handles.complete(slot, result);
+            // A panic in a user `Drop` (the handle was dropped, so the slot
+            // drops the result) or in a waker must not take the worker down.
+            let handles = &self.shared.handles;
+            let _ = catch_unwind(AssertUnwindSafe(|| handles.complete(slot, result)));
         }
     }
 
