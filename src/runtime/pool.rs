@@ -436,7 +436,9 @@ where
     /// are not copied through the queues: workers claim index ranges (as the
     /// strategy's [`BatchPlan`](crate::strategy::BatchPlan) says) and write
     /// each result into its slot. Retries run in place. Can be called again
-    /// and again; concurrent calls run one after the other.
+    /// and again; concurrent calls run one after the other. Do not call it
+    /// from inside a job of the same pool: the batch waits for the workers,
+    /// and with every worker inside such a job it waits for good.
     ///
     /// ```
     /// use corepool::{Job, Pool};
@@ -608,7 +610,9 @@ where
     /// already made is dropped, and `output` is left empty. Errors: the
     /// pool is closed ([`RunError::Closed`]), or the outputs do not fit in
     /// memory ([`RunError::NoMemory`]) or a batch ([`RunError::TooLarge`]).
-    /// Maps and batches run one after the other.
+    /// Maps and batches run one after the other. A map started from inside
+    /// a job, or from inside another map's closure, runs inline on the
+    /// calling thread (the workers may be the ones waiting on it).
     ///
     /// ```
     /// use corepool::Pool;
