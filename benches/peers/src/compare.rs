@@ -12,6 +12,7 @@ use crate::job::{Cost, calibrate, reference};
 use crate::plot;
 use crate::report::{Samples, median, minmax, pct, write_csv};
 use crate::settings::{PIN_FAILS, PinMode, Settings, Workload};
+use crate::tracked::{Fanout, Mapper, SUBMITTERS, Trip};
 use crate::workloads::{
     Allocs, Batch, IdleCost, PingPong, PrioOut, Priority, Stream, Window, cacheline_pingpong,
     split_once,
@@ -30,7 +31,8 @@ fn tag(name: &str, pinned: bool, mode: PinMode) -> String {
 /// into `names`) under every pinning of the run, interleaved over the
 /// rounds; each sample is `run(index, settings)` seconds for `s.n` jobs,
 /// recorded in the CSV as seconds and Mjobs/s; then the table, with
-/// rates against the channel pool and against `base`.
+/// rates against the channel pool and against `base`. Returns every
+/// contender's (display name, seconds per round).
 fn throughput_rounds(
     csv: &mut Samples,
     s: &Settings,
@@ -39,7 +41,7 @@ fn throughput_rounds(
     names: &[String],
     base: &str,
     mut run: impl FnMut(usize, &Settings) -> f64,
-) {
+) -> Vec<(String, Vec<f64>)> {
     let variants: Vec<(usize, bool)> = s
         .pinning
         .flags()
@@ -64,6 +66,7 @@ fn throughput_rounds(
     let base = tag(base, s.pinning.flags()[0], s.pinning);
     let floor = floor_line(s);
     throughput_table(&format!("{label}, {w} workers"), s.n, &rows, &base, &floor);
+    rows
 }
 
 /// The cache-line round trip between core 0 and core 1, measured now
@@ -549,6 +552,67 @@ pub fn run(s: &Settings) -> bool {
         }
     }
 
+    // Per-job handles and scoped maps.
+    if s.wants(Workload::HandleLatency) {
+        handle_latency(&mut csv, s, trivial);
+    }
+    if s.wants(Workload::HandleStream) {
+        for (label, cost) in [
+            ("handle-stream/trivial", bare),
+            ("handle-stream/200ns", medium),
+        ] {
+            for &w in &s.worker_list {
+                let fans = Fanout::all();
+                let names: Vec<String> = fans.iter().map(|f| f.name()).collect();
+                let base = "crossbeam-channel pool";
+                throughput_rounds(&mut csv, s, label, w, &names, base, |i, sw| {
+                    fans[i].run(sw, s.n, cost).as_secs_f64()
+                });
+                println!(
+                    "\n{SUBMITTERS} submitter threads (unpinned) sharing the pool, each keeping up to \
+                     {} jobs in flight (corepool: one handle per job, the oldest waited for; channel \
+                     pool: a reply channel per submitter). Exactly once: checked in every run, each \
+                     thread got each of its own results once and no other's (through handles: the \
+                     handle's own job, in submission order); a failure panics.",
+                    crate::WINDOW as usize / SUBMITTERS
+                );
+            }
+        }
+    }
+    if s.wants(Workload::ScopedMap) {
+        let input: Vec<u64> = (0..s.n).collect();
+        scoped_map(
+            &mut csv,
+            s,
+            ("scoped-map/trivial", "x * 3", 21),
+            &input,
+            |x| x * 3,
+            |out| {
+                let ok =
+                    out.len() == input.len() && out.iter().zip(&input).all(|(o, x)| *o == x * 3);
+                assert!(ok, "scoped-map/trivial: wrong output");
+            },
+            2.0,
+        );
+        let expect = reference(s.n, medium);
+        scoped_map(
+            &mut csv,
+            s,
+            ("scoped-map/200ns", "the 200 ns job", 3),
+            &input,
+            |x| crate::job::work(*x, medium),
+            |out| {
+                let sum = out.iter().fold(0u64, |a, v| a.wrapping_add(*v));
+                assert_eq!(
+                    (out.len(), sum),
+                    (input.len(), expect),
+                    "scoped-map/200ns: count/checksum"
+                );
+            },
+            1.1,
+        );
+    }
+
     let floor = cacheline_pingpong(s, s.lat_n / 10);
     println!(
         "\n# cache-line round trip (floor) at end: p50 {:.0} ns",
@@ -594,5 +658,136 @@ fn latency_table(names: &[String], res: &[[Vec<f64>; 4]], floor: &str) {
             p50 / c50,
             p99 / c99
         );
+    }
+}
+
+/// Ping-pong through a handle against through `recv` (and the channel
+/// pool): one worker, one job in flight; a table of the medians over
+/// rounds, then each handle contender's p50 over its `recv` twin's. The
+/// share of round trips over 10 us shows how often a thread parked on the
+/// way (a wake-up costs tens of microseconds here).
+fn handle_latency(csv: &mut Samples, s: &Settings, c: Cost) {
+    /// A round trip this slow had a thread park on the way.
+    const SLOW_NS: u64 = 10_000;
+    let label = "handle-latency";
+    let variants: Vec<(Trip, bool)> = s
+        .pinning
+        .flags()
+        .iter()
+        .flat_map(|&p| Trip::all().into_iter().map(move |t| (t, p)))
+        .collect();
+    // Per variant: p50, p99, p99.9 and the share over 10 us per round, and
+    // the floor p50 measured just before it.
+    let mut res = vec![[(); 5].map(|()| Vec::new()); variants.len()];
+    for round in 0..s.rounds {
+        for (i, &(t, pinned)) in variants.iter().enumerate() {
+            let near = cacheline_pingpong(s, s.lat_n / 10);
+            let lat = t.run(&s.with(1, pinned), s.lat_n, c);
+            let v = [
+                pct(&lat, 0.5),
+                pct(&lat, 0.99),
+                pct(&lat, 0.999),
+                1.0 - lat.quantile_below(SLOW_NS),
+                pct(&near, 0.5),
+            ];
+            for (m, x) in v.iter().enumerate() {
+                res[i][m].push(*x);
+            }
+            csv.quantiles(label, &t.name(), 1, pinned, round, &lat);
+            csv.row(label, &t.name(), 1, pinned, round, "over_10us", v[3]);
+            csv.row(label, &t.name(), 1, pinned, round, "floor_p50", v[4]);
+        }
+    }
+    let med = |i: usize, m: usize| median(&res[i][m]);
+    let find = |t: Trip, p: bool| variants.iter().position(|&v| v == (t, p));
+    println!(
+        "\n## {label}: one job in flight, one worker, the caller blocks for each answer \
+         (`Handle::wait` / `recv`; \"spin\": polls `try_take` / `try_recv`), {} round trips \
+         per run, medians over {} rounds, ns\n\n{}\n",
+        s.lat_n,
+        s.rounds,
+        floor_line(s)
+    );
+    println!(
+        "| contender | p50 | p99 | p99.9 | trips over 10 us | floor p50 (just before) | p50 / (2 x floor) | p50 vs channel pool | p99 vs channel pool |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    for (i, &(t, p)) in variants.iter().enumerate() {
+        let chan = find(Trip::Channel, p).expect("the channel pool runs");
+        let [p50, p99, p999, slow, fl] = [0, 1, 2, 3, 4].map(|m| med(i, m));
+        println!(
+            "| {} | {p50:.0} | {p99:.0} | {p999:.0} | {:.1}% | {fl:.0} | {:.2} | {:.3}x | {:.3}x |",
+            tag(&t.name(), p, s.pinning),
+            slow * 100.0,
+            p50 / (2.0 * fl),
+            p50 / med(chan, 0),
+            p99 / med(chan, 1)
+        );
+    }
+    println!();
+    for (h, &(t, p)) in variants.iter().enumerate() {
+        let Some(r) = t.twin().and_then(|twin| find(twin, p)) else {
+            continue;
+        };
+        let ratio = med(h, 0) / med(r, 0);
+        println!(
+            "{} p50 / {} p50: {ratio:.2}x (target <= 1.1x: {}); p99: {:.2}x",
+            tag(&t.name(), p, s.pinning),
+            variants[r].0.name(),
+            if ratio <= 1.1 { "met" } else { "missed" },
+            med(h, 1) / med(r, 1)
+        );
+    }
+}
+
+/// The scoped map `label` (with `what` it computes, and `reps` timed maps
+/// per sample) at every worker count: corepool `map_into` against rayon's
+/// `collect_into_vec` over the borrowed `input`; the table, then corepool
+/// time / rayon time against `target` (at most that many times rayon's).
+#[allow(clippy::too_many_arguments)]
+fn scoped_map<F>(
+    csv: &mut Samples,
+    s: &Settings,
+    (label, what, reps): (&str, &str, usize),
+    input: &[u64],
+    f: F,
+    check: impl Fn(&[u64]),
+    target: f64,
+) where
+    F: Fn(&u64) -> u64 + Sync + Send,
+{
+    let mappers = Mapper::all();
+    let names: Vec<String> = mappers.iter().map(|m| m.name()).collect();
+    let rayon = Mapper::Rayon.name();
+    for &w in &s.worker_list {
+        let rows = throughput_rounds(csv, s, label, w, &names, &rayon, |i, sw| {
+            mappers[i].run(sw, input, &f, reps, &check)
+        });
+        println!(
+            "\nTime per map of {what} over {} borrowed u64s into a reused Vec<u64>: each round's \
+             sample is the median of {reps} maps on a fresh pool (after one untimed map); both \
+             pools have {w} workers (corepool's calling thread works on the map too, rayon's waits \
+             in `install`).\n",
+            input.len()
+        );
+        for &p in s.pinning.flags() {
+            let time = |m: Mapper| {
+                let name = tag(&m.name(), p, s.pinning);
+                rows.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, t)| median(t))
+                    .expect("every mapper ran")
+            };
+            let ratio = time(Mapper::MapInto) / time(Mapper::Rayon);
+            println!(
+                "corepool time / rayon time{}: {ratio:.2}x, rate {:.2}x rayon's (target: time <= {target}x: {})",
+                match s.pinning {
+                    PinMode::Both if p => ", pinned",
+                    PinMode::Both => ", unpinned",
+                    _ => "",
+                },
+                1.0 / ratio,
+                if ratio <= target { "met" } else { "missed" }
+            );
+        }
     }
 }

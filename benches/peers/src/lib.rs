@@ -46,6 +46,28 @@
 //!   pool.
 //! * `priority`, `idle`, `alloc`: high-priority latency under a backlog,
 //!   CPU when nearly idle, allocations per job.
+//! * `handle-latency`: ping-pong as in `latency`, but the caller blocks for
+//!   each answer: corepool `submit_tracked(job)?.wait()` against corepool
+//!   `submit` + `recv` (each with the default `SpinThenPark` and with
+//!   `Spin`), the same pair polling (`try_take` / `try_recv` in a spin
+//!   loop, as `latency` does), and the channel pool (`send` + `recv`);
+//!   p50, p99, p99.9, the share of round trips over 10 µs (a thread
+//!   parked on the way) and each handle p50 / its `recv` twin's p50
+//!   ([`tracked::Trip`]).
+//! * `handle-stream`: `handle-stream/trivial` and `handle-stream/200ns`:
+//!   [`tracked::SUBMITTERS`] (4) unpinned threads share one pool, each
+//!   keeping up to `WINDOW / 4` jobs in flight and getting every result
+//!   back itself: corepool through one `Handle` per job, the channel pool
+//!   through a reply channel per submitter. Every run checks that each
+//!   thread got each of its own results exactly once (through handles: in
+//!   submission order) and panics with every thread's tally if not
+//!   ([`tracked::Fanout`]).
+//! * `scoped-map`: `scoped-map/trivial` (`x * 3`) and `scoped-map/200ns`
+//!   (the 200 ns job) over N borrowed `u64`s: corepool `map_into` against
+//!   rayon's `par_iter().map(f).collect_into_vec(&mut out)` in `install`,
+//!   into a reused `Vec`, same worker count; time per map (the median of
+//!   several maps per round) and corepool time / rayon time
+//!   ([`tracked::Mapper`]).
 //!
 //! Every table is preceded by the cache-line round trip between the bench's
 //! two cores (core 0 and core 1), measured just before it is printed, and
@@ -82,6 +104,7 @@ pub mod job;
 pub mod plot;
 pub mod report;
 pub mod settings;
+pub mod tracked;
 pub mod workloads;
 
 /// Jobs in flight at most, for every streaming contender.

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 ///
 /// Throughput workloads record `seconds` and `mjobs_per_s`; latency-like
 /// ones the quantiles `q0.1` .. `q1` in ns (see [`QUANTILES`]); the others
-/// `floor_p50`, `wait_p99`, `job_ns`, `interval_ns`, `cpu_ms_per_s`,
-/// `allocs_per_job`.
+/// `floor_p50`, `over_10us` (a share of the round trips), `wait_p99`,
+/// `job_ns`, `interval_ns`, `cpu_ms_per_s`, `allocs_per_job`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     pub workload: String,

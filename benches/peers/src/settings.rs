@@ -79,6 +79,14 @@ pub enum Workload {
     Idle,
     /// Allocations per job.
     Alloc,
+    /// Ping-pong through a handle (`submit_tracked` + `wait`) vs through
+    /// `recv`.
+    HandleLatency,
+    /// 4 submitter threads streaming through handles, each result back to
+    /// its own submitter (checked exactly once).
+    HandleStream,
+    /// `map_into` over a borrowed slice vs rayon's `collect_into_vec`.
+    ScopedMap,
 }
 
 /// Which pinning a run uses.
