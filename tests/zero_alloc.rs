@@ -224,17 +224,7 @@ fn run_case(kind: StrategyKind, case: Case, n: usize) -> Result<(), String> {
         format!("{kind} {case:?}: warm-up: recv gave up at {e:?} (expected, received)")
     })?;
 
-    // The roll call: pairs of napping jobs until every worker has run one.
-    let mut naps = 0;
-    while pool.metrics().workers.iter().any(|w| w.executed == 0) {
-        for _ in 0..2 {
-            pool.submit(Job::new(NAP).with_id(u64::MAX)).unwrap();
-        }
-        for _ in 0..2 {
-            pool.recv().expect("a roll-call result");
-        }
-        naps += 2;
-    }
+    let naps = roll_call(&pool);
 
     let mut seen = vec![0u8; 2 * n];
     ALLOCS.store(0, Ordering::SeqCst);
@@ -295,6 +285,23 @@ fn streaming_allocates_nothing() {
     });
 }
 
+/// The roll call: pairs of napping jobs until every worker has run one (so
+/// no worker thread is still starting, which allocates, once the counter
+/// is armed). Returns how many jobs it ran.
+fn roll_call(pool: &Pool<u64, u64, u32>) -> usize {
+    let mut naps = 0;
+    while pool.metrics().workers.iter().any(|w| w.executed == 0) {
+        for _ in 0..2 {
+            pool.submit(Job::new(NAP).with_id(u64::MAX)).unwrap();
+        }
+        for _ in 0..2 {
+            pool.recv().expect("a roll-call result");
+        }
+        naps += 2;
+    }
+    naps
+}
+
 /// Allocations during one `map_into` of `n` items into a buffer that
 /// already has room.
 fn scoped_allocs(pool: &Pool<u64, u64, u32>, input: &[u64], out: &mut Vec<u64>) -> usize {
@@ -310,6 +317,7 @@ fn scoped_allocs(pool: &Pool<u64, u64, u32>, input: &[u64], out: &mut Vec<u64>) 
 /// item: as many allocations for 100 000 items as for 1 000.
 fn scoped_case(kind: StrategyKind) -> Result<(), String> {
     let pool = build(kind, Case::Plain);
+    roll_call(&pool);
     let big: Vec<u64> = (0..100_000).collect();
     let mut out = Vec::with_capacity(big.len());
     // Warm up: every worker has taken part.
@@ -362,6 +370,7 @@ fn tracked_stream(pool: &Pool<u64, u64, u32>, n: usize, sync: bool) -> Result<()
 /// Jobs through handles allocate nothing, waited on or polled.
 fn tracked_case(kind: StrategyKind, n: usize) -> Result<(), String> {
     let pool = build(kind, Case::Plain);
+    roll_call(&pool);
     for sync in [true, false] {
         tracked_stream(&pool, 2_000, sync)?;
         ALLOCS.store(0, Ordering::SeqCst);
