@@ -49,6 +49,21 @@
 //!   times, so `bottom` moves down, up and down under the thief's claims and
 //!   the owner's last pop races the thief for item 3; each item comes out
 //!   exactly once, the owner's newest first.
+//! * `push_pop_push_races_thief`: the thief starts on an empty deque while
+//!   the owner pushes, pops that item back, and pushes twice more; every
+//!   item is taken once, seen only through the owner's own stores.
+//! * `two_thieves_wrap_full_deque`: two thieves on a full capacity-2 deque
+//!   whose indices have wrapped, while the owner pushes into the first slot
+//!   a thief releases and pops: no slot is overwritten while read.
+//! * `thief_on_batch_destination`: a thief steals from the deque a batch
+//!   steal is filling (whose room depends on that thief's release).
+//! * `batch_claim_of_two_races_pops`: a batch claims two positions, one CAS
+//!   each, while the owner pops down into the second.
+//! * `second_steal_reaches_repushed_position`,
+//!   `batch_second_position_repushed`: a thief (or a batch's second
+//!   position) claims a position the owner popped and pushed into again
+//!   after the threads started: the claim's `bottom` loads must acquire
+//!   that push (the mutation run found both gaps).
 #![cfg(feature = "loom")]
 
 mod common;
@@ -582,6 +597,72 @@ fn batch_claim_of_two_races_pops() {
             "owner pops not newest first: {popped:?}"
         );
         let mut got = popped;
+        got.extend(thief.join().unwrap());
+        got.extend(drain(&w));
+        assert_exactly_once(got, &[1, 2, 3, 4]);
+    });
+}
+
+/// Two items; the owner pops the newest (no CAS: it sees two) and pushes a
+/// new item into the position it popped, while a thief steals twice: the
+/// thief's second steal can claim the re-pushed position, whose slot the
+/// owner wrote after the spawn, so the claim's `bottom` load after its
+/// fence must be Acquire.
+#[test]
+fn second_steal_reaches_repushed_position() {
+    model("second_steal_reaches_repushed_position", || {
+        let (w, s) = deque::new::<usize>(4);
+        w.push(1).unwrap();
+        w.push(2).unwrap();
+        let thief = thread::spawn(move || {
+            let mut got: Vec<usize> = Vec::new();
+            for _ in 0..2 {
+                got.extend(steal_one(&s));
+            }
+            got
+        });
+        let owner = thread::spawn(move || {
+            let got: Vec<usize> = w.pop().into_iter().collect();
+            w.push(3).unwrap();
+            (got, w)
+        });
+        let (mut got, w) = owner.join().unwrap();
+        got.extend(thief.join().unwrap());
+        got.extend(drain(&w));
+        assert_exactly_once(got, &[1, 2, 3]);
+    });
+}
+
+/// Three items; a batch of two races the owner popping two and pushing one
+/// into the second position the batch claims: the batch's later `bottom`
+/// loads must be Acquire too.
+#[test]
+fn batch_second_position_repushed() {
+    model("batch_second_position_repushed", || {
+        let (w, s) = deque::new::<usize>(4);
+        for i in 1..=3 {
+            w.push(i).unwrap();
+        }
+        let thief = thread::spawn(move || {
+            let (mine, _ms) = deque::new::<usize>(4);
+            loop {
+                match s.steal_batch(&mine) {
+                    Steal::Retry => {
+                        thread::yield_now();
+                        continue;
+                    }
+                    _ => break,
+                }
+            }
+            drain(&mine)
+        });
+        let owner = thread::spawn(move || {
+            let mut got: Vec<usize> = w.pop().into_iter().collect();
+            got.extend(w.pop());
+            w.push(4).unwrap();
+            (got, w)
+        });
+        let (mut got, w) = owner.join().unwrap();
         got.extend(thief.join().unwrap());
         got.extend(drain(&w));
         assert_exactly_once(got, &[1, 2, 3, 4]);

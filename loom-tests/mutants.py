@@ -12,8 +12,11 @@ fails:
 3. the stress tests it names (`stress = [...]`), in release mode.
 
 A failing or timed-out test "catches" the mutant. Each mutant says what it
-expects: `caught`, or `equivalent` with a one-line argument (`why`) that the
-change is invisible under the C++ memory model (or harmless by design). The
+expects: `caught`; `equivalent`, with a one-line argument (`why`) that the
+change is invisible under the C++ memory model (or harmless by design); or
+`undetectable`, with the reason no available checker can see a change that
+is a real bug (for instance one that needs a thread to run between a store
+and the fence right after it, where loom 0.7 never schedules). The
 run ends with a markdown table and exits non-zero when an expectation is
 wrong: a survivor expected to be caught (a model lost its teeth), or an
 "equivalent" mutant that something catches (the argument is wrong).
@@ -24,9 +27,9 @@ Usage (from the repository root; needs Python 3.11+ and cargo):
     python3 loom-tests/mutants.py deque-push-top  # ids starting with these
     python3 loom-tests/mutants.py --list          # the list, no runs
 
-The copy lives in `target/mutants/tree` with its own target directory, so
-rebuilds are incremental across mutants and runs; results go to
-`target/mutants/results.md` as well as stdout.
+The copy lives in `$MUTANTS_DIR/tree` (default `/tmp/corepool-mutants`)
+with its own target directory, so rebuilds are incremental across mutants
+and runs; results go to `$MUTANTS_DIR/results.md` as well as stdout.
 """
 
 import argparse
@@ -40,7 +43,9 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORK = ROOT / "target" / "mutants"
+# Outside the repository: a copy inside it would sit in the workspace of the
+# repository's own Cargo.toml, which cargo refuses.
+WORK = Path(os.environ.get("MUTANTS_DIR", "/tmp/corepool-mutants"))
 TREE = WORK / "tree"
 
 # The loom targets, cheapest first (the order the fallback runs them in).
@@ -79,10 +84,10 @@ def load_mutants():
         if m["id"] in ids:
             sys.exit(f"duplicate mutant id {m['id']}")
         ids.add(m["id"])
-        if m["expect"] not in ("caught", "equivalent"):
-            sys.exit(f"mutant {m['id']}: expect is `caught` or `equivalent`")
-        if m["expect"] == "equivalent" and "why" not in m:
-            sys.exit(f"mutant {m['id']}: an equivalent mutant needs `why`")
+        if m["expect"] not in ("caught", "equivalent", "undetectable"):
+            sys.exit(f"mutant {m['id']}: expect is `caught`, `equivalent` or `undetectable`")
+        if m["expect"] != "caught" and "why" not in m:
+            sys.exit(f"mutant {m['id']}: a survivor needs `why`")
     return mutants
 
 
@@ -155,6 +160,10 @@ def cargo_test(args, timeout, env_extra=None):
     for name in FAILED.findall(text) + PANICKED.findall(text):
         if name != "main" and name not in names:
             names.append(name)
+    if out.returncode != 0 and not names:
+        # No test failed, yet cargo did: a tool error (a build or manifest
+        # problem), not a catch.
+        raise SystemExit(f"cargo failed without a failing test:\n{text[-3000:]}")
     return names, ("fail" if out.returncode else "pass")
 
 
@@ -216,7 +225,12 @@ def main():
             wrong.append(m["id"])
         by = ", ".join(f"`{t}`" for t in caught[:4]) + (" ..." if len(caught) > 4 else "")
         print(f"{m['id']:40} {verdict:9} {took:5.0f} s  {by}", flush=True)
-        note = by if caught else f"survives: {m.get('why', '**expected to be caught**')}"
+        if caught:
+            note = by
+        elif m["expect"] == "undetectable":
+            note = f"survives, a real bug no checker here can see: {m['why']}"
+        else:
+            note = f"survives: {m.get('why', '**expected to be caught**')}"
         rows.append(f"| `{m['id']}` | {m['what']} | {note} |")
 
     table = "| mutant | change | caught by |\n|---|---|---|\n" + "\n".join(rows) + "\n"
