@@ -645,14 +645,8 @@ fn batch_second_position_repushed() {
         }
         let thief = thread::spawn(move || {
             let (mine, _ms) = deque::new::<usize>(4);
-            loop {
-                match s.steal_batch(&mine) {
-                    Steal::Retry => {
-                        thread::yield_now();
-                        continue;
-                    }
-                    _ => break,
-                }
+            while let Steal::Retry = s.steal_batch(&mine) {
+                thread::yield_now();
             }
             drain(&mine)
         });
