@@ -59,6 +59,16 @@
 //! assert_eq!(q.pop(), Some("low"));
 //! assert_eq!(q.pop(), Some("high"));
 //! ```
+//!
+//! **Orderings no model tells from Relaxed** (arguments in the mutation table,
+//! `loom-tests/README.md`): the Release on the `fetch_or` that sets a bit,
+//! the Acquire on the `occupied` loads in `pop` and `is_empty`, the AcqRel
+//! on the clearing `fetch_and`, and the Release on the `fetch_or` that puts
+//! a bit back. Items never travel through the bitmap (they are published by
+//! their ring's `seq`), so the bitmap's orderings only make a set bit's
+//! level visible sooner; they are kept so that the bitmap can be read on
+//! its own (a caller that sees a bit sees the push that set it), which the
+//! docs of `is_empty` promise, and they cost nothing on x86.
 
 use core::fmt;
 

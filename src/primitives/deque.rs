@@ -53,6 +53,18 @@
 //! assert_eq!(worker.pop(), Some(2)); // the owner takes the newest
 //! assert_eq!(worker.pop(), None);
 //! ```
+//!
+//! **Orderings no model tells from Relaxed** (the mutation table in
+//! `loom-tests/README.md` gives each argument): the first `top` load and the
+//! fence-free first look at `bottom` in `claim`, the claim CASes (SeqCst),
+//! the pop's last-item CAS (SeqCst) and its two stores restoring `bottom`
+//! (Release), and the batch destination's `top` load (Acquire). They stay as
+//! they are: each makes its pairing local to the line it is on instead of
+//! resting on a fence or an RMW elsewhere in the function, and on x86 they
+//! cost nothing over Relaxed (loads and CASes compile the same). The pop's
+//! store lowering `bottom` is the opposite case: it must be Release (a
+//! Relaxed store ends the pushes' release sequence), though no loom model
+//! can show it.
 
 use core::cell::Cell;
 use core::fmt;

@@ -26,6 +26,14 @@
 //! assert_eq!(gate.enter_ticket(), None);
 //! assert_eq!(gate.tickets(), 2); // the refused entry spent a ticket too
 //! ```
+//!
+//! **Orderings no model tells from Relaxed** (arguments in the mutation table,
+//! `loom-tests/README.md`): the Release store and Acquire load of
+//! `closed_at` (only its value is used; what a closer must see of the
+//! submitters it acquires through `left`) and the Acquire load in
+//! `tickets` (every write to `entered` is a Relaxed RMW). Kept so that a
+//! second closer, or a caller of `tickets`, sees what the first closer did
+//! before publishing, should a later change publish something through them.
 
 use core::fmt;
 

@@ -36,6 +36,11 @@
 //! q.wait(|| !q.ring().is_empty(), None); // returns at once: an item is there
 //! assert_eq!(q.ring().pop(), Some(1));
 //! ```
+//!
+//! The waiter's re-check of the ring under the lock in `wait` is redundant
+//! since registrations carry an epoch (the mutation table in
+//! `loom-tests/README.md` argues it); it stays as a cheap early return that
+//! saves a sleep when a push landed between the last look and the lock.
 
 use core::fmt;
 use std::time::Instant;

@@ -28,6 +28,11 @@
 //! sleep.wake_one(); // ...then wake a sleeper, if there is one
 //! worker.join().unwrap();
 //! ```
+//!
+//! Clearing a sleeper's bit after `park` returns is not needed for
+//! correctness (the mutation table in `loom-tests/README.md`: a bit left set
+//! after a stale token only costs a spurious wake-up); it keeps such
+//! wake-ups from piling up.
 #![doc = include_str!("sleep.md")]
 
 use core::fmt;
