@@ -58,3 +58,31 @@ impl Backoff {
         self.step = 0;
     }
 }
+
+/// How long a thread waiting for a result (`Pool::recv`, `Handle::wait`)
+/// keeps polling before it blocks. Longer than a futex wake-up takes on a
+/// busy VM (tens of microseconds): with a shorter spin, once one side of a
+/// ping-pong has blocked, the other side's spin runs out before it is woken
+/// too, and every round trip then pays two wake-ups (PERFORMANCE.md, "What
+/// limits each figure").
+pub(crate) const WAIT_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// Polls `ready` for up to `d` (spinning with pause hints, reading the clock
+/// every 32 polls); true as soon as it says so. Under loom, one look.
+pub(crate) fn poll_for(d: std::time::Duration, mut ready: impl FnMut() -> bool) -> bool {
+    if cfg!(feature = "loom") {
+        return ready();
+    }
+    let start = std::time::Instant::now();
+    loop {
+        for _ in 0..32 {
+            if ready() {
+                return true;
+            }
+            crate::sync::spin_loop();
+        }
+        if start.elapsed() >= d {
+            return false;
+        }
+    }
+}

@@ -9,7 +9,7 @@ use core::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::job::JobId;
-use crate::primitives::backoff::Backoff;
+use crate::primitives::backoff::{Backoff, WAIT_SPIN, poll_for};
 use crate::primitives::slots::{Slots, Ticket};
 use crate::result::JobResult;
 
@@ -97,6 +97,8 @@ impl<'p, R, E> Handle<'p, R, E> {
             backoff.snooze();
         }
         let t = self.ticket.take().expect("checked above");
+        // Poll a while longer than a wake-up takes before blocking.
+        poll_for(WAIT_SPIN, || self.slots.is_ready(&t));
         self.slots.wait(t)
     }
 

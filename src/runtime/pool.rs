@@ -6,7 +6,7 @@ use crate::config::{Config, IdlePolicy};
 use crate::error::{RunError, SubmitError};
 use crate::job::{Job, JobId};
 use crate::metrics::{self, Metrics};
-use crate::primitives::backoff::Backoff;
+use crate::primitives::backoff::{Backoff, WAIT_SPIN, poll_for};
 use crate::result::JobResult;
 use crate::strategy::{Builtin, Strategy};
 use crate::sync::{Arc, Ordering, thread};
@@ -408,6 +408,16 @@ where
             // hammered), yield a few times, then block.
             if !backoff.is_napping() {
                 backoff.snooze();
+                continue;
+            }
+            // Poll a while longer than a wake-up takes before blocking
+            // (`WAIT_SPIN`), bounded by the deadline.
+            let spin = deadline.map_or(WAIT_SPIN, |d| {
+                d.saturating_duration_since(Instant::now()).min(WAIT_SPIN)
+            });
+            if poll_for(spin, || {
+                !q.ring().is_empty() || self.shared.outstanding() == 0
+            }) {
                 continue;
             }
             q.wait(|| self.shared.outstanding() == 0, deadline);
