@@ -418,6 +418,10 @@ where
             if poll_for(spin, || {
                 !q.ring().is_empty() || self.shared.outstanding() == 0
             }) {
+                // A result (perhaps still being written), or nothing more
+                // to wait for: back to the short back-off, whose steps are
+                // yield points (and let a slow writer finish).
+                backoff.reset();
                 continue;
             }
             q.wait(|| self.shared.outstanding() == 0, deadline);
