@@ -86,6 +86,22 @@ fn steal_one<T>(s: &Stealer<T>) -> Option<T> {
     }
 }
 
+/// One batch steal into `mine`, retrying (with a yield) while it reports
+/// a lost race; a batch is one or two items in these models.
+fn steal_batch_into<T>(s: &Stealer<T>, mine: &Worker<T>) {
+    loop {
+        match s.steal_batch(mine) {
+            Steal::Success(n) => assert!((1..=2).contains(&n), "batch of {n}"),
+            Steal::Empty => {}
+            Steal::Retry => {
+                thread::yield_now();
+                continue;
+            }
+        }
+        return;
+    }
+}
+
 /// Pops everything left in `w`.
 fn drain<T>(w: &Worker<T>) -> Vec<T> {
     std::iter::from_fn(|| w.pop()).collect()
@@ -530,17 +546,7 @@ fn thief_on_batch_destination() {
         // (two, or one while 10 still fills a slot) into it, then pops what
         // is left there.
         let batcher = thread::spawn(move || {
-            loop {
-                match s.steal_batch(&mine) {
-                    Steal::Success(n) => assert!((1..=2).contains(&n), "batch of {n}"),
-                    Steal::Empty => {}
-                    Steal::Retry => {
-                        thread::yield_now();
-                        continue;
-                    }
-                }
-                break;
-            }
+            steal_batch_into(&s, &mine);
             drain(&mine)
         });
         // A second thief steals from `mine` (10 first) while the batch is
@@ -571,17 +577,7 @@ fn batch_claim_of_two_races_pops() {
         // Four items: the batch claims positions 0 and 1 with two CASes.
         let thief = thread::spawn(move || {
             let (mine, _mine_stealer) = deque::new::<usize>(4);
-            loop {
-                match s.steal_batch(&mine) {
-                    Steal::Success(n) => assert!((1..=2).contains(&n), "batch of {n}"),
-                    Steal::Empty => {}
-                    Steal::Retry => {
-                        thread::yield_now();
-                        continue;
-                    }
-                }
-                break;
-            }
+            steal_batch_into(&s, &mine);
             drain(&mine)
         });
         // Three pops: the third reaches position 1 while the batch may be
@@ -645,9 +641,7 @@ fn batch_second_position_repushed() {
         }
         let thief = thread::spawn(move || {
             let (mine, _ms) = deque::new::<usize>(4);
-            while let Steal::Retry = s.steal_batch(&mine) {
-                thread::yield_now();
-            }
+            steal_batch_into(&s, &mine);
             drain(&mine)
         });
         let owner = thread::spawn(move || {

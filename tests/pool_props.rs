@@ -17,6 +17,9 @@
 //! build with more).
 #![cfg(not(feature = "loom"))]
 
+#[path = "pool_support.rs"]
+mod support;
+
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -554,21 +557,6 @@ fn watchdog(
     }
 }
 
-fn quiet_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let on_worker = std::thread::current()
-                .name()
-                .is_some_and(|n| n.starts_with("corepool-worker"));
-            if !on_worker {
-                default(info);
-            }
-        }));
-    });
-}
-
 fn cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
@@ -596,7 +584,7 @@ proptest! {
             Just(End::DrainThenDrop),
         ],
     ) {
-        quiet_panics();
+        support::quiet_worker_panics();
         let r = watchdog(Duration::from_secs(30), move || run_case(setup, ops, end));
         prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }

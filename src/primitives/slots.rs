@@ -110,10 +110,11 @@ pub struct Slots<V> {
     free: Ring<u32, CacheLine>,
 }
 
-// SAFETY: a slot's value is written by its one producer before `READY` is
-// published (Release) and read by the one ticket holder after seeing it
-// (Acquire), or by whichever of the two finishes the slot (module docs);
-// values cross threads, so `V: Send`.
+// A slot's value is written by its one producer (after claiming the cell)
+// before `READY` is published (Release), and read by the one ticket holder
+// after seeing it (Acquire), or by whichever of the two finishes the slot
+// (module docs).
+// SAFETY: values cross threads only as above, so `V: Send` suffices.
 unsafe impl<V: Send> Send for Slots<V> {}
 // SAFETY: as above.
 unsafe impl<V: Send> Sync for Slots<V> {}

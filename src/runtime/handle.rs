@@ -9,7 +9,7 @@ use core::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::job::JobId;
-use crate::primitives::backoff::{Backoff, WAIT_SPIN, poll_for};
+use crate::primitives::backoff::{WAIT_SPIN, poll_for};
 use crate::primitives::slots::{Slots, Ticket};
 use crate::result::JobResult;
 
@@ -80,23 +80,15 @@ impl<'p, R, E> Handle<'p, R, E> {
         self.slots.try_take(&mut self.ticket)
     }
 
-    /// Waits for the result: spins briefly (a result due within about a
-    /// microsecond is picked up without sleeping), then sleeps until the
-    /// worker wakes this thread.
+    /// Waits for the result: polls for up to 50 µs (longer than a wake-up
+    /// takes, so a ping-pong does not fall into parking on both sides), then
+    /// sleeps until the worker wakes this thread.
     ///
     /// # Panics
     /// If the result was already taken with [`try_take`](Handle::try_take)
     /// or [`wait_timeout`](Handle::wait_timeout).
     pub fn wait(mut self) -> JobResult<R, E> {
-        assert!(self.ticket.is_some(), "the result was already taken");
-        let mut backoff = Backoff::new();
-        while !backoff.is_napping() {
-            if let Some(r) = self.slots.try_take(&mut self.ticket) {
-                return r;
-            }
-            backoff.snooze();
-        }
-        let t = self.ticket.take().expect("checked above");
+        let t = self.ticket.take().expect("the result was already taken");
         // Poll a while longer than a wake-up takes before blocking.
         poll_for(WAIT_SPIN, || self.slots.is_ready(&t));
         self.slots.wait(t)

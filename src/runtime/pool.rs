@@ -186,17 +186,7 @@ where
     /// assert_eq!(pool.results().count(), 100);
     /// ```
     pub fn submit(&self, job: Job<T>) -> Result<JobId, SubmitError<T>> {
-        let mut job = job;
-        let mut backoff = Backoff::new();
-        loop {
-            match self.submit_once(job) {
-                Err(SubmitError::Full(back)) => {
-                    job = back;
-                    backoff.snooze();
-                }
-                other => return other,
-            }
-        }
+        retry_while_full(job, |j| self.submit_once(j))
     }
 
     /// Submits a job whose result goes to the returned [`Handle`] (not to
@@ -229,17 +219,7 @@ where
     /// for t in threads { t.join().unwrap(); }
     /// ```
     pub fn submit_tracked(&self, job: Job<T>) -> Result<Handle<'_, R, E>, SubmitError<T>> {
-        let mut job = job;
-        let mut backoff = Backoff::new();
-        loop {
-            match self.try_submit_tracked(job) {
-                Err(SubmitError::Full(back)) => {
-                    job = back;
-                    backoff.snooze();
-                }
-                other => return other,
-            }
-        }
+        retry_while_full(job, |j| self.try_submit_tracked(j))
     }
 
     /// The async form of [`submit_tracked`](Pool::submit_tracked): a
@@ -746,13 +726,14 @@ where
             input, output, f, workers, grain,
         ));
         let erased: std::sync::Arc<dyn super::scoped::ScopedWork + '_> = map.clone();
-        // SAFETY: only the lifetime is erased (same fat pointer). The
-        // workers use the borrows it points to only for positions they
-        // claimed and before counting them finished, and `map.wait()`
-        // below returns only after every position was counted finished
-        // (scoped.rs, arguments 1 to 4; ARCHITECTURE.md, "Scoped maps"), so
-        // no use outlives the borrows, whoever drops the last `Arc`.
         let erased: std::sync::Arc<dyn super::scoped::ScopedWork + 'static> =
+            // SAFETY: only the lifetime is erased (same fat pointer). The
+            // workers use the borrows it points to only for positions they
+            // claimed and before counting them finished, and `map.wait()`
+            // below returns only after every position was counted finished
+            // (scoped.rs, arguments 1 to 4; ARCHITECTURE.md, "Scoped
+            // maps"), so no use outlives the borrows, whoever drops the
+            // last `Arc`.
             unsafe { core::mem::transmute(erased) };
         *sh.scoped.lock().unwrap_or_else(|e| e.into_inner()) = Some(erased);
         // Ordering: Release pairs with the workers' Acquire load of the
@@ -822,50 +803,29 @@ where
         }
         if !batch.wait(deadline) {
             batch.expire();
-            let mut count = 0;
-            for range in batch.claim_rest() {
-                for k in range {
-                    let idx = batch.index(k);
-                    // SAFETY: `claim_rest` claimed these positions for us.
-                    let job = unsafe { sh.take_batch_job(&batch, idx) };
-                    let result =
-                        worker::unstarted_result(&job, crate::JobError::TimedOut, NO_WORKER);
-                    // SAFETY: as above.
-                    unsafe { batch.put_result(idx, result) };
-                    count += 1;
-                }
-            }
-            if count > 0 {
-                // Ordering: a metric.
-                sh.shared_stats
-                    .batch_timed_out
-                    .fetch_add(count as u64, Ordering::Relaxed);
-                batch.finished(count);
-            }
-            // Positions still running: a batch with a deadline waits for
-            // none of them. Each is taken over (its worker drops its result
-            // when the job returns) and reported timed out; a position
-            // claimed but not yet begun is begun or finished within a few
-            // steps of pool code, so poll for it.
-            let mut stuck = 0u64;
+            // Every unclaimed position is answered `TimedOut` here, and every
+            // running one is taken over (its worker drops its result when the
+            // job returns): a batch with a deadline waits for none of them.
+            // A position claimed but not yet begun is begun or finished
+            // within a few steps of pool code, so poll for it. `claim_rest`
+            // runs every round: a thief may put the rest of a half it stole
+            // just before the first one back in its own slice (split.rs,
+            // invariant 3), and if it then loses a takeover it leaves the
+            // batch without claiming them (found by a review).
+            let mut timed_out = 0u64;
             loop {
-                // Positions a thief stole just before `claim_rest` and put
-                // back in its own slice after it (split.rs, invariant 3):
-                // the thief claims them one by one, but if it loses a
-                // takeover it leaves the batch, so claim what is left each
-                // round (found by a review).
+                let mut count = 0;
                 for range in batch.claim_rest() {
                     for k in range {
                         let idx = batch.index(k);
-                        // SAFETY: `claim_rest` claimed these positions.
+                        // SAFETY: `claim_rest` claimed these positions for us.
                         let job = unsafe { sh.take_batch_job(&batch, idx) };
                         let result =
                             worker::unstarted_result(&job, crate::JobError::TimedOut, NO_WORKER);
                         // SAFETY: as above.
                         unsafe { batch.put_result(idx, result) };
                         worker::drop_quietly(job);
-                        batch.finished(1);
-                        stuck += 1;
+                        count += 1;
                     }
                 }
                 for (k, id) in batch.take_running() {
@@ -875,18 +835,21 @@ where
                     // SAFETY: `take_running` made position `k` ours: its
                     // worker will not write it.
                     unsafe { batch.put_result(idx, result) };
-                    batch.finished(1);
-                    stuck += 1;
+                    count += 1;
+                }
+                if count > 0 {
+                    batch.finished(count);
+                    timed_out += count as u64;
                 }
                 if batch.wait(Instant::now().checked_add(Duration::from_micros(50))) {
                     break;
                 }
             }
-            if stuck > 0 {
+            if timed_out > 0 {
                 // Ordering: a metric.
                 sh.shared_stats
                     .batch_timed_out
-                    .fetch_add(stuck, Ordering::Relaxed);
+                    .fetch_add(timed_out, Ordering::Relaxed);
             }
         }
         *sh.batch.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -1285,6 +1248,26 @@ where
 
     fn next(&mut self) -> Option<Self::Item> {
         self.pool.recv()
+    }
+}
+
+/// Submits `job` with `try_submit` until it is not handed back `Full`,
+/// backing off between attempts (spinning, then yielding, then sleeping in
+/// 50 µs steps).
+fn retry_while_full<T, V>(
+    job: Job<T>,
+    mut try_submit: impl FnMut(Job<T>) -> Result<V, SubmitError<T>>,
+) -> Result<V, SubmitError<T>> {
+    let mut job = job;
+    let mut backoff = Backoff::new();
+    loop {
+        match try_submit(job) {
+            Err(SubmitError::Full(back)) => {
+                job = back;
+                backoff.snooze();
+            }
+            other => return other,
+        }
     }
 }
 

@@ -40,7 +40,7 @@ pub(crate) fn push_blocking<R, E>(
             // Nobody will receive it: the pool was shut down around this
             // worker (`shutdown_timeout`). Drop it (a panic in its `Drop`
             // contained) rather than wait forever.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(r)));
+            super::worker::drop_quietly(r);
             return;
         }
         on_wait();

@@ -8,7 +8,9 @@
 //! while priorities are in use every new job goes to the buckets, which
 //! serve them highest first. Hysteresis: the first job with a priority above
 //! 0 switches to priority at once (ordering is a promise); the switch back
-//! waits until no such job has come for [`CALM`], so a mixed workload does
+//! waits until no such job has come for [`CALM`] (as seen by a check every
+//! 256th plain push on a thread; a job above priority 0 reads the clock
+//! only when it is the first since such a check), so a mixed workload does
 //! not flap.
 //!
 //! The switch is one CAS on `mode`; a push reads `mode` with a Relaxed load
@@ -27,7 +29,7 @@ use super::{
     BatchPlan, BatchShape, PoolShape, PriorityStrategy, Source, Strategy, Wake, WorkStealing,
 };
 use crate::primitives::deque::Worker;
-use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// How long without a job above priority 0 before the adaptive strategy
 /// goes back to work-stealing.
@@ -83,8 +85,12 @@ pub struct Adaptive<J> {
     ws: WorkStealing<J>,
     prio: PriorityStrategy<J>,
     mode: CachePadded<AtomicU32>,
-    /// Stamp of the latest push above priority 0 (updated at most once per
-    /// millisecond, to keep that line quiet).
+    /// Set by the first push above priority 0 after a calm check (which
+    /// clears it), so such pushes read the clock and write these lines
+    /// once per check, not once per job.
+    prio_seen: CachePadded<AtomicBool>,
+    /// Stamp of the first push above priority 0 since the last calm check
+    /// (or earlier, when none came since).
     last_prio: CachePadded<AtomicU64>,
     ran: Box<[CachePadded<Ran>]>,
     log: StdMutex<Log>,
@@ -116,6 +122,7 @@ impl<J> Adaptive<J> {
             ws: WorkStealing::new(shape),
             prio: PriorityStrategy::new(shape),
             mode: CachePadded::new(AtomicU32::new(MODE_STEALING)),
+            prio_seen: CachePadded::new(AtomicBool::new(false)),
             last_prio: CachePadded::new(AtomicU64::new(0)),
             ran: (0..shape.workers)
                 .map(|_| {
@@ -163,22 +170,34 @@ impl<J> Adaptive<J> {
         // Ordering: see `switch`.
         let mode = self.mode.load(Ordering::Relaxed);
         if priority > 0 {
-            let now = crate::job::stamp_now();
-            // Ordering: Relaxed: a clock value for the hysteresis only.
-            if now.saturating_sub(self.last_prio.load(Ordering::Relaxed)) > 1_000_000 {
+            // Ordering (`prio_seen`, `last_prio`): Relaxed: hints for the
+            // hysteresis only; both queues are popped whatever they say.
+            let mut stamped = None;
+            if !self.prio_seen.load(Ordering::Relaxed) {
+                let now = crate::job::stamp_now();
                 self.last_prio.store(now, Ordering::Relaxed);
+                self.prio_seen.store(true, Ordering::Relaxed);
+                stamped = Some(now);
             }
             if mode != MODE_PRIORITY {
+                let now = stamped.unwrap_or_else(crate::job::stamp_now);
                 self.switch(mode, MODE_PRIORITY, SwitchReason::PrioritiesInUse, now);
             }
             return true;
         }
         if mode == MODE_PRIORITY {
+            // Every 256th plain push on a thread: clear `prio_seen` (the
+            // next job above priority 0 stamps `last_prio` again) and switch
+            // back if the latest stamp is older than `CALM`.
             if calm_check_due() {
                 let now = crate::job::stamp_now();
                 // Ordering: as above.
-                let last = self.last_prio.load(Ordering::Relaxed);
-                if now.saturating_sub(last) > CALM.as_nanos() as u64 {
+                if self.prio_seen.load(Ordering::Relaxed) {
+                    self.prio_seen.store(false, Ordering::Relaxed);
+                }
+                if now.saturating_sub(self.last_prio.load(Ordering::Relaxed))
+                    > CALM.as_nanos() as u64
+                {
                     self.switch(
                         MODE_PRIORITY,
                         MODE_STEALING,
