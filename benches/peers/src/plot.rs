@@ -7,8 +7,9 @@
 //!   `mjobs_per_s`: million jobs per second by worker count, one line per
 //!   contender, pinned samples (unpinned if there are no pinned ones).
 //! * `latency-<workload>.png` for each workload with quantiles: latency by
-//!   percentile on a "nines" axis (`x = -log10(1 - p)`), log-scale ns, one
-//!   line per contender at its largest worker count.
+//!   percentile on a "nines" axis (`1 / (1 - p)` on a log scale, one decade
+//!   per nine), log-scale ns, one line per contender at its largest worker
+//!   count.
 //! * `pinning-<workload>.png` for each of those workloads that has both pinned
 //!   and unpinned samples: pinned vs unpinned bars per contender (Mjobs/s, or
 //!   the p50 latency), at the largest worker count present in both.
@@ -26,9 +27,6 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 
 use plotters::coord::Shift;
-use plotters::coord::combinators::LogCoord;
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
-use plotters::coord::types::RangedCoordf64;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -191,14 +189,17 @@ fn quantile(metric: &str) -> Option<f64> {
     (p > 0.0 && p < 1.0).then_some(p)
 }
 
-/// The "nines" position of quantile `p`: 0.9 -> 1, 0.99 -> 2, 0.999 -> 3.
-fn nines(p: f64) -> f64 {
-    -(1.0 - p).log10()
+/// The position of quantile `p` on the log-scale percentile axis: one in
+/// how many samples lies beyond it, `1 / (1 - p)` (0.9 -> 10, 0.99 -> 100),
+/// so each nine is one decade.
+fn tail(p: f64) -> f64 {
+    1.0 / (1.0 - p)
 }
 
-/// Tick label for a quantile: 0.5 -> `p50`, 0.999 -> `p99.9`.
-fn percentile_label(p: f64) -> String {
-    format!("p{}", trim_num(p * 100.0, 4))
+/// Percentile axis label at position `x` ([`tail`]): 10 -> `p90`,
+/// 1000 -> `p99.9`.
+fn percentile_label(x: f64) -> String {
+    format!("p{}", trim_num((1.0 - 1.0 / x) * 100.0, 4))
 }
 
 /// `v` with at most `decimals` decimals and no trailing zeros.
@@ -538,47 +539,6 @@ fn canvas<'a>(
     Ok((plot, legend))
 }
 
-/// An `f64` axis (linear or log) with explicit tick positions: `bold` ones
-/// are labelled, `light` ones only get a faint grid line.
-///
-/// (plotters' own `with_key_points` loses the `f64` label formatting, which
-/// `configure_mesh` needs even when a custom formatter is set.)
-struct Ticks<R> {
-    inner: R,
-    bold: Vec<f64>,
-    light: Vec<f64>,
-}
-
-impl<R: Ranged<ValueType = f64>> Ranged for Ticks<R> {
-    type FormatOption = DefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        self.inner.map(value, limit)
-    }
-
-    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
-        if hint.weight().allow_light_points() {
-            self.light.clone()
-        } else {
-            self.bold.clone()
-        }
-    }
-
-    fn range(&self) -> std::ops::Range<f64> {
-        self.inner.range()
-    }
-}
-
-/// A linear axis over `lo..hi` with ticks only at `bold`.
-fn linear_ticks(lo: f64, hi: f64, bold: Vec<f64>) -> Ticks<RangedCoordf64> {
-    Ticks {
-        inner: (lo..hi).into(),
-        bold,
-        light: Vec::new(),
-    }
-}
-
 /// Shared mesh styling: light grey grid, readable labels.
 macro_rules! styled_mesh {
     ($chart:expr) => {
@@ -618,17 +578,16 @@ fn plot_throughput(data: &Data, workload: &str, path: &Path) -> Res<bool> {
         println!("plot: {workload}: no {THROUGHPUT} samples; skipping throughput chart");
         return Ok(false);
     }
-    let xs: Vec<f64> = data
-        .workers(workload, None, pinned, is_tp)
-        .into_iter()
-        .map(f64::from)
-        .collect();
-    let (x0, x1) = (xs[0], xs[xs.len() - 1]);
+    let xs = data.workers(workload, None, pinned, is_tp);
+    let (x0, x1) = (f64::from(xs[0]), f64::from(xs[xs.len() - 1]));
     let pad = if x1 > x0 {
         ((x1 - x0) * 0.06).max(0.25)
     } else {
         1.0
     };
+    let (x0, x1) = (x0 - pad, x1 + pad);
+    // At most one label per whole number, so every label is a worker count.
+    let x_labels = (x1.floor() - x0.ceil()) as usize + 1;
     let ymax = series
         .iter()
         .flat_map(|(_, p)| p.iter().map(|&(_, y)| y))
@@ -649,8 +608,9 @@ fn plot_throughput(data: &Data, workload: &str, path: &Path) -> Res<bool> {
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(72)
-        .build_cartesian_2d(linear_ticks(x0 - pad, x1 + pad, xs), 0.0..ymax)?;
+        .build_cartesian_2d(x0..x1, 0.0..ymax)?;
     styled_mesh!(chart)
+        .x_labels(x_labels.min(12))
         .x_desc("workers")
         .y_desc("million jobs per second")
         .x_label_formatter(&|x| format!("{}", x.round()))
@@ -661,78 +621,6 @@ fn plot_throughput(data: &Data, workload: &str, path: &Path) -> Res<bool> {
     }
     plot.present()?;
     Ok(true)
-}
-
-/// Log-axis range and ticks for data within `lo..hi`.
-///
-/// Bold (labelled) ticks are round values: 1 x 10^k, else 1-2-5, 1-2-3-5 or
-/// 1..9 x 10^k, the first giving 5 to 12 ticks that reach near both ends
-/// (the range is widened a little to the next such value when that is
-/// cheap, so the data is framed by labels); if the range is too narrow for
-/// any, evenly spaced round values. Light (grid only) ticks are at
-/// 1..9 x 10^k. Returns `((lo, hi), bold, light)`.
-fn log_ticks(lo: f64, hi: f64) -> ((f64, f64), Vec<f64>, Vec<f64>) {
-    let in_range = |mantissas: &[f64], lo: f64, hi: f64| {
-        let mut out = Vec::new();
-        let mut decade = 10f64.powf(lo.log10().floor() - 1.0);
-        while decade <= hi {
-            for m in mantissas {
-                let v = m * decade;
-                if v >= lo && v <= hi {
-                    out.push(v);
-                }
-            }
-            decade *= 10.0;
-        }
-        out
-    };
-    let all = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
-    let span = (hi / lo).ln();
-    if span > 12.0 * 10f64.ln() {
-        return ((lo, hi), in_range(&[1.0], lo, hi), Vec::new());
-    }
-    let tiers: [&[f64]; 4] = [&[1.0], &[1.0, 2.0, 5.0], &[1.0, 2.0, 3.0, 5.0], &all];
-    for m in tiers {
-        // Round values just outside the data, and the range widened to them
-        // if that costs at most 15% of the span.
-        let around = in_range(m, lo / 10.0, hi * 10.0);
-        let below = around
-            .iter()
-            .copied()
-            .filter(|&v| v <= lo)
-            .fold(lo, |_, v| v);
-        let above = around.iter().copied().find(|&v| v >= hi).unwrap_or(hi);
-        let lo = if (lo / below).ln() <= 0.15 * span {
-            below
-        } else {
-            lo
-        };
-        let hi = if (above / hi).ln() <= 0.15 * span {
-            above
-        } else {
-            hi
-        };
-        let t = in_range(m, lo, hi);
-        let span = (hi / lo).ln();
-        if (5..=12).contains(&t.len())
-            && (t[0] / lo).ln() < span / 5.0
-            && (hi / t[t.len() - 1]).ln() < span / 5.0
-        {
-            return ((lo, hi), t, in_range(&all, lo, hi));
-        }
-    }
-    // Narrow range: a round linear step giving about six ticks.
-    let raw = (hi - lo) / 6.0;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
-        .iter()
-        .map(|m| m * mag)
-        .find(|&s| s >= raw)
-        .unwrap_or(10.0 * mag);
-    let first = (lo / step).ceil() as i64;
-    let last = (hi / step).floor() as i64;
-    let bold = (first..=last).map(|i| i as f64 * step).collect();
-    ((lo, hi), bold, in_range(&all, lo, hi))
 }
 
 /// `latency-<workload>.png`: median latency by percentile on a nines axis,
@@ -758,7 +646,7 @@ fn plot_latency(data: &Data, workload: &str, path: &Path) -> Res<bool> {
         for (p, m) in &qs {
             if let Some((v, n)) = data.median(workload, c, w, pinned, m) {
                 if v > 0.0 {
-                    pts.push((nines(*p), v));
+                    pts.push((tail(*p), v));
                     counts.push(n);
                 } else {
                     dropped += 1;
@@ -778,23 +666,26 @@ fn plot_latency(data: &Data, workload: &str, path: &Path) -> Res<bool> {
         println!("plot: {workload}: no positive quantile samples; skipping latency chart");
         return Ok(false);
     }
-    let xs: Vec<f64> = qs.iter().map(|(p, _)| nines(*p)).collect();
-    let labels: Vec<(f64, String)> = qs
-        .iter()
-        .map(|(p, _)| (nines(*p), percentile_label(*p)))
-        .collect();
+    // Labelled at the measured quantiles; padded by a fraction of a decade.
+    let xs: Vec<f64> = qs.iter().map(|(p, _)| tail(*p)).collect();
     let (x0, x1) = (xs[0], xs[xs.len() - 1]);
-    let pad = if x1 > x0 {
-        ((x1 - x0) * 0.05).max(0.15)
+    let decades = if x1 > x0 {
+        ((x1 / x0).log10() * 0.05).max(0.15)
     } else {
         0.5
     };
+    let pad = 10f64.powf(decades);
+    // Whole decades, so plotters labels both ends (1 ns, 10 ns, ...).
     let ys = series.iter().flat_map(|(_, p)| p.iter().map(|&(_, y)| y));
     let (lo, hi) = ys.fold((f64::INFINITY, 0.0_f64), |(lo, hi), y| {
         (lo.min(y), hi.max(y))
     });
-    let (lo, hi) = (lo / 1.3, hi * 1.3);
-    let ((lo, hi), bold, light) = log_ticks(lo, hi);
+    let (lo, hi) = ((lo / 1.2).log10().floor(), (hi * 1.2).log10().ceil());
+    // Labels at the decades with light lines at 2..9 x 10^k between them
+    // (up to 8 decades; more get every other decade and no light lines),
+    // or at each 1..9 x 10^k if there is just one decade.
+    let (y_labels, y_light) = if hi - lo > 1.0 { (8, 10) } else { (10, 1) };
+    let (lo, hi) = (10f64.powf(lo), 10f64.powf(hi));
 
     let title = format!(
         "{workload}: latency by percentile (ns, log scale; {}{})",
@@ -811,24 +702,15 @@ fn plot_latency(data: &Data, workload: &str, path: &Path) -> Res<bool> {
         .x_label_area_size(48)
         .y_label_area_size(80)
         .build_cartesian_2d(
-            linear_ticks(x0 - pad, x1 + pad, xs),
-            Ticks {
-                inner: LogCoord::from((lo..hi).log_scale()),
-                bold,
-                light,
-            },
+            (x0 / pad..x1 * pad).log_scale().with_key_points(xs),
+            (lo..hi).log_scale(),
         )?;
-    let x_label = |x: &f64| {
-        labels
-            .iter()
-            .min_by(|a, b| (a.0 - x).abs().total_cmp(&(b.0 - x).abs()))
-            .map(|(_, l)| l.clone())
-            .unwrap_or_default()
-    };
     styled_mesh!(chart)
+        .y_labels(y_labels)
+        .y_max_light_lines(y_light)
         .x_desc("percentile")
         .y_desc("latency (log scale)")
-        .x_label_formatter(&x_label)
+        .x_label_formatter(&|x| percentile_label(*x))
         .y_label_formatter(&|y| format_ns(*y))
         .draw()?;
     for (c, pts) in &series {
@@ -906,12 +788,11 @@ fn plot_pinning(data: &Data, workload: &str, metric: &str, path: &Path) -> Res<b
         .max()
         .unwrap_or(0);
     // Contender i sits at y = n - 1 - i, so the first one is on top.
-    let ys: Vec<f64> = (0..n).map(|i| i as f64).collect();
     let mut chart = ChartBuilder::on(&plot)
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size((name_w + 16).min(PLOT_W / 2))
-        .build_cartesian_2d(0.0..xmax, linear_ticks(-0.5, n as f64 - 0.5, ys))?;
+        .build_cartesian_2d(0.0..xmax, -0.5..n as f64 - 0.5)?;
     let name_of = |y: &f64| {
         let i = n as f64 - 1.0 - y.round();
         bars.get(i as usize)
@@ -934,6 +815,8 @@ fn plot_pinning(data: &Data, workload: &str, metric: &str, path: &Path) -> Res<b
     };
     styled_mesh!(chart)
         .disable_y_mesh()
+        // n labels allow no step finer than 1: one per contender.
+        .y_labels(n)
         .x_desc(if is_latency {
             "median p50 latency"
         } else {
