@@ -26,6 +26,7 @@ Usage (from the repository root; needs Python 3.11+ and cargo):
     python3 loom-tests/mutants.py                 # every mutant
     python3 loom-tests/mutants.py deque-push-top  # ids starting with these
     python3 loom-tests/mutants.py --list          # the list, no runs
+    python3 loom-tests/mutants.py --check         # each `find` occurs once, no runs
 
 The copy lives in `$MUTANTS_DIR/tree` (default `/tmp/corepool-mutants`)
 with its own target directory, so rebuilds are incremental across mutants
@@ -89,6 +90,31 @@ def load_mutants():
         if m["expect"] != "caught" and "why" not in m:
             sys.exit(f"mutant {m['id']}: a survivor needs `why`")
     return mutants
+
+
+def check(mutants):
+    """Checks, without cargo, that each mutant still applies to the working
+    tree: `find` occurs exactly once in `file` and `replace` differs from it.
+    Prints the offenders; returns the exit status."""
+    bad = []
+    for m in mutants:
+        try:
+            text = (ROOT / m["file"]).read_text()
+        except OSError as e:
+            bad.append(f"{m['id']}: cannot read {m['file']}: {e}")
+            continue
+        count = text.count(m["find"])
+        if count != 1:
+            bad.append(f"{m['id']}: `find` occurs {count} times in {m['file']} (it must occur exactly once)")
+        if m["replace"] == m["find"]:
+            bad.append(f"{m['id']}: `replace` is the same as `find`")
+    for line in bad:
+        print(line)
+    if bad:
+        print(f"{len(bad)} problem(s) in {len(mutants)} mutants")
+        return 1
+    print(f"{len(mutants)} mutants: each `find` occurs once, each `replace` differs")
+    return 0
 
 
 def sync_tree():
@@ -190,6 +216,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("ids", nargs="*", help="run only mutants whose id starts with one of these")
     ap.add_argument("--list", action="store_true", help="print the mutants and exit")
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="only check that each `find` occurs exactly once and each `replace` differs (no cargo)",
+    )
     opts = ap.parse_args()
 
     mutants = load_mutants()
@@ -199,6 +230,8 @@ def main():
         for m in mutants:
             print(f"{m['id']:40} {m['expect']:10} {m['what']}")
         return 0
+    if opts.check:
+        return check(mutants)
 
     WORK.mkdir(parents=True, exist_ok=True)
     sync_tree()

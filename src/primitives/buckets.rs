@@ -1,51 +1,14 @@
 //! A lock-free priority bucket array with a starvation bound.
 //!
-//! A fixed number of priority levels, each a bounded [`Ring`] (FIFO within a
-//! level), plus an atomic occupancy bitmap: bit `l` is set while level `l` may
-//! hold items, so a consumer finds the highest non-empty level with one load
-//! and a `leading_zeros`, without scanning the rings. This is the classic
-//! bucket (calendar) queue of a scheduler's run queues, made lock-free.
-//!
-//! **Levels.** Between 1 and [`MAX_LEVELS`] (64, one bit each in the bitmap),
-//! fixed at construction; [`DEFAULT_LEVELS`] is 8, enough for the usual
-//! classes (interactive, high, normal, low, background, ...), while keeping
-//! the memory at `levels x capacity` slots and the starvation bookkeeping
-//! cheap. Level `levels - 1` is served first.
-//!
-//! **Starvation bound.** A level's wait is the number of pops served from
-//! *higher* levels since it was last served, or since its bit was first seen
-//! after a pop found the level empty. (A level whose last item is served and
-//! that refills before any pop finds it empty keeps counting from its last
-//! serve.) When a
-//! pop finds a non-empty lower level whose wait has reached `K`, it serves
-//! that level instead (the highest such level). So, with one consumer, the
-//! front item of a non-empty level is served after at most `K` pops of higher
-//! levels, plus one pop for each other level that is starving at the same
-//! moment (at most `K + levels - 2` in all). Concurrent consumers can each add
-//! one more, since they read the waits at the same time; and in the moment
-//! one consumer starts a level's wait, another can see the level's previous
-//! stamp and serve it one pop early (as can a level restarted by a pop
-//! whose look at the clock missed a concurrent tick). `K` is at least 1 (0
-//! is treated as 1): `K = 1` alternates between the top level and the
-//! starving ones; a `K` above `usize::MAX / 2` (such as `usize::MAX`) gives
-//! strict priority: with one consumer, a pop never passes over an item
-//! whose push finished before the pop began; with several, a consumer that
-//! is clearing a level's bit hides that level from another's pop until its
-//! re-check puts the bit back (preemption can stretch that; meanwhile the
-//! other pop can serve a lower level or return `None`; once the bit is
-//! back, the item is found by the next pop).
-//!
-//! The waits cost O(1) per pop, not one counter update per waiting level: a
-//! pop clock counts the pops made while another level showed items or had
-//! started its wait (a pop with no other level waiting needs no count), and
-//! each level keeps the clock reading at which its wait began (its
-//! *stamp*), so its wait is `clock - stamp`. A pop of the top level moves
-//! only the clock and the top level's stamp; a pop of a starving level `l`
-//! also moves the stamps of the non-empty levels above `l` forward by one,
-//! since for them it was not a higher pop. A level's wait begins when a pop
-//! first sees its occupancy bit set after it was found empty; the consumers
-//! remember which bits they have seen (`seen`), so producers never touch the
-//! clock or the stamps.
+//! A fixed number of priority levels (between 1 and [`MAX_LEVELS`],
+//! [`DEFAULT_LEVELS`] unless configured otherwise), each a bounded [`Ring`]
+//! (FIFO within a level), plus an atomic occupancy bitmap: bit `l` is set
+//! while level `l` may hold items, so a consumer finds the highest non-empty
+//! level with one load and a `leading_zeros`, without scanning the rings.
+//! Level `levels - 1` is served first, unless a lower level has waited
+//! through `K` pops of higher levels (the starvation bound). The algorithm,
+//! the bound, the invariants and the orderings are written down in
+//! `buckets.md` next to this file (included below).
 //!
 //! ```
 //! use corepool::primitives::buckets::PriorityBuckets;
@@ -59,16 +22,7 @@
 //! assert_eq!(q.pop(), Some("low"));
 //! assert_eq!(q.pop(), Some("high"));
 //! ```
-//!
-//! **Orderings no model tells from Relaxed** (arguments in the mutation table,
-//! `loom-tests/README.md`): the Release on the `fetch_or` that sets a bit,
-//! the Acquire on the `occupied` loads in `pop` and `is_empty`, the AcqRel
-//! on the clearing `fetch_and`, and the Release on the `fetch_or` that puts
-//! a bit back. Items never travel through the bitmap (they are published by
-//! their ring's `seq`), so the bitmap's orderings only make a set bit's
-//! level visible sooner; they are kept so that the bitmap can be read on
-//! its own (a caller that sees a bit sees the push that set it), which the
-//! docs of `is_empty` promise, and they cost nothing on x86.
+#![doc = include_str!("buckets.md")]
 
 use core::fmt;
 
@@ -233,17 +187,8 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
         };
         ring.push(value).map_err(PushError::Full)?;
         let bit = 1u64 << level;
-        // Ordering: pairs with `clear_if_empty`, where a consumer clears the
-        // bit and then re-checks the ring with a Release RMW on its `tail`
-        // (the line our claim just wrote). Our claim (the `tail` CAS in
-        // `Ring::push`) is an Acquire RMW. Both are RMWs on `tail`, so one
-        // comes first in its modification order. If the consumer's comes
-        // first, our claim synchronises with it, so the clear happens before
-        // this load, which sees it (or a later write) and we set the bit
-        // again. If ours comes first, the consumer's RMW reads our claim,
-        // finds the ring non-empty and sets the bit back. So Relaxed
-        // suffices here and no fence is needed: the skipped RMW, when the
-        // bit is already set, is the common case under load.
+        // Ordering: Relaxed, no fence: our claim pairs with the clear's re-check
+        // (buckets.md, "Why `push` needs no fence").
         if self.occupied.load(Ordering::Relaxed) & bit == 0 {
             // Ordering: Release so a consumer whose Acquire load reads this
             // value also sees our ring push.
@@ -290,15 +235,8 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
             let ring = &self.levels[level];
             let got = match ring.pop_ready() {
                 Some(v) => Some(v),
-                // Positions are claimed but the head one is not written yet
-                // (its producer is between claim and write): wait for it, as
-                // `Ring::pop` does, and leave the bit alone, so that no
-                // consumer passes over this level meanwhile. A pop that
-                // follows a finished push of a higher item must not serve a
-                // lower level (or say `None`) because an earlier push to the
-                // same level is still in flight. (After a lost race or a
-                // stale `head`, `Ring::pop` takes the next item or returns
-                // `None`, and the loop tries again.)
+                // Claimed, not yet written: wait, leaving the bit set
+                // (buckets.md, "An item still being written").
                 None if !ring.is_empty() => ring.pop(),
                 None => {
                     self.clear_if_empty(level);
@@ -322,10 +260,8 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
         let mut lower = occ & !(1u64 << top);
         while lower != 0 {
             let l = 63 - lower.leading_zeros() as usize;
-            // A stamp can be ahead of `now` (another consumer served or
-            // stamped the level after we read the clock, or a fix-up landed
-            // on a newer stamp): the difference then wraps to a huge value,
-            // which is not a wait. Waits are far below `usize::MAX / 2`.
+            // A stamp ahead of `now` wraps to a huge difference: no wait
+            // (buckets.md, "Picking a starving level").
             let wait = now.wrapping_sub(self.stamps[l].load(Ordering::Relaxed));
             if wait >= k && wait <= usize::MAX / 2 {
                 return l;
@@ -339,33 +275,18 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     /// level's wait, and give the non-empty levels above it (only present
     /// when `level` was a starving pick) their tick back: for them this pop
     /// was not a higher one. When neither `occ` nor `seen` shows another
-    /// level, the clock is not ticked (see below).
+    /// level, the clock is not ticked (`buckets.md`, "Accounting").
     #[inline]
     fn account(&self, occ: u64, level: usize) {
         let bit = 1u64 << level;
-        // Ordering: hints, see below.
+        // Ordering (all below): Relaxed, hints (buckets.md, "Accounting").
         if occ == bit && self.sched.seen.load(Ordering::Relaxed) & !bit == 0 {
-            // No other level is waiting (none in our look at the bits, none
-            // in our look at `seen`), so no wait needs this pop: restart the
-            // served level's wait without ticking the clock. A level whose
-            // wait starts later takes the clock it then sees. This saves the
-            // `fetch_add` when only one level is in use, as when every job
-            // has the same priority. Our loads can miss a wait that has just
-            // started, or concurrent ticks (leaving the stamp behind by the
-            // ticks it missed): the level may then be served a pop early
-            // later on (the "one pop early" of the module doc).
+            // No other level is waiting: restart the wait, no tick (buckets.md, "Accounting").
             let now = self.sched.clock.load(Ordering::Relaxed);
             self.stamps[level].store(now, Ordering::Relaxed);
             return;
         }
-        // Ordering (all): the clock and stamps are hints; nothing is read
-        // through them, so Relaxed suffices. The clock is a `fetch_add` so
-        // that concurrent consumers' ticks are not lost (a lost tick would
-        // stretch the bound); stamps are plain stores. A fix-up lost to a
-        // racing store only shortens a wait; one that lands on a newer stamp
-        // can put it a tick ahead of the clock, which `pick_starving` reads
-        // as no wait until the clock passes it (the level waits one more
-        // pop, the "one more" of the module doc).
+        // Ordering: Relaxed hints; an RMW clock loses no tick (buckets.md, "Accounting").
         let now = self
             .sched
             .clock
@@ -397,12 +318,8 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
 
     #[cold]
     fn note_new_levels_slow(&self, new: u64) {
-        // Only the consumer whose RMW sets a bit stamps that level, so a
-        // consumer that read `seen` long ago cannot restart a wait another
-        // one already started. Ordering: Acquire pairs with the Release
-        // `fetch_and` in `clear_if_empty`: if that consumer cleared the bit
-        // of a level it found empty after our `occ` was read, the occupancy
-        // load below sees the clear (or a later push's set).
+        // Only the consumer whose RMW sets a bit stamps that level.
+        // Ordering: Acquire pairs with the `seen` clear (buckets.md, "Starting a wait").
         let prev = self.sched.seen.fetch_or(new, Ordering::Acquire);
         let mut mine = new & !prev;
         if mine == 0 {
@@ -427,35 +344,23 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     /// claimed position (`pop_ready` missed, `is_empty` was true): clear the
     /// bit, then re-check, so a push racing with the clear is never hidden.
     /// The bit goes back if the re-check sees a ready item or claimed
-    /// positions. Until then, other consumers do not see the level (the
-    /// window of the module doc).
+    /// positions. Until then, other consumers do not see the level
+    /// (`buckets.md`, "Clearing a bit").
     #[cold]
     fn clear_if_empty(&self, level: usize) {
         let bit = 1u64 << level;
-        // Ordering: AcqRel: Acquire makes every push whose Release `fetch_or`
-        // precedes this RMW visible to the re-check; a push whose
-        // `fetch_or` comes after it has set the bit again by itself.
+        // Ordering: AcqRel acquires earlier pushes' bit sets (buckets.md, "Clearing a bit").
         self.occupied.fetch_and(!bit, Ordering::AcqRel);
-        // Ordering: the re-check is a Release RMW on the ring's `tail`,
-        // after our clear; it pairs with the producers' Acquire claims (see
-        // `push`): a claim that precedes it in `tail`'s order is seen here,
-        // and a later one sees our clear. Claims our re-check does not see
-        // are thus covered by their producers' own `fetch_or`. It costs an
-        // RMW on the producers' line (which x86 compilers may emit as a
-        // fence and a load), on this rarer (cold) path, instead of a fence
-        // on every push.
+        // Ordering: a Release RMW on `tail`, paired with the claims (buckets.md, "Clearing a bit").
         let ring = &self.levels[level];
         if !ring.is_empty_after_release() {
-            // Items, or claimed positions (a producer still writing, or a
-            // stale `head` in `is_empty_after_release`; either way the
-            // caller's next try settles it). Ordering: Release, as in
-            // `push`.
+            // Items or claimed positions: put the bit back (buckets.md, "Clearing a bit").
+            // Ordering: Release, as in `push`.
             self.occupied.fetch_or(bit, Ordering::Release);
             return;
         }
         // Found empty: its next item starts a new wait (`note_new_levels`).
-        // Ordering: Release, so a consumer whose `fetch_or` on `seen` reads
-        // this also sees the occupancy clear above (`note_new_levels_slow`).
+        // Ordering: Release pairs with the `seen` set (buckets.md, "Starting a wait").
         self.sched.seen.fetch_and(!bit, Ordering::Release);
     }
 
@@ -510,7 +415,7 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     /// ```
     pub fn is_empty_after_release(&self) -> bool {
         // Every level, with no early exit on an empty one: each RMW is what
-        // pairs with that level's producers.
+        // pairs with that level's producers (buckets.md, "The last look of a sleeper").
         self.levels.iter().all(Ring::is_empty_after_release)
     }
 }

@@ -1,47 +1,11 @@
 //! A fixed-capacity Chase-Lev work-stealing deque.
 //!
-//! The algorithm is the deque of Chase and Lev, "Dynamic Circular
-//! Work-Stealing Deque" (SPAA 2005), with the C11 memory orderings of Lê, Pop,
-//! Cohen and Zappa Nardelli, "Correct and Efficient Work-Stealing for Weak
-//! Memory Models" (PPoPP 2013). Two changes make it fit a runtime that never
-//! allocates on the hot path and never reads a slot it does not own:
-//!
-//! * **Fixed capacity.** The buffer is a power of two chosen at construction
-//!   and never grows. [`Worker::push`] into a full deque hands the item back;
-//!   the caller overflows it elsewhere (the pool's shared ring).
-//! * **Claim, then read.** The original `steal` reads the slot *before* its
-//!   CAS on `top` and throws the value away if the CAS fails: a read that can
-//!   race with the owner overwriting the slot. Here `top` is a pair
-//!   `(steal, real)` packed in one `AtomicU64`. A thief claims positions by
-//!   CAS-ing `real` forward one at a time, each claim a full Chase-Lev steal
-//!   (fence, fresh `bottom`), starting only when `steal == real` (no other
-//!   steal is copying); then it moves the items out of slots it now owns and
-//!   releases them by setting `steal = real`. The owner's `push` checks
-//!   capacity against `steal`, so it never writes a slot a thief is still
-//!   reading. (tokio's and st3's queues also split the head index, though
-//!   their owners pop with an RMW on it; ours needs one only for the last
-//!   item.)
-//!
-//! The owner's [`Worker::pop`] is the `take` of Lê et al.: lower `bottom` by
-//! one, SeqCst fence, load `top`, and race thieves with a CAS on `real` only
-//! for the last item. Thieves can claim every item but the one a pop is
-//! taking, so an owner whose item blocks on another item of its deque never
-//! hides that item from them.
-//!
-//! **32-bit positions, and the ABA they allow.** `top` packs `(steal, real)`
-//! as two `u32`s so one CAS moves both, and positions wrap at 2^32. A thief
-//! that reads `top`, is descheduled, and resumes after exactly a multiple
-//! of 2^32 positions have gone through this deque (with `steal == real`
-//! again at the same value) would see its stale CAS succeed and could take
-//! an item twice. crossbeam-deque avoids this with `isize` indices in
-//! separate words; here both halves must fit one `AtomicU64`, the claim
-//! protocol needs them in one CAS, and Rust has no stable 128-bit atomic.
-//! Decision: accepted and documented. The window needs a thief stalled
-//! between two adjacent instructions while some 4.3 billion items pass
-//! through one deque: at the owner's fastest (a few nanoseconds a push and
-//! pop) that is 10 to 20 seconds of stall with the owner running flat out,
-//! and the stale value must then match in both halves. In the pool, a
-//! worker's deque holds only the follow-up jobs its own jobs submit.
+//! The deque of Chase and Lev (SPAA 2005) with the C11 orderings of Lê et
+//! al. (PPoPP 2013), changed to a fixed capacity and to steals that claim
+//! positions before they read them. The owner ([`Worker`]) pushes and pops
+//! at the bottom; thieves ([`Stealer`]) steal from the top. The algorithm,
+//! its invariants and its orderings are written down in `deque.md` next to
+//! this file (included below).
 //!
 //! ```
 //! use corepool::primitives::deque::{self, Steal};
@@ -53,18 +17,7 @@
 //! assert_eq!(worker.pop(), Some(2)); // the owner takes the newest
 //! assert_eq!(worker.pop(), None);
 //! ```
-//!
-//! **Orderings no model tells from Relaxed** (the mutation table in
-//! `loom-tests/README.md` gives each argument): the first `top` load and the
-//! fence-free first look at `bottom` in `claim`, the claim CASes (SeqCst),
-//! the pop's last-item CAS (SeqCst) and its two stores restoring `bottom`
-//! (Release), and the batch destination's `top` load (Acquire). They stay as
-//! they are: each makes its pairing local to the line it is on instead of
-//! resting on a fence or an RMW elsewhere in the function, and on x86 they
-//! cost nothing over Relaxed (loads and CASes compile the same). The pop's
-//! store lowering `bottom` is the opposite case: it must be Release (a
-//! Relaxed store ends the pushes' release sequence), though no loom model
-//! can show it.
+#![doc = include_str!("deque.md")]
 
 use core::cell::Cell;
 use core::fmt;
@@ -199,10 +152,8 @@ impl<T> Inner<T> {
 
 impl<T> Drop for Inner<T> {
     fn drop(&mut self) {
-        // `&mut self`: every handle is gone, so no thief is mid-steal
-        // (`steal == real`) and no pop has `bottom` lowered. Ordering: the
-        // last `Arc` drop already synchronised with every other handle's
-        // drop, so Relaxed loads see the final values.
+        // `&mut self`: no steal or pop is in progress.
+        // Ordering: Relaxed; the last `Arc` drop synchronised with the others (deque.md, "Drop").
         let (_, real) = unpack(self.top.load(Ordering::Relaxed));
         let bottom = self.bottom.load(Ordering::Relaxed);
         let mut pos = real;
@@ -317,9 +268,7 @@ impl<T> Worker<T> {
         let inner = &*self.inner;
         let b = self.bottom.get();
         if b.wrapping_sub(self.steal_seen.get()) >= inner.capacity() {
-            // Ordering: Acquire pairs with a thief's Release when it releases
-            // its claimed range, so its reads of those slots happen before
-            // our write (a cached value was loaded the same way).
+            // Ordering: Acquire pairs with a thief's release of its range (deque.md, "Push").
             let (steal, _) = unpack(inner.top.load(Ordering::Acquire));
             self.steal_seen.set(steal);
             if b.wrapping_sub(steal) >= inner.capacity() {
@@ -338,9 +287,7 @@ impl<T> Worker<T> {
     #[inline(always)]
     fn publish(&self, b: u32) {
         self.bottom.set(b);
-        // Ordering: Release publishes the slot writes to thieves, whose
-        // Acquire load of `bottom` in `Stealer::claim` sees them before they
-        // claim a position.
+        // Ordering: Release publishes the slots to thieves (deque.md, "Push").
         self.inner.bottom.store(b, Ordering::Release);
     }
 
@@ -358,41 +305,24 @@ impl<T> Worker<T> {
     pub fn pop(&self) -> Option<T> {
         let inner = &*self.inner;
         let b = self.bottom.get();
-        // Cheap early exit without the fence. Ordering: Relaxed is enough, as
-        // we read no slot and write nothing on this path: `real` only grows
-        // and never passes `bottom` outside a pop (invariants 1 and 2), so a
-        // `real` that has reached `b`, however stale, is still `b` and the
-        // deque is empty (only we add items). A stale lower `real` only sends
-        // us down the fenced path.
+        // Ordering: Relaxed; a `real` that reached `b` stays `b` (deque.md, "The early exit").
         let (_, real) = unpack(inner.top.load(Ordering::Relaxed));
         if b.wrapping_sub(real) as i32 <= 0 {
             return None;
         }
         let b = b.wrapping_sub(1);
-        // Ordering: take position `b` away from thieves before looking at
-        // `top` (the fence below orders the two). Release rather than Relaxed
-        // so that a thief whose Acquire load reads this value still
-        // synchronises with the pushes below `b` (a Relaxed store would end
-        // their release sequence; loom: `steal_after_pop_sees_pushes`).
+        // Ordering: Release keeps the pushes' release sequence (deque.md,
+        // "Why the lowering store is Release").
         inner.bottom.store(b, Ordering::Release);
-        // Ordering: SeqCst fence pairs with the fence a thief runs in
-        // `Stealer::claim` between reading `real == p` (or writing it, for
-        // the later positions of a batch) and loading `bottom` (Lê et al.; a
-        // store-buffering pattern). If its fence comes first in the SeqCst
-        // order, our load of `top` below sees `real >= p`; if ours does, its
-        // load of `bottom` sees `b` or a later value. So a thief claims
-        // position `b` only if we see `real >= b` here, or after we give `b`
-        // back by raising `bottom` again.
+        // Ordering: SeqCst fence pairs with the thieves' in `claim`; the `top`
+        // load after it is Relaxed (deque.md, "Pop against steal").
         fence(Ordering::SeqCst);
         let cur = inner.top.load(Ordering::Relaxed);
         let (_, real) = unpack(cur);
         let len = b.wrapping_sub(real) as i32;
         if len < 0 {
-            // Since our first look a thief took the last item, so `real` is
-            // `b + 1`: give position `b` back. Ordering: Release like every
-            // store of `bottom`, though Relaxed would do: every position below
-            // `b + 1` is claimed, so a thief that reads this value claims
-            // nothing through it (its CAS from an older `real` fails).
+            // A thief took the last item (`real == b + 1`): give `b` back.
+            // Ordering: Release, though Relaxed would do (deque.md, "Restoring bottom").
             inner.bottom.store(b.wrapping_add(1), Ordering::Release);
             return None;
         }
@@ -400,7 +330,7 @@ impl<T> Worker<T> {
             // More than one item was left: thieves claim from `real < b`.
             self.bottom.set(b);
             // SAFETY: position `b` holds an item (invariant 2) and no thief
-            // claims it, by the fence argument above.
+            // claims it (deque.md, "Pop against steal").
             return Some(unsafe { inner.read(b) });
         }
         // The last item, at position `real == b`, that a thief whose fence
@@ -419,9 +349,7 @@ impl<T> Worker<T> {
                 // steal = real when it is done, which then covers our claim.
                 pack(steal, real.wrapping_add(1))
             };
-            // Ordering: SeqCst is more than needed (see `Stealer::claim`).
-            // On failure we re-read: if only `steal` moved (a thief released
-            // its range), position `b` is still ours to take.
+            // Ordering: SeqCst, more than needed; failure re-reads (deque.md, "The last item").
             match inner
                 .top
                 .compare_exchange(cur, next, Ordering::SeqCst, Ordering::Relaxed)
@@ -430,8 +358,8 @@ impl<T> Worker<T> {
                 Err(actual) => cur = actual,
             }
         };
-        // The item is gone either way: `real == b + 1` now. Ordering: as for
-        // the early return above.
+        // The item is gone either way: `real == b + 1` now.
+        // Ordering: Release, though Relaxed would do (deque.md, "Restoring bottom").
         inner.bottom.store(b.wrapping_add(1), Ordering::Release);
         if won {
             // SAFETY: our CAS moved `real` past `b`, so no thief can claim it.
@@ -541,12 +469,8 @@ impl<T> Stealer<T> {
     /// [`Stealer::release`] with that value.
     ///
     /// Each position is claimed exactly as a single Chase-Lev steal is: load
-    /// `top`, SeqCst fence, load `bottom`, CAS `real` forward by one. A claim
-    /// of several positions in one CAS would be unsound: the owner's pop
-    /// takes positions above `real` without touching `top`, so a `bottom`
-    /// read before two such pops would let one CAS take an item the owner
-    /// already popped. While we extend the claim, `steal != real` keeps other
-    /// thieves out.
+    /// `top`, SeqCst fence, load `bottom`, CAS `real` forward by one; one CAS
+    /// for several positions would be unsound (`deque.md`, "Steal").
     #[inline]
     fn claim(&self, want: impl FnOnce(u32) -> u32) -> Steal<(u32, u32, u64)> {
         let inner = &*self.inner;
@@ -558,33 +482,22 @@ impl<T> Stealer<T> {
             // Another thief is still copying out its range.
             return Steal::Retry;
         }
-        // A first look without the fence, so that an idle worker probing
-        // empty deques pays no fence. Ordering: Acquire, as below. A stale
-        // `bottom` can only hide a push that does not happen before this
-        // steal (one that does is visible), and a `bottom` lowered by a
-        // concurrent owner pop hides the item that pop is taking (or that a
-        // thief took first): reporting `Empty` is a valid outcome in both.
+        // A first look without the fence, so that an idle worker pays none.
+        // Ordering: Acquire, as below; `Empty` is valid (deque.md, "The first look").
         let b = inner.bottom.load(Ordering::Acquire);
         if b.wrapping_sub(real) as i32 <= 0 {
             return Steal::Empty;
         }
-        // Ordering: SeqCst fence pairs with the owner's fence in `pop` (Lê et
-        // al.; argued there): either the owner then loads a `real` at least
-        // the one we read (so it leaves that position to the last-item CAS),
-        // or we see its lowered `bottom` and do not claim that position.
+        // Ordering: SeqCst fence pairs with the owner's in `pop` (deque.md, "Pop against steal").
         fence(Ordering::SeqCst);
-        // Ordering: Acquire pairs with the owner's Release stores of `bottom`
-        // (in `push`, and in `pop` so the release sequence is not cut), so the
-        // items below `b` are visible once we own them.
+        // Ordering: Acquire pairs with the owner's Release `bottom` (deque.md, "Steal").
         let b = inner.bottom.load(Ordering::Acquire);
         let len = b.wrapping_sub(real) as i32;
         if len <= 0 {
             return Steal::Empty;
         }
         let target = want(len as u32).clamp(1, len as u32);
-        // Ordering: SeqCst is more than needed: exclusivity comes from the
-        // single modification order of `top` plus the fences. Relaxed on
-        // failure: we touch nothing.
+        // Ordering: SeqCst, more than needed; failure touches nothing (deque.md, "Steal").
         if inner
             .top
             .compare_exchange(
@@ -633,12 +546,10 @@ impl<T> Stealer<T> {
         // unless the owner took the last item meanwhile.
         let mut cur = claimed;
         loop {
-            // The owner may have advanced `real` past our range meanwhile
-            // (its last-item CAS); everything below `real` is then taken, so
-            // the settled state is `steal = real`.
+            // Settle at `steal = real`, even past our range (deque.md, "Releasing a range").
             let (_, real) = unpack(cur);
-            // Ordering: Release so our reads of the claimed slots happen
-            // before the owner's Acquire in `push` lets it reuse them.
+            // Ordering: Release so our reads of the claimed slots happen before
+            // the owner reuses them; failure Relaxed (deque.md, "Releasing a range").
             match inner.top.compare_exchange_weak(
                 cur,
                 pack(real, real),
@@ -722,14 +633,8 @@ impl<T> Stealer<T> {
             return Steal::Empty;
         }
         let d = &*dest.inner;
-        // Room in `dest`: only we (its owner) push into it, and thieves only
-        // take from it, so this lower bound stays valid while we copy. We
-        // write from `dest`'s bottom up. Ordering: Acquire on `top` pairs
-        // with thieves' release of `dest` slots we are about to overwrite.
-        // (No model tells it from Relaxed: every path that writes a slot
-        // first runs the SeqCst fence in `claim`, which would acquire that
-        // release too. Acquire keeps the pairing from resting on `claim`'s
-        // internals, and costs nothing on x86.)
+        // Room in `dest`: a lower bound, valid while we copy (deque.md, "Batch steals").
+        // Ordering: Acquire pairs with thieves' release of `dest` slots (deque.md, "Batch steals").
         let db = dest.bottom.get();
         let (dsteal, _) = unpack(d.top.load(Ordering::Acquire));
         let room = d.capacity() - db.wrapping_sub(dsteal);

@@ -1,22 +1,14 @@
 //! A bounded multi-producer multi-consumer ring.
 //!
-//! Dmitry Vyukov's bounded MPMC queue ("Bounded MPMC queue", 1024cores.net,
-//! 2010): every slot carries a sequence number that says whose turn it is.
-//! A producer at position `p` may fill slot `p & mask` when its sequence is
-//! `p`; it claims the position with a CAS on `tail`, writes, then sets the
-//! sequence to `p + 1`. A consumer at position `p` may empty the slot when its
-//! sequence is `p + 1`; it claims with a CAS on `head`, reads, then sets the
-//! sequence to `p + capacity`, handing the slot to the producer one lap later.
-//! Each slot is touched only by the thread whose CAS claimed it.
-//!
-//! A push whose slot still holds the previous lap's item reads `head` to
-//! tell a full ring from a consumer still moving that item out (it waits for
-//! such a consumer); a pop whose slot is not filled reads `tail` to tell an
-//! empty ring from a producer still writing (it waits for that producer).
-//! Neither read needs a fence: the slot's `seq` was loaded with Acquire
-//! first, and a stale `head` or `tail` can only report full or empty about
-//! an operation that does not happen before this one, which may then be
-//! ordered after it.
+//! Dmitry Vyukov's bounded MPMC queue: every slot carries a sequence number
+//! that says whose turn it is. Producers claim positions with a CAS on
+//! `tail`, consumers with a CAS on `head`, and each slot is touched only by
+//! the thread whose CAS claimed it. A push that finds its slot still full
+//! waits for a consumer that claimed it but has not moved the item out, and
+//! a pop waits for a producer that claimed but has not written, rather than
+//! report a full or empty ring that is not. The algorithm, its invariants
+//! and its orderings are written down in `ring.md` next to this file
+//! (included below).
 //!
 //! ```
 //! use corepool::primitives::ring::Ring;
@@ -29,6 +21,7 @@
 //! assert_eq!(ring.pop(), Some("b"));
 //! assert_eq!(ring.pop(), None);
 //! ```
+#![doc = include_str!("ring.md")]
 
 use core::fmt;
 use core::mem::MaybeUninit;
@@ -256,14 +249,8 @@ impl<T, L: SlotLayout> Ring<T, L> {
             let seq = slot.seq.load(Ordering::Acquire);
             let diff = seq.wrapping_sub(pos) as isize;
             if diff == 0 {
-                // Ordering: among producers the CAS only arbitrates, and the
-                // data is published by the Release store of `seq`, so
-                // Relaxed would do for the ring itself. Acquire is for the
-                // ring's users: it pairs with the Release RMW on `tail` in
-                // `is_empty_after_release` (the priority buckets' bit clear,
-                // the sleep protocol's paired wakes, the results queue).
-                // On x86 a claim is a `lock cmpxchg` whatever the ordering;
-                // a failed CAS orders nothing (Relaxed).
+                // Ordering: Acquire pairs with the last look's Release RMW; a failed
+                // claim orders nothing (ring.md, "The push's claim").
                 match self.tail.compare_exchange_weak(
                     pos,
                     pos.wrapping_add(1),
@@ -282,13 +269,8 @@ impl<T, L: SlotLayout> Ring<T, L> {
                     Err(actual) => pos = actual,
                 }
             } else if diff < 0 {
-                // The slot still holds the item from one lap ago, as far as
-                // we can see (our `pos` or `seq` may be stale). Full if no
-                // consumer has claimed that item; otherwise a consumer is
-                // between its claim and its release: wait for it.
-                // Ordering: Relaxed, after the Acquire `seq` load: a stale
-                // `head` reports full only about a pop that does not happen
-                // before this push (a pop that does is seen through `seq`).
+                // The previous lap's item: full, or wait for its consumer.
+                // Ordering: Relaxed after the Acquire `seq` (ring.md, "Full, or still emptying").
                 let head = self.head.load(Ordering::Relaxed);
                 if head.wrapping_add(self.mask + 1) == pos {
                     return Err(value);
@@ -355,14 +337,7 @@ impl<T, L: SlotLayout> Ring<T, L> {
             let seq = slot.seq.load(Ordering::Acquire);
             let diff = seq.wrapping_sub(pos.wrapping_add(1)) as isize;
             if diff == 0 {
-                // Ordering: among consumers the CAS only arbitrates. Release
-                // on success is for `pops`: a thread that Acquire-loads
-                // `head` synchronises with this claim (every write to `head`
-                // is an RMW, so later claims continue its release sequence)
-                // and so sees what happened before this pop, such as the
-                // pool's ticket for the job whose result this is (found by a
-                // review; the loom model `outstanding_seen_by_non_popping_receiver`).
-                // On x86 it is the same `lock cmpxchg`.
+                // Ordering: Release for `pops`; failure Relaxed (ring.md, "The pop's claim").
                 match self.head.compare_exchange_weak(
                     pos,
                     pos.wrapping_add(1),
@@ -382,17 +357,11 @@ impl<T, L: SlotLayout> Ring<T, L> {
                     Err(actual) => pos = actual,
                 }
             } else if diff < 0 {
-                // Not filled (`pop_ready` stops here). Empty only if no
-                // producer has claimed the position; otherwise a producer is
-                // between its claim and its write: wait for it, as `push`
-                // waits for a consumer.
+                // Not filled (`pop_ready` stops here): empty, or wait for its producer.
                 if !WAIT {
                     return None;
                 }
-                // Ordering: Relaxed, after the Acquire `seq` load: a stale
-                // `tail` reports empty only about a push that does not
-                // happen before this pop (one that does is seen through
-                // `seq`).
+                // Ordering: Relaxed after the Acquire `seq` (ring.md, "Empty, or still filling").
                 let tail = self.tail.load(Ordering::Relaxed);
                 if tail == pos {
                     return None;
@@ -424,9 +393,7 @@ impl<T, L: SlotLayout> Ring<T, L> {
     /// assert_eq!(ring.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        // Ordering: a snapshot for heuristics; read `head` first so that a
-        // concurrent pop cannot make the difference negative by much, and
-        // clamp anyway.
+        // Ordering: a snapshot for heuristics, `head` first (ring.md, "Snapshots").
         let head = self.head.load(Ordering::Relaxed);
         let tail = self.tail.load(Ordering::Relaxed);
         let len = tail.wrapping_sub(head) as isize;
@@ -443,14 +410,12 @@ impl<T, L: SlotLayout> Ring<T, L> {
     }
 
     /// True when no position is claimed and unpopped, judged by an RMW on
-    /// `tail` with Release ordering (it writes back the same value). The
-    /// priority buckets' re-check after clearing a level's bit: the RMW
-    /// reads the latest `tail`, so it sees every claim that precedes it in
-    /// `tail`'s modification order, and a claim that follows it
-    /// synchronises with it (every write to `tail` is an RMW, so the
-    /// claim's Acquire CAS reads from this RMW's release sequence), so that
-    /// producer sees whatever this thread did before (see
-    /// `PriorityBuckets::clear_if_empty`).
+    /// `tail` with Release ordering (it writes back the same value): it sees
+    /// every claim that precedes it in `tail`'s modification order, and a
+    /// producer whose claim follows it sees whatever this thread did before
+    /// (`ring.md`, "The last look"). The priority buckets' re-check after
+    /// clearing a level's bit (`PriorityBuckets::clear_if_empty`), and the
+    /// last look of the sleep protocol's paired wakes.
     ///
     /// ```
     /// let ring = corepool::primitives::ring::Ring::new(2);
@@ -460,17 +425,9 @@ impl<T, L: SlotLayout> Ring<T, L> {
     /// ```
     #[inline]
     pub fn is_empty_after_release(&self) -> bool {
-        // Ordering: Release orders the caller's earlier writes (the
-        // buckets' bit clear) before this RMW, so a claim that reads from
-        // it (or from a later RMW on `tail`) sees them. It must stay a
-        // Release *RMW*: a Relaxed RMW heads no release sequence, and a
-        // plain load is not in `tail`'s modification order at all, so it
-        // could read a value older than a claim that does not see the
-        // clear (loom catches both, see loom-tests/README.md). `head`
-        // after it is a snapshot (Relaxed): a stale one only makes the ring
-        // look non-empty; a newer one has popped positions up to it, all
-        // of them claimed.
+        // Ordering: must stay a Release RMW (ring.md, "Why the last look is a Release RMW").
         let tail = self.tail.fetch_add(0, Ordering::Release);
+        // Ordering: a snapshot; stale, it only looks non-empty (ring.md, "The last look").
         let head = self.head.load(Ordering::Relaxed);
         tail.wrapping_sub(head) as isize <= 0
     }
@@ -489,10 +446,7 @@ impl<T, L: SlotLayout> Ring<T, L> {
     /// ```
     #[inline]
     pub fn pops(&self) -> usize {
-        // Ordering: Acquire pairs with the Release claim in `pop`: a pop's
-        // claim follows its Acquire read of a `seq` the producer released,
-        // so what happened before the push (and before the pop) is visible
-        // to whoever reads a count that includes it.
+        // Ordering: Acquire pairs with the Release claim in `pop` (ring.md, "Counting pops").
         self.head.load(Ordering::Acquire)
     }
 }
