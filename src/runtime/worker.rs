@@ -516,6 +516,7 @@ where
     pub(crate) fn run(&self) {
         let sh = self.shared;
         let mut idle = Backoff::new();
+        let mut quiet = Quiet::default();
         loop {
             if self.help_batch() {
                 idle.reset();
@@ -534,6 +535,7 @@ where
                 }
                 self.process(job);
                 idle.reset();
+                quiet.work_came();
                 continue;
             }
             // Ordering: Acquire pairs with `close`; the gate was drained
@@ -549,15 +551,21 @@ where
                     }
                     idle.snooze();
                 }
-                IdlePolicy::SpinThenPark if !idle.is_napping() => idle.snooze(),
+                IdlePolicy::SpinThenPark if !idle.is_napping() && !quiet.park_at_once() => {
+                    quiet.idle = true;
+                    idle.snooze()
+                }
                 _ => {
+                    let since = quiet.before_park();
                     if sh.sleep.sleep(self.index, || !self.has_work()) {
                         self.count(Event::Parked);
+                        quiet.after_park(since.map(|t| t.elapsed()));
                     } else {
                         // Work showed up in the last look, possibly a job a
                         // producer has claimed a slot for but not yet
                         // written: pause before popping again (a yield point
                         // under loom).
+                        quiet.last_look_found_work();
                         crate::sync::spin_loop();
                     }
                     idle.reset();
@@ -604,5 +612,123 @@ where
             // (a yield point under loom).
             crate::sync::spin_loop();
         }
+    }
+}
+
+/// Parks that lasted at least this long say the spin before them was
+/// wasted: work came long after any spin would have given up.
+const LONG_PARK: Duration = Duration::from_micros(100);
+
+/// After this many long parks in a row, an idle worker parks without
+/// spinning first.
+const LONG_PARKS_TO_SKIP: u32 = 4;
+
+/// A worker's memory of how its recent idle spells ended, for
+/// [`IdlePolicy::SpinThenPark`]: when work keeps arriving long after the
+/// worker has parked (a trickle, say one job per millisecond), the spin and
+/// yields before each park find nothing and cost more CPU than the park
+/// itself, so the worker skips them. It spins again as soon as a park turns
+/// out short, the last look before a park finds work, or a spin finds a
+/// job: those are the spells a spin can catch. Latency is unchanged where this applies: a spin
+/// only helps when work comes within its few microseconds.
+///
+/// Under loom the clock is not read and the worker always spins first.
+#[derive(Default)]
+struct Quiet {
+    /// Parks in a row that lasted at least [`LONG_PARK`].
+    long_parks: u32,
+    /// Whether the worker has spun since its last job or park.
+    idle: bool,
+}
+
+impl Quiet {
+    #[inline]
+    fn park_at_once(&self) -> bool {
+        self.long_parks >= LONG_PARKS_TO_SKIP
+    }
+
+    fn before_park(&self) -> Option<Instant> {
+        (!cfg!(feature = "loom")).then(Instant::now)
+    }
+
+    /// A park ended after `parked` (None: not measured, under loom).
+    fn after_park(&mut self, parked: Option<Duration>) {
+        self.idle = false;
+        match parked {
+            Some(d) if d >= LONG_PARK => self.long_parks = self.long_parks.saturating_add(1),
+            _ => self.long_parks = 0,
+        }
+    }
+
+    /// A job was found. If the worker had spun for it, spinning paid:
+    /// forget the long parks.
+    #[inline]
+    fn work_came(&mut self) {
+        if self.idle {
+            self.idle = false;
+            self.long_parks = 0;
+        }
+    }
+
+    /// The last look before a park found work: spinning would have.
+    fn last_look_found_work(&mut self) {
+        self.idle = false;
+        self.long_parks = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LONG: Option<Duration> = Some(LONG_PARK);
+    const SHORT: Option<Duration> = Some(Duration::from_micros(5));
+
+    fn after_long_parks(n: u32) -> Quiet {
+        let mut q = Quiet::default();
+        for _ in 0..n {
+            q.idle = true; // spun, found nothing, parked
+            q.after_park(LONG);
+        }
+        q
+    }
+
+    #[test]
+    fn a_trickle_of_work_makes_a_worker_park_at_once() {
+        assert!(!after_long_parks(LONG_PARKS_TO_SKIP - 1).park_at_once());
+        let mut q = after_long_parks(LONG_PARKS_TO_SKIP);
+        assert!(q.park_at_once());
+        // Woken for a job after a long park: still a trickle.
+        q.work_came();
+        assert!(q.park_at_once());
+        q.after_park(LONG);
+        assert!(q.park_at_once());
+    }
+
+    #[test]
+    fn spinning_comes_back_when_it_would_pay() {
+        let mut q = after_long_parks(LONG_PARKS_TO_SKIP);
+        q.after_park(SHORT);
+        assert!(!q.park_at_once(), "a short park: work comes soon again");
+
+        let mut q = after_long_parks(LONG_PARKS_TO_SKIP);
+        q.last_look_found_work();
+        assert!(!q.park_at_once(), "work came before the park");
+
+        let mut q = after_long_parks(LONG_PARKS_TO_SKIP - 1);
+        q.idle = true;
+        q.work_came();
+        q.after_park(LONG);
+        assert!(
+            !q.park_at_once(),
+            "a spin that finds a job resets the count"
+        );
+
+        let mut q = after_long_parks(LONG_PARKS_TO_SKIP);
+        q.after_park(None);
+        assert!(
+            !q.park_at_once(),
+            "unmeasured parks (loom) never skip the spin"
+        );
     }
 }
