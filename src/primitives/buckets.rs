@@ -217,9 +217,27 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     /// ```
     #[inline]
     pub fn pop(&self) -> Option<T> {
+        // The empty case inline (one load: a pool whose buckets are mostly
+        // empty, such as the adaptive strategy's, pays no call); the rest
+        // out of line. With `occ` 0 the loop below would return at once,
+        // and `note_new_levels` has no bit to note.
+        // Ordering: Acquire pairs with the Release `fetch_or` in `push`.
+        let occ = self.occupied.load(Ordering::Acquire);
+        if occ == 0 {
+            return None;
+        }
+        self.pop_from(occ)
+    }
+
+    /// `pop` once `occupied` has shown `first` (non-zero).
+    #[inline(never)]
+    fn pop_from(&self, first: u64) -> Option<T> {
+        let mut next = Some(first);
         loop {
             // Ordering: Acquire pairs with the Release `fetch_or` in `push`.
-            let occ = self.occupied.load(Ordering::Acquire);
+            let occ = next
+                .take()
+                .unwrap_or_else(|| self.occupied.load(Ordering::Acquire));
             self.note_new_levels(occ);
             if occ == 0 {
                 return None;
