@@ -226,7 +226,10 @@ pub fn run(s: &Settings) -> bool {
                 });
             }
         }
-        // Separate producer (a scoped thread) and consumer (this one).
+    }
+
+    // Separate producer (a scoped thread) and consumer (this one).
+    if s.wants(Workload::Split) {
         let kinds = lean_kinds();
         let names: Vec<String> = kinds.iter().map(|&k| lean_name(k)).collect();
         for (label, cost) in [
@@ -350,6 +353,7 @@ pub fn run(s: &Settings) -> bool {
         };
         let kinds = [
             Kind::Core(StrategyKind::Priority, IdlePolicy::SpinThenPark),
+            Kind::Core(StrategyKind::Adaptive, IdlePolicy::SpinThenPark),
             Kind::Core(StrategyKind::WorkStealing, IdlePolicy::SpinThenPark),
             Kind::Core(StrategyKind::RoundRobin, IdlePolicy::SpinThenPark),
             Kind::Channel,

@@ -65,8 +65,10 @@ fn positive(s: &str) -> Result<usize, String> {
 /// The workloads, by their `--only` names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Workload {
-    /// `stream/*` (every contender) and `stream-split/*`.
+    /// `stream/*`: every contender, one thread submits and receives.
     Stream,
+    /// `stream-split/*`: a producer thread and a consumer thread.
+    Split,
     /// `stream-window/*`: one thread submits and receives.
     Window,
     /// `batch/*`: a whole batch at once.

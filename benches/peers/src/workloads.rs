@@ -504,7 +504,10 @@ impl Batch {
         }
     }
 
-    /// Runs `0..n` once (after a small warm-up on the same pool) and
+    /// Runs `0..n` once (after a full-size warm-up on the same pool, so
+    /// the allocator has the batch's memory at hand as it does for a
+    /// program that runs batches over and over: a cold run spends much of
+    /// its time in page faults, which vary with what ran before) and
     /// returns the seconds the batch took; checks count and checksum.
     pub fn once(self, s: &Settings, n: u64, cost: Cost, expect: u64) -> f64 {
         let check = |out: &[u64]| {
@@ -514,7 +517,7 @@ impl Batch {
         match self {
             Batch::Run(k) => {
                 let pool = corepool(s, 0, cost, k, IdlePolicy::SpinThenPark);
-                drop(pool.run((0..1000).map(Job::new)).expect("warm-up"));
+                drop(pool.run((0..n).map(Job::new)).expect("warm-up"));
                 let t = Instant::now();
                 let out = pool.run((0..n).map(Job::new)).expect("run");
                 let secs = t.elapsed().as_secs_f64();
@@ -524,7 +527,7 @@ impl Batch {
             }
             Batch::RunData(k) => {
                 let pool = corepool(s, 0, cost, k, IdlePolicy::SpinThenPark);
-                drop(pool.run_data(0..1000).expect("warm-up"));
+                drop(pool.run_data(0..n).expect("warm-up"));
                 let t = Instant::now();
                 let out = pool.run_data(0..n).expect("run_data");
                 let secs = t.elapsed().as_secs_f64();
@@ -567,12 +570,12 @@ impl Batch {
             Batch::ParIter => {
                 use rayon::prelude::*;
                 let pool = rayon_pool(s, 0);
-                pool.install(|| {
-                    (0..1000u64)
+                drop(pool.install(|| {
+                    (0..n as usize)
                         .into_par_iter()
-                        .map(|x| work(x, cost))
-                        .sum::<u64>()
-                });
+                        .map(|x| work(x as u64, cost))
+                        .collect::<Vec<u64>>()
+                }));
                 let t = Instant::now();
                 let out: Vec<u64> = pool.install(|| {
                     (0..n as usize)
