@@ -406,6 +406,22 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
         self.levels.get(level).map_or(0, Ring::len)
     }
 
+    /// The number of items popped so far, over every level (wrapping): the
+    /// sum of the levels' [`Ring::pops`], so counting costs a pop nothing.
+    ///
+    /// ```
+    /// let q = corepool::primitives::buckets::PriorityBuckets::new(2, 4, 1);
+    /// q.push(0, 'a').unwrap();
+    /// q.push(1, 'b').unwrap();
+    /// q.pop().unwrap();
+    /// assert_eq!(q.pops(), 1);
+    /// ```
+    pub fn pops(&self) -> usize {
+        self.levels
+            .iter()
+            .fold(0usize, |n, r| n.wrapping_add(r.pops()))
+    }
+
     /// True when the occupancy bitmap shows no level with items.
     ///
     /// ```

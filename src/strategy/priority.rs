@@ -37,6 +37,11 @@ impl<J> PriorityStrategy<J> {
             ),
         }
     }
+
+    /// Jobs taken from the buckets so far (wrapping).
+    pub(crate) fn pops(&self) -> usize {
+        self.buckets.pops()
+    }
 }
 
 impl<J: Send + 'static> Strategy<J> for PriorityStrategy<J> {

@@ -55,6 +55,37 @@ impl<J> WorkStealing<J> {
         }
     }
 
+    /// Jobs taken from the shared injector so far (wrapping).
+    pub(crate) fn injector_pops(&self) -> usize {
+        self.injector.pops()
+    }
+
+    /// [`Strategy::pop`], calling `from_deque` when the job comes from a
+    /// deque (this worker's own, or stolen) rather than the injector: the
+    /// adaptive strategy counts those jobs without looking at the result
+    /// (which cost its trivial-job streams a fifth of their rate).
+    #[inline(always)]
+    pub(crate) fn pop_with(
+        &self,
+        local: &Worker<J>,
+        worker: usize,
+        from_deque: impl FnOnce(),
+    ) -> Option<(J, Source)> {
+        if let Some(j) = local.pop() {
+            from_deque();
+            return Some((j, Source::Own));
+        }
+        // One job at a time from the injector: a pop is one CAS, the same
+        // as moving the job through our deque would cost (and a deque pop
+        // pays a fence), and idle workers balance by taking the next one.
+        if let Some(j) = self.injector.pop_ready() {
+            return Some((j, Source::Shared));
+        }
+        let j = self.steal(local, worker)?;
+        from_deque();
+        Some((j, Source::Stolen))
+    }
+
     fn steal(&self, local: &Worker<J>, worker: usize) -> Option<J> {
         let n = self.stealers.len();
         for _round in 0..4 {
@@ -104,16 +135,7 @@ impl<J: Send + 'static> Strategy<J> for WorkStealing<J> {
 
     #[inline]
     fn pop(&self, local: &Worker<J>, worker: usize) -> Option<(J, Source)> {
-        if let Some(j) = local.pop() {
-            return Some((j, Source::Own));
-        }
-        // One job at a time from the injector: a pop is one CAS, the same
-        // as moving the job through our deque would cost (and a deque pop
-        // pays a fence), and idle workers balance by taking the next one.
-        if let Some(j) = self.injector.pop_ready() {
-            return Some((j, Source::Shared));
-        }
-        self.steal(local, worker).map(|j| (j, Source::Stolen))
+        self.pop_with(local, worker, || {})
     }
 
     fn has_work(&self, local: &Worker<J>, _worker: usize) -> bool {
