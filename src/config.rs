@@ -53,14 +53,17 @@ pub enum StrategyKind {
     /// A shared injector ring feeds per-worker Chase-Lev deques; idle
     /// workers steal half a victim's deque; jobs can spawn follow-ups onto
     /// their own worker's deque.
-    #[default]
     WorkStealing,
     /// A priority bucket array: highest priority first, FIFO within a level,
     /// with a starvation bound.
     Priority,
     /// Work-stealing until jobs with priorities arrive, priority while they
     /// keep coming (back after a calm period), and a batch plan chosen from
-    /// each batch's shape ([`Adaptive`](crate::strategy::Adaptive)).
+    /// each batch's shape ([`Adaptive`](crate::strategy::Adaptive)). The
+    /// default: level with work-stealing where no job has a priority
+    /// (PERFORMANCE.md), and it serves priorities in order when jobs have
+    /// them.
+    #[default]
     Adaptive,
 }
 

@@ -4,7 +4,8 @@
 //!
 //! * priority, one worker: higher priority first, FIFO within a level:
 //!   `priority_serves_higher_first_fifo_within_level` (also at 64 levels,
-//!   and for the adaptive strategy once priorities are in use);
+//!   and for the adaptive strategy once priorities are in use, which is
+//!   the default: `default_pool_serves_priorities_in_order`);
 //! * the starvation bound: a waiting low job is served after at most `K`
 //!   higher pops: `priority_starvation_bound_is_observable`;
 //! * a priority batch runs highest first, input order within a level:
@@ -114,6 +115,45 @@ fn priority_serves_higher_first_fifo_within_level() {
                 assert_eq!(ran, strict_order(&backlog), "{kind}, {levels} levels");
             }
         }
+    });
+}
+
+/// The builder's default strategy (adaptive) serves priorities in order
+/// once a job has one: a user who sets priorities without choosing a
+/// strategy gets what they asked for.
+#[test]
+fn default_pool_serves_priorities_in_order() {
+    watchdog("default priority order", || {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let hold = Hold::new();
+        let (o, h) = (order.clone(), hold.clone());
+        let pool = Pool::builder()
+            .workers(1)
+            .build(move |job: &Job<(u32, bool)>, _ctx: &Context<'_, _>| {
+                let (tag, is_hold) = *job.data();
+                if is_hold {
+                    h.wait();
+                } else {
+                    o.lock().unwrap().push(tag);
+                }
+                Ok::<_, ()>(tag)
+            })
+            .unwrap();
+        assert_eq!(pool.strategy_name(), "adaptive");
+        pool.submit(Job::new((u32::MAX, true)).with_priority(7))
+            .unwrap();
+        hold.wait_started(1);
+        // Fewer jobs than the default starvation bound (64): strict order.
+        let backlog: Vec<(u32, u8)> = (0..48u32).map(|i| (i, (i * 5 % 8) as u8)).collect();
+        for &(tag, prio) in &backlog {
+            pool.submit(Job::new((tag, false)).with_priority(prio))
+                .unwrap();
+        }
+        hold.open();
+        assert!(recv_n(&pool, backlog.len() + 1).iter().all(|r| r.is_ok()));
+        drop(pool);
+        let ran = Arc::try_unwrap(order).unwrap().into_inner().unwrap();
+        assert_eq!(ran, strict_order(&backlog));
     });
 }
 

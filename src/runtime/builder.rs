@@ -117,7 +117,7 @@ impl Builder {
         self
     }
 
-    /// The strategy (default: work-stealing).
+    /// The strategy (default: adaptive).
     ///
     /// ```
     /// let pool = corepool::Pool::builder().strategy(corepool::StrategyKind::Chunked)
