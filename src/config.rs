@@ -115,7 +115,9 @@ impl FromStr for StrategyKind {
             .ok_or_else(|| ConfigError {
                 field: "strategy",
                 given: format!("{s:?}"),
-                allowed: "\"round-robin\", \"chunked\", \"work-stealing\", \"priority\"".into(),
+                allowed:
+                    "\"round-robin\", \"chunked\", \"work-stealing\", \"priority\", \"adaptive\""
+                        .into(),
             })
     }
 }

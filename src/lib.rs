@@ -3,7 +3,7 @@
 //! A [`Pool`] runs jobs ([`Job`]) through one processor function on a fixed
 //! set of worker threads and yields exactly one [`JobResult`] per accepted
 //! job. Jobs are streamed ([`Pool::submit`], [`Pool::recv`]) or run as a
-//! batch ([`Pool::run`]). Four built-in strategies ([`StrategyKind`]) decide
+//! batch ([`Pool::run`]). Five built-in strategies ([`StrategyKind`]) decide
 //! where jobs go; users can plug in their own ([`strategy::Strategy`]).
 //! After the pool is built, submitting, running and delivering a job
 //! allocates nothing.

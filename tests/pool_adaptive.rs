@@ -8,7 +8,8 @@
 //! * a steady mixed workload does not flap (one switch, not one per
 //!   priority job): `steady_mix_does_not_flap`;
 //! * `metrics().strategy` reports jobs per mode, the switches and their
-//!   reasons: covered by both.
+//!   reasons: covered by both, and jobs per side on their own, follow-ups
+//!   included: `jobs_per_side_count_follow_ups_and_priorities`.
 #![cfg(not(feature = "loom"))]
 
 #[path = "pool_support.rs"]
@@ -128,5 +129,58 @@ fn steady_mix_does_not_flap() {
         let report = pool.metrics().strategy.unwrap();
         assert_eq!(report.switches, 1, "{report:?}");
         assert_eq!(report.current, "priority");
+    });
+}
+
+/// Jobs per side in `metrics().strategy`: follow-ups through the workers'
+/// deques (small deques, so some overflow into the injector) and submitted
+/// jobs through the injector count on the work-stealing side; jobs with a
+/// priority, and their follow-ups, on the priority side. Each side is
+/// checked on its own.
+#[test]
+fn jobs_per_side_count_follow_ups_and_priorities() {
+    watchdog("adaptive jobs per side", || {
+        // Data: the depth of the tree below this job; each job above depth
+        // 0 spawns two follow-ups one level down.
+        let pool = Pool::builder()
+            .workers(2)
+            .capacity(4)
+            .priority_levels(4)
+            .build(|j: &Job<u32>, ctx: &Context<'_, u32>| {
+                let depth = *j.data();
+                if depth > 0 {
+                    for _ in 0..2 {
+                        let mut next = Job::new(depth - 1).with_priority(j.priority());
+                        // A full queue hands the job back: retry until taken.
+                        while let Err(e) = ctx.spawn(next) {
+                            next = e.into_job();
+                            std::thread::yield_now();
+                        }
+                    }
+                }
+                Ok::<_, ()>(depth)
+            })
+            .unwrap();
+        let side = |name: &str| {
+            let report = pool.metrics().strategy.expect("adaptive reports");
+            report.jobs.iter().find(|(n, _)| *n == name).unwrap().1
+        };
+        // 10 trees of 31 jobs, no priorities, one at a time: a tree keeps
+        // at most 5 jobs pending per worker, so the deques (4) overflow into
+        // the injector, which has room for them (a job that retried its
+        // spawn while every queue was full would wait for ever).
+        for _ in 0..10 {
+            pool.submit(Job::new(4)).unwrap();
+            assert_eq!(pool.results().count(), 31);
+        }
+        assert_eq!(side("work-stealing"), 310);
+        assert_eq!(side("priority"), 0);
+        // 10 trees of 7 jobs at priority 2: the buckets.
+        for _ in 0..10 {
+            pool.submit(Job::new(2).with_priority(2)).unwrap();
+            assert_eq!(pool.results().count(), 7);
+        }
+        assert_eq!(side("work-stealing"), 310);
+        assert_eq!(side("priority"), 70);
     });
 }

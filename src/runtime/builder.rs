@@ -88,7 +88,11 @@ impl Builder {
     /// force. A full queue makes `try_submit` hand the job back and `submit`
     /// wait. Each strategy has its own queues: one per worker (round-robin,
     /// chunked), one per worker plus a shared one (work-stealing), one per
-    /// priority level (priority). `build` refuses, with a [`ConfigError`]
+    /// priority level (priority), and both of the last two (adaptive, the
+    /// default). Every slot is initialised when the pool is built, so the
+    /// memory is committed at once: about `capacity` x 64 bytes per ring
+    /// (128 for jobs over 56 bytes) and `capacity` x the job's size per
+    /// deque. `build` refuses, with a [`ConfigError`]
     /// naming the bytes, a capacity whose queues would not fit in the
     /// machine's memory.
     ///
@@ -131,7 +135,8 @@ impl Builder {
     }
 
     /// The strategy by name: `"round-robin"`, `"chunked"`,
-    /// `"work-stealing"` or `"priority"`. An unknown name makes `build` fail.
+    /// `"work-stealing"`, `"priority"` or `"adaptive"`. An unknown name makes
+    /// `build` fail.
     ///
     /// ```
     /// let err = corepool::Pool::builder().strategy_name("fastest")

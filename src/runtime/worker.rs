@@ -94,9 +94,12 @@ impl<T> Context<'_, T> {
         self.spawner.shutting_down()
     }
 
-    /// Submits a follow-up job from inside a running job. Under work-stealing
-    /// it goes onto this worker's own deque (other workers may steal it); its
-    /// result is delivered like any streamed job's. Hands the job back if the
+    /// Submits a follow-up job from inside a running job. Under work-stealing,
+    /// and under the adaptive strategy while no job has a priority, it goes
+    /// onto this worker's own deque (other workers may steal it); under the
+    /// adaptive strategy while priorities are in use, and under priority, to
+    /// the priority buckets; under round-robin and chunked, to this worker's
+    /// ring. Its result is delivered like any streamed job's. Hands the job back if the
     /// queues are full or the pool is stopping immediately.
     ///
     /// ```
@@ -551,10 +554,7 @@ where
                     }
                     idle.snooze();
                 }
-                IdlePolicy::SpinThenPark if !idle.is_napping() && !quiet.park_at_once() => {
-                    quiet.idle = true;
-                    idle.snooze()
-                }
+                IdlePolicy::SpinThenPark if quiet.spin_first(idle.is_napping()) => idle.snooze(),
                 _ => {
                     let since = quiet.before_park();
                     if sh.sleep.sleep(self.index, || !self.has_work()) {
@@ -647,6 +647,18 @@ impl Quiet {
         self.long_parks >= LONG_PARKS_TO_SKIP
     }
 
+    /// Whether an idle worker should spin (or yield) once more rather than
+    /// park, given whether its back-off is `napping` (past its spins and
+    /// yields); notes that it spun.
+    #[inline]
+    fn spin_first(&mut self, napping: bool) -> bool {
+        if napping || self.park_at_once() {
+            return false;
+        }
+        self.idle = true;
+        true
+    }
+
     fn before_park(&self) -> Option<Instant> {
         (!cfg!(feature = "loom")).then(Instant::now)
     }
@@ -684,10 +696,13 @@ mod tests {
     const LONG: Option<Duration> = Some(LONG_PARK);
     const SHORT: Option<Duration> = Some(Duration::from_micros(5));
 
+    /// `n` idle spells, each spinning while the worker would, then parking
+    /// for long.
     fn after_long_parks(n: u32) -> Quiet {
         let mut q = Quiet::default();
         for _ in 0..n {
-            q.idle = true; // spun, found nothing, parked
+            q.spin_first(false);
+            assert!(!q.spin_first(true), "a napping back-off parks");
             q.after_park(LONG);
         }
         q
@@ -695,39 +710,41 @@ mod tests {
 
     #[test]
     fn a_trickle_of_work_makes_a_worker_park_at_once() {
-        assert!(!after_long_parks(LONG_PARKS_TO_SKIP - 1).park_at_once());
+        assert!(after_long_parks(LONG_PARKS_TO_SKIP - 1).spin_first(false));
         let mut q = after_long_parks(LONG_PARKS_TO_SKIP);
-        assert!(q.park_at_once());
+        assert!(!q.spin_first(false), "parks without spinning");
         // Woken for a job after a long park: still a trickle.
         q.work_came();
-        assert!(q.park_at_once());
+        assert!(!q.spin_first(false));
         q.after_park(LONG);
-        assert!(q.park_at_once());
+        assert!(!q.spin_first(false));
     }
 
     #[test]
     fn spinning_comes_back_when_it_would_pay() {
         let mut q = after_long_parks(LONG_PARKS_TO_SKIP);
         q.after_park(SHORT);
-        assert!(!q.park_at_once(), "a short park: work comes soon again");
+        assert!(q.spin_first(false), "a short park: work comes soon again");
 
         let mut q = after_long_parks(LONG_PARKS_TO_SKIP);
         q.last_look_found_work();
-        assert!(!q.park_at_once(), "work came before the park");
+        assert!(q.spin_first(false), "work came before the park");
 
+        // Three long parks, then a spin that finds a job: the count starts
+        // again, so one more long park does not skip the spin.
         let mut q = after_long_parks(LONG_PARKS_TO_SKIP - 1);
-        q.idle = true;
+        assert!(q.spin_first(false));
         q.work_came();
         q.after_park(LONG);
         assert!(
-            !q.park_at_once(),
+            q.spin_first(false),
             "a spin that finds a job resets the count"
         );
 
         let mut q = after_long_parks(LONG_PARKS_TO_SKIP);
         q.after_park(None);
         assert!(
-            !q.park_at_once(),
+            q.spin_first(false),
             "unmeasured parks (loom) never skip the spin"
         );
     }

@@ -2,8 +2,8 @@
 //! worker looks next.
 //!
 //! The pool is generic over its strategy (static dispatch: nothing is boxed
-//! per job). The four built-ins, chosen at run time by [`StrategyKind`],
-//! are served by the three variants of [`Builtin`] (round-robin and
+//! per job). The five built-ins, chosen at run time by [`StrategyKind`],
+//! are served by the four variants of [`Builtin`] (round-robin and
 //! chunked share one); a user's strategy implements
 //! [`Strategy`] and is plugged in with
 //! [`Builder::build_custom`](crate::Builder::build_custom) (see the

@@ -23,8 +23,8 @@
 //!   submits and receives, keeping at most [`WINDOW`] jobs in flight; when
 //!   the window is full it blocks for one result and then drains whatever
 //!   else is ready with `try_recv`. Every corepool strategy (lean: see
-//!   below), corepool with the builder's defaults, and every peer. Then
-//!   `stream-split/trivial` and `stream-split/200ns`: separate producer and
+//!   below), corepool with the builder's defaults, and every peer.
+//! * `split`: `stream-split/trivial` and `stream-split/200ns`: separate producer and
 //!   consumer, a scoped thread submits every job as fast as the bounded
 //!   queues take them while the bench thread receives (corepool's `recv`
 //!   returns `None` while nothing is outstanding, so the consumer yields and

@@ -476,7 +476,8 @@ struct FedBatch {
 impl Visit for FedBatch {
     type Out = (Duration, Vec<u64>);
     fn visit<C: Contender>(self, mut c: C) -> (Duration, Vec<u64>) {
-        stream(&mut c, 1000);
+        // A full-size warm-up, as for corepool's and rayon's batches.
+        drop(fed_batch(&mut c, self.n));
         fed_batch(&mut c, self.n)
     }
 }
