@@ -4,8 +4,9 @@
 //! workers, pinned, metric) group.
 //!
 //! * `throughput-<workload>.png` (`/` replaced by `-`) for each workload with
-//!   `mjobs_per_s`: million jobs per second by worker count, one line per
-//!   contender, pinned samples (unpinned if there are no pinned ones).
+//!   `mjobs_per_s`: million jobs per second by worker count (log scale,
+//!   labelled at the measured counts), one line per contender, pinned samples
+//!   (unpinned if there are no pinned ones).
 //! * `latency-<workload>.png` for each workload with quantiles: latency by
 //!   percentile on a "nines" axis (`1 / (1 - p)` on a log scale, one decade
 //!   per nine), log-scale ns, one line per contender at its largest worker
@@ -578,16 +579,22 @@ fn plot_throughput(data: &Data, workload: &str, path: &Path) -> Res<bool> {
         println!("plot: {workload}: no {THROUGHPUT} samples; skipping throughput chart");
         return Ok(false);
     }
-    let xs = data.workers(workload, None, pinned, is_tp);
-    let (x0, x1) = (f64::from(xs[0]), f64::from(xs[xs.len() - 1]));
+    // A log scale labelled at exactly the measured worker counts (its key
+    // points), so doubling counts (1, 2, 4, ..., 64) are evenly spread.
+    // Padded by 6% of the span in doublings (at least a quarter of one) so no
+    // point sits on the frame; a single count is centred, one doubling from
+    // either side.
+    let xs: Vec<f64> = data
+        .workers(workload, None, pinned, is_tp)
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    let (x0, x1) = (xs[0], xs[xs.len() - 1]);
     let pad = if x1 > x0 {
-        ((x1 - x0) * 0.06).max(0.25)
+        ((x1 / x0).log2() * 0.06).max(0.25).exp2()
     } else {
-        1.0
+        2.0
     };
-    let (x0, x1) = (x0 - pad, x1 + pad);
-    // At most one label per whole number, so every label is a worker count.
-    let x_labels = (x1.floor() - x0.ceil()) as usize + 1;
     let ymax = series
         .iter()
         .flat_map(|(_, p)| p.iter().map(|&(_, y)| y))
@@ -608,10 +615,12 @@ fn plot_throughput(data: &Data, workload: &str, path: &Path) -> Res<bool> {
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(72)
-        .build_cartesian_2d(x0..x1, 0.0..ymax)?;
+        .build_cartesian_2d(
+            (x0 / pad..x1 * pad).log_scale().with_key_points(xs),
+            0.0..ymax,
+        )?;
     styled_mesh!(chart)
-        .x_labels(x_labels.min(12))
-        .x_desc("workers")
+        .x_desc("workers (log scale)")
         .y_desc("million jobs per second")
         .x_label_formatter(&|x| format!("{}", x.round()))
         .y_label_formatter(&|y| trim_num(*y, 2))
