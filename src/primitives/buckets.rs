@@ -232,12 +232,8 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     /// `pop` once `occupied` has shown `first` (non-zero).
     #[inline(never)]
     fn pop_from(&self, first: u64) -> Option<T> {
-        let mut next = Some(first);
+        let mut occ = first;
         loop {
-            // Ordering: Acquire pairs with the Release `fetch_or` in `push`.
-            let occ = next
-                .take()
-                .unwrap_or_else(|| self.occupied.load(Ordering::Acquire));
             self.note_new_levels(occ);
             if occ == 0 {
                 return None;
@@ -265,6 +261,8 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
                 self.account(occ, level);
                 return Some(v);
             }
+            // Ordering: Acquire pairs with the Release `fetch_or` in `push`.
+            occ = self.occupied.load(Ordering::Acquire);
         }
     }
 

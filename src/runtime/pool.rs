@@ -725,16 +725,15 @@ where
         let map = std::sync::Arc::new(super::scoped::ScopedMap::new(
             input, output, f, workers, grain,
         ));
-        let erased: std::sync::Arc<dyn super::scoped::ScopedWork + '_> = map.clone();
-        let erased: std::sync::Arc<dyn super::scoped::ScopedWork + 'static> =
-            // SAFETY: only the lifetime is erased (same fat pointer). The
-            // workers use the borrows it points to only for positions they
-            // claimed and before counting them finished, and `map.wait()`
-            // below returns only after every position was counted finished
-            // (scoped.rs, arguments 1 to 4; ARCHITECTURE.md, "Scoped
-            // maps"), so no use outlives the borrows, whoever drops the
-            // last `Arc`.
-            unsafe { core::mem::transmute(erased) };
+        type Work<'a> = std::sync::Arc<dyn super::scoped::ScopedWork + 'a>;
+        let erased: Work<'_> = map.clone();
+        // SAFETY: only the lifetime is erased (same fat pointer). The
+        // workers use the borrows it points to only for positions they
+        // claimed and before counting them finished, and `map.wait()` below
+        // returns only after every position was counted finished (scoped.rs,
+        // arguments 1 to 4; ARCHITECTURE.md, "Scoped maps"), so no use
+        // outlives the borrows, whoever drops the last `Arc`.
+        let erased = unsafe { core::mem::transmute::<Work<'_>, Work<'static>>(erased) };
         *sh.scoped.lock().unwrap_or_else(|e| e.into_inner()) = Some(erased);
         // Ordering: Release pairs with the workers' Acquire load of the
         // epoch, as for a batch.

@@ -164,6 +164,10 @@ fn lat_name(k: Kind) -> String {
 
 // ---------------------------------------------------------------- main
 
+/// One run of a lean-contender pattern: settings, contender, job cost,
+/// jobs, expected checksum; the time it took.
+type LeanRun = fn(&Settings, Kind, Cost, u64, u64) -> Duration;
+
 /// Runs the workloads `s` asks for, printing a table for each; then writes
 /// every sample to `<out>/results.csv` and draws the plots into `<out>`.
 /// Returns whether the files were all written.
@@ -228,39 +232,33 @@ pub fn run(s: &Settings) -> bool {
         }
     }
 
-    // Separate producer (a scoped thread) and consumer (this one).
-    if s.wants(Workload::Split) {
-        let kinds = lean_kinds();
-        let names: Vec<String> = kinds.iter().map(|&k| lean_name(k)).collect();
-        for (label, cost) in [
-            ("stream-split/trivial", bare),
-            ("stream-split/200ns", medium),
-        ] {
-            let expect = reference(s.n, cost);
-            for &w in &s.worker_list {
-                let base = "crossbeam-channel pool";
-                throughput_rounds(&mut csv, s, label, w, &names, base, |i, sw| {
-                    split_once(sw, kinds[i], cost, s.n, expect).as_secs_f64()
-                });
-            }
+    // Separate producer (a scoped thread) and consumer (this one); and
+    // workload 8: one thread submits and receives, at most WINDOW in
+    // flight. Both for corepool defaults, lean and the channel pool, trivial
+    // and 200 ns jobs, per worker count.
+    let lean_patterns: [(Workload, &str, LeanRun); 2] = [
+        (Workload::Split, "stream-split", |sw, k, cost, n, expect| {
+            split_once(sw, k, cost, n, expect)
+        }),
+        (
+            Workload::Window,
+            "stream-window",
+            |sw, k, cost, n, expect| dispatch(sw, 0, k, cost, Window { n, expect }),
+        ),
+    ];
+    for (workload, prefix, run) in lean_patterns {
+        if !s.wants(workload) {
+            continue;
         }
-    }
-
-    // Workload 8: one thread submits and receives, at most WINDOW in
-    // flight, per worker count.
-    if s.wants(Workload::Window) {
         let kinds = lean_kinds();
         let names: Vec<String> = kinds.iter().map(|&k| lean_name(k)).collect();
-        for (label, cost) in [
-            ("stream-window/trivial", bare),
-            ("stream-window/200ns", medium),
-        ] {
+        for (size, cost) in [("trivial", bare), ("200ns", medium)] {
+            let label = format!("{prefix}/{size}");
             let expect = reference(s.n, cost);
             for &w in &s.worker_list {
                 let base = "crossbeam-channel pool";
-                throughput_rounds(&mut csv, s, label, w, &names, base, |i, sw| {
-                    let t = dispatch(sw, 0, kinds[i], cost, Window { n: s.n, expect });
-                    t.as_secs_f64()
+                throughput_rounds(&mut csv, s, &label, w, &names, base, |i, sw| {
+                    run(sw, kinds[i], cost, s.n, expect).as_secs_f64()
                 });
             }
         }
