@@ -12,6 +12,12 @@ const SPIN_STEPS: u32 = crate::sync::model_scaled(6, 1) as u32;
 /// is a system call, and an idle pool should not spend its CPU on them.
 const YIELD_STEPS: u32 = crate::sync::model_scaled(4, 1) as u32;
 
+/// Yield steps of [`Backoff::wait_for_room`] before it naps: a few hundred
+/// microseconds of yields when no other thread wants the core (a yield then
+/// returns in under a microsecond), far longer when one does (the yield
+/// hands it the core). One step under loom.
+const ROOM_YIELD_STEPS: u32 = crate::sync::model_scaled(256, 1) as u32;
+
 /// Exponential back-off: spin, then yield, then nap.
 ///
 /// A waiter makes one `snooze` per failed look; [`Backoff::is_napping`]
@@ -39,6 +45,31 @@ impl Backoff {
                 crate::sync::spin_loop();
             }
         } else if self.step < SPIN_STEPS + YIELD_STEPS {
+            crate::sync::thread::yield_now();
+        } else {
+            crate::sync::nap();
+        }
+        self.step = self.step.saturating_add(1);
+    }
+
+    /// Waits a little for room in a full queue: yields (never spins), then
+    /// naps after [`ROOM_YIELD_STEPS`] yields.
+    ///
+    /// A full queue holds a full load of work, so room comes at the pace of
+    /// whoever empties it, and a spin cannot make it come sooner. What a
+    /// spin can do is take the core from that very thread when the two
+    /// share one (more threads than cores: a producer, a worker and a
+    /// consumer on two cores): there, spinning before yielding halved the
+    /// streaming rate (PERFORMANCE.md, "What limits each figure"). A yield
+    /// hands the core over at once when another thread wants it and costs
+    /// a system call when none does. Napping comes late, because a nap
+    /// (50 µs and the timer's slack) outlasts the time a worker needs to
+    /// drain a queue of trivial jobs, and the queue would stand empty.
+    #[inline]
+    pub(crate) fn wait_for_room(&mut self) {
+        if cfg!(feature = "loom") {
+            crate::sync::spin_loop();
+        } else if self.step < ROOM_YIELD_STEPS {
             crate::sync::thread::yield_now();
         } else {
             crate::sync::nap();

@@ -171,8 +171,9 @@ where
         }
     }
 
-    /// Submits a job, waiting while its queue is full (spinning, then
-    /// yielding, then sleeping in 50 µs steps). Hands it back only if the
+    /// Submits a job, waiting while its queue is full (yielding the core,
+    /// then sleeping in 50 µs steps; never spinning, so a worker that shares
+    /// the core gets it). Hands it back only if the
     /// pool is closed or the priority is out of range. Waiting here is not
     /// counted in `Metrics::rejected_full`.
     ///
@@ -1251,8 +1252,8 @@ where
 }
 
 /// Submits `job` with `try_submit` until it is not handed back `Full`,
-/// backing off between attempts (spinning, then yielding, then sleeping in
-/// 50 µs steps).
+/// backing off between attempts ([`Backoff::wait_for_room`]: yielding, then
+/// sleeping in 50 µs steps).
 fn retry_while_full<T, V>(
     job: Job<T>,
     mut try_submit: impl FnMut(Job<T>) -> Result<V, SubmitError<T>>,
@@ -1263,7 +1264,7 @@ fn retry_while_full<T, V>(
         match try_submit(job) {
             Err(SubmitError::Full(back)) => {
                 job = back;
-                backoff.snooze();
+                backoff.wait_for_room();
             }
             other => return other,
         }

@@ -44,7 +44,7 @@ pub(crate) fn push_blocking<R, E>(
             return;
         }
         on_wait();
-        backoff.snooze();
+        backoff.wait_for_room();
     }
 }
 
