@@ -12,11 +12,24 @@ const SPIN_STEPS: u32 = crate::sync::model_scaled(6, 1) as u32;
 /// is a system call, and an idle pool should not spend its CPU on them.
 const YIELD_STEPS: u32 = crate::sync::model_scaled(4, 1) as u32;
 
-/// Yield steps of [`Backoff::wait_for_room`] before it naps: a few hundred
+/// Yield steps of [`Backoff::wait_for_room`] before it naps: tens of
 /// microseconds of yields when no other thread wants the core (a yield then
 /// returns in under a microsecond), far longer when one does (the yield
-/// hands it the core). One step under loom.
-const ROOM_YIELD_STEPS: u32 = crate::sync::model_scaled(256, 1) as u32;
+/// hands it the core). About what a worker takes to drain a full queue of
+/// trivial jobs: with 8 to 32, a producer, a worker and a consumer on two
+/// cores streamed at half the rate they reach with 64; more only burns the
+/// core of a producer waiting on slow jobs. One step under loom.
+const ROOM_YIELD_STEPS: u32 = crate::sync::model_scaled(64, 1) as u32;
+
+/// Yield steps of [`Backoff::wait_for_room`] on a thread whose last wait
+/// for room took more than one nap: room is coming at the pace of slow
+/// jobs, and yielding for it would only burn the core.
+const ROOM_YIELD_STEPS_SLOW: u32 = crate::sync::model_scaled(4, 1) as u32;
+
+std::thread_local! {
+    /// Whether this thread's last wait for room took more than one nap.
+    static ROOM_SLOW: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
 
 /// Exponential back-off: spin, then yield, then nap.
 ///
@@ -25,13 +38,19 @@ const ROOM_YIELD_STEPS: u32 = crate::sync::model_scaled(256, 1) as u32;
 #[derive(Debug, Default)]
 pub(crate) struct Backoff {
     step: u32,
+    /// [`Backoff::wait_for_room`]'s yield steps, read from the thread's
+    /// last wait at its first step (0 before).
+    room_yields: u32,
 }
 
 impl Backoff {
     /// A back-off at its first (shortest) step.
     #[inline]
     pub(crate) const fn new() -> Self {
-        Backoff { step: 0 }
+        Backoff {
+            step: 0,
+            room_yields: 0,
+        }
     }
 
     /// Waits a little longer than last time.
@@ -53,7 +72,7 @@ impl Backoff {
     }
 
     /// Waits a little for room in a full queue: yields (never spins), then
-    /// naps after [`ROOM_YIELD_STEPS`] yields.
+    /// naps. Call [`room_found`](Self::room_found) once the wait is over.
     ///
     /// A full queue holds a full load of work, so room comes at the pace of
     /// whoever empties it, and a spin cannot make it come sooner. What a
@@ -62,19 +81,40 @@ impl Backoff {
     /// consumer on two cores): there, spinning before yielding halved the
     /// streaming rate (PERFORMANCE.md, "What limits each figure"). A yield
     /// hands the core over at once when another thread wants it and costs
-    /// a system call when none does. Napping comes late, because a nap
-    /// (50 µs and the timer's slack) outlasts the time a worker needs to
-    /// drain a queue of trivial jobs, and the queue would stand empty.
+    /// a system call when none does. Napping comes late ([`ROOM_YIELD_STEPS`]
+    /// yields), because a nap (50 µs and the timer's slack) outlasts the
+    /// time a worker needs to drain a queue of trivial jobs, and the queue
+    /// would stand empty; but early ([`ROOM_YIELD_STEPS_SLOW`]) on a thread
+    /// whose last wait outlasted one nap, where the jobs are slow and
+    /// yielding would burn the core for nothing.
     #[inline]
     pub(crate) fn wait_for_room(&mut self) {
+        if self.step == 0 {
+            self.room_yields = if ROOM_SLOW.with(core::cell::Cell::get) {
+                ROOM_YIELD_STEPS_SLOW
+            } else {
+                ROOM_YIELD_STEPS
+            };
+        }
         if cfg!(feature = "loom") {
             crate::sync::spin_loop();
-        } else if self.step < ROOM_YIELD_STEPS {
+        } else if self.step < self.room_yields {
             crate::sync::thread::yield_now();
         } else {
             crate::sync::nap();
         }
         self.step = self.step.saturating_add(1);
+    }
+
+    /// Ends a wait of [`wait_for_room`](Self::wait_for_room) (no-op if it
+    /// never waited): remembers, for the thread's next wait, whether this
+    /// one took more than one nap.
+    #[inline]
+    pub(crate) fn room_found(&self) {
+        if self.step > 0 {
+            let slow = self.step > self.room_yields.saturating_add(1);
+            ROOM_SLOW.with(|s| s.set(slow));
+        }
     }
 
     /// True once the back-off has moved past spinning and yielding.
@@ -115,5 +155,47 @@ pub(crate) fn poll_for(d: std::time::Duration, mut ready: impl FnMut() -> bool) 
         if start.elapsed() >= d {
             return false;
         }
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    /// Runs one wait of `steps` steps on this thread and ends it.
+    fn wait(steps: u32) -> Backoff {
+        let mut b = Backoff::new();
+        for _ in 0..steps {
+            b.wait_for_room();
+        }
+        b.room_found();
+        b
+    }
+
+    #[test]
+    fn room_wait_yields_long_until_a_wait_outlasts_one_nap() {
+        std::thread::spawn(|| {
+            // A fresh thread yields the long budget.
+            assert_eq!(wait(1).room_yields, ROOM_YIELD_STEPS);
+            // One nap past the yields is still a fast wait.
+            wait(ROOM_YIELD_STEPS + 1);
+            assert_eq!(wait(1).room_yields, ROOM_YIELD_STEPS);
+            // Two naps: slow jobs; the next wait naps after a few yields.
+            wait(ROOM_YIELD_STEPS + 2);
+            assert_eq!(wait(1).room_yields, ROOM_YIELD_STEPS_SLOW);
+            // A wait that never waited changes nothing.
+            wait(0);
+            // The short wait just made was fast: back to the long budget.
+            assert_eq!(wait(1).room_yields, ROOM_YIELD_STEPS);
+            // Slow again, then a slow-budget wait that needed two naps stays slow.
+            wait(ROOM_YIELD_STEPS + 2);
+            assert_eq!(
+                wait(ROOM_YIELD_STEPS_SLOW + 2).room_yields,
+                ROOM_YIELD_STEPS_SLOW
+            );
+            assert_eq!(wait(1).room_yields, ROOM_YIELD_STEPS_SLOW);
+        })
+        .join()
+        .unwrap();
     }
 }

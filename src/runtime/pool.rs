@@ -1266,7 +1266,10 @@ fn retry_while_full<T, V>(
                 job = back;
                 backoff.wait_for_room();
             }
-            other => return other,
+            other => {
+                backoff.room_found();
+                return other;
+            }
         }
     }
 }

@@ -46,6 +46,7 @@ pub(crate) fn push_blocking<R, E>(
         on_wait();
         backoff.wait_for_room();
     }
+    backoff.room_found();
 }
 
 // The queue is the common case and lives inline; the sink is one pointer.
