@@ -186,8 +186,13 @@ where
     /// }
     /// assert_eq!(pool.results().count(), 100);
     /// ```
+    #[inline]
     pub fn submit(&self, job: Job<T>) -> Result<JobId, SubmitError<T>> {
-        retry_while_full(job, |j| self.submit_once(j))
+        // The first attempt inline; waiting for room out of line.
+        match self.submit_once(job) {
+            Err(SubmitError::Full(job)) => retry_while_full(job, |j| self.submit_once(j)),
+            other => other,
+        }
     }
 
     /// Submits a job whose result goes to the returned [`Handle`] (not to
@@ -220,7 +225,10 @@ where
     /// for t in threads { t.join().unwrap(); }
     /// ```
     pub fn submit_tracked(&self, job: Job<T>) -> Result<Handle<'_, R, E>, SubmitError<T>> {
-        retry_while_full(job, |j| self.try_submit_tracked(j))
+        match self.try_submit_tracked(job) {
+            Err(SubmitError::Full(job)) => retry_while_full(job, |j| self.try_submit_tracked(j)),
+            other => other,
+        }
     }
 
     /// The async form of [`submit_tracked`](Pool::submit_tracked): a
@@ -353,7 +361,12 @@ where
     /// assert_eq!(pool.recv().unwrap().outcome, Ok(2));
     /// assert!(pool.recv().is_none());
     /// ```
+    #[inline]
     pub fn recv(&self) -> Option<JobResult<R, E>> {
+        // A ready result inline; waiting out of line.
+        if let Some(r) = self.try_recv() {
+            return Some(r);
+        }
         self.recv_until(None)
     }
 
@@ -370,6 +383,7 @@ where
         self.recv_until(Instant::now().checked_add(timeout))
     }
 
+    #[inline(never)]
     fn recv_until(&self, deadline: Option<Instant>) -> Option<JobResult<R, E>> {
         let Delivery::Queue(q) = &self.shared.delivery else {
             return None;
@@ -1251,9 +1265,12 @@ where
     }
 }
 
-/// Submits `job` with `try_submit` until it is not handed back `Full`,
+/// Submits `job` (handed back `Full` once already) with `try_submit` until
+/// it is not handed back `Full`,
 /// backing off between attempts ([`Backoff::wait_for_room`]: yielding, then
 /// sleeping in 50 µs steps).
+#[cold]
+#[inline(never)]
 fn retry_while_full<T, V>(
     job: Job<T>,
     mut try_submit: impl FnMut(Job<T>) -> Result<V, SubmitError<T>>,
@@ -1261,11 +1278,9 @@ fn retry_while_full<T, V>(
     let mut job = job;
     let mut backoff = Backoff::new();
     loop {
+        backoff.wait_for_room();
         match try_submit(job) {
-            Err(SubmitError::Full(back)) => {
-                job = back;
-                backoff.wait_for_room();
-            }
+            Err(SubmitError::Full(back)) => job = back,
             other => {
                 backoff.room_found();
                 return other;

@@ -26,7 +26,23 @@ pub(super) type Sink<R, E> = Box<dyn Fn(JobResult<R, E>) + Send + Sync>;
 /// results). Shutdown drains the queue while it joins the workers, so this
 /// wait always ends there, or gives up when `abandoned` says nobody will
 /// drain it any more.
+#[inline]
 pub(crate) fn push_blocking<R, E>(
+    q: &ResultQueue<JobResult<R, E>>,
+    result: JobResult<R, E>,
+    abandoned: impl Fn() -> bool,
+    on_wait: impl FnMut(),
+) {
+    // The first attempt inline; waiting for room out of line.
+    if let Err(back) = q.push(result) {
+        push_waiting(q, back, abandoned, on_wait);
+    }
+}
+
+/// [`push_blocking`] after its first attempt found the queue full.
+#[cold]
+#[inline(never)]
+fn push_waiting<R, E>(
     q: &ResultQueue<JobResult<R, E>>,
     result: JobResult<R, E>,
     abandoned: impl Fn() -> bool,
@@ -34,8 +50,7 @@ pub(crate) fn push_blocking<R, E>(
 ) {
     let mut r = result;
     let mut backoff = Backoff::new();
-    while let Err(back) = q.push(r) {
-        r = back;
+    loop {
         if abandoned() {
             // Nobody will receive it: the pool was shut down around this
             // worker (`shutdown_timeout`). Drop it (a panic in its `Drop`
@@ -45,6 +60,10 @@ pub(crate) fn push_blocking<R, E>(
         }
         on_wait();
         backoff.wait_for_room();
+        match q.push(r) {
+            Ok(()) => break,
+            Err(back) => r = back,
+        }
     }
     backoff.room_found();
 }

@@ -485,13 +485,22 @@ where
 
     /// If a batch was published since we last looked, works on it. Returns
     /// true if there was one.
+    #[inline]
     fn help_batch(&self) -> bool {
-        let sh = self.shared;
         // Ordering: Acquire pairs with the Release increment in `Pool::run`.
-        let epoch = sh.batch_epoch.load(Ordering::Acquire);
+        let epoch = self.shared.batch_epoch.load(Ordering::Acquire);
         if epoch == self.batch_seen.get() {
             return false;
         }
+        self.help_batch_at(epoch);
+        true
+    }
+
+    /// [`help_batch`](Self::help_batch) once a new `epoch` was seen.
+    #[cold]
+    #[inline(never)]
+    fn help_batch_at(&self, epoch: u64) {
+        let sh = self.shared;
         self.batch_seen.set(epoch);
         let batch: Option<Arc<Batch<T, R, E>>> =
             sh.batch.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -502,7 +511,6 @@ where
         if let Some(m) = scoped {
             m.work(self.index);
         }
-        true
     }
 
     fn has_work(&self) -> bool {
