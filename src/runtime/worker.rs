@@ -268,6 +268,7 @@ where
 
     /// Runs one attempt of `job` (deadline check, processor, panic catch).
     /// Returns the step and the (queued, running) times in nanoseconds.
+    #[inline(always)]
     fn attempt(&self, job: &mut Job<T>) -> (Step<R, E>, (u64, u64)) {
         let sh = self.shared;
         let timing = sh.config.timing;
@@ -423,7 +424,7 @@ where
 
     /// Delivers a streamed job's result: to its handle if it was tracked
     /// (`slot`), else to the sink or the results queue.
-    #[inline]
+    #[inline(always)]
     fn deliver_to(&self, slot: u32, result: JobResult<R, E>) {
         if slot == NO_SLOT {
             self.deliver(result);
@@ -435,6 +436,7 @@ where
         }
     }
 
+    #[inline(always)]
     fn deliver(&self, result: JobResult<R, E>) {
         match &self.shared.delivery {
             Delivery::Sink(sink) => {

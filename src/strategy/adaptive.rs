@@ -286,7 +286,7 @@ impl<J: Send + 'static> Strategy<J> for Adaptive<J> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn pop(&self, local: &Worker<J>, worker: usize) -> Option<(J, Source)> {
         if let Some(got) = self.prio.pop(&(), worker) {
             return Some(got);

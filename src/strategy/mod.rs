@@ -409,7 +409,7 @@ impl<J: Send + 'static> Strategy<J> for Builtin<J> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn pop(&self, local: &Self::Local, worker: usize) -> Option<(J, Source)> {
         match (self, local) {
             (Builtin::RoundRobin(s), _) => s.pop(&(), worker),
