@@ -1,0 +1,107 @@
+//! One streamed pattern, one contender, nothing else: for counting what a
+//! job costs with an exact tool rather than a clock. Under callgrind the
+//! count is the same run after run (the threads are serialised), so the
+//! difference between two job counts, divided by their difference, is the
+//! instructions one job costs from submission to receipt (submitter,
+//! worker and receiver together):
+//!
+//! ```sh
+//! cargo build --release -p corepool-peers --bin per_job
+//! for n in 200000 400000; do
+//!   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/per_job corepool $n 2>&1 | grep refs
+//! done
+//! ```
+//!
+//! The pattern is `compare`'s stream-window with trivial jobs: one thread
+//! submits and receives, up to 1 024 jobs in flight, one worker. The
+//! contenders are `corepool` (the builder's defaults) and `channel` (the
+//! 30-line pool of threads on two bounded crossbeam channels).
+
+use std::thread;
+
+use clap::{Parser, ValueEnum};
+use corepool::{Job, Pool};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Contender {
+    Corepool,
+    Channel,
+}
+
+#[derive(Parser)]
+#[command(about = "Stream N trivial jobs through one contender (for callgrind)")]
+struct Args {
+    /// Which pool.
+    #[arg(value_enum)]
+    contender: Contender,
+    /// How many jobs.
+    #[arg(default_value_t = 200_000)]
+    jobs: u64,
+}
+
+/// Jobs in flight at most, as in `compare`.
+const WINDOW: u64 = 1024;
+
+fn work(x: u64) -> u64 {
+    x.wrapping_mul(3)
+}
+
+fn corepool_window(n: u64) -> u64 {
+    let pool = Pool::builder()
+        .workers(1)
+        .build(|j: &Job<u64>, _| Ok::<u64, ()>(work(*j.data())))
+        .expect("build");
+    let (mut sum, mut in_flight) = (0u64, 0u64);
+    for x in 0..n {
+        if in_flight == WINDOW {
+            let r = pool.recv().expect("a job is outstanding");
+            sum = sum.wrapping_add(r.outcome.expect("job"));
+            in_flight -= 1;
+        }
+        pool.submit(Job::new(x)).expect("submit");
+        in_flight += 1;
+    }
+    while let Some(r) = pool.recv() {
+        sum = sum.wrapping_add(r.outcome.expect("job"));
+    }
+    sum
+}
+
+fn channel_window(n: u64) -> u64 {
+    let (jobs, job_rx) = crossbeam_channel::bounded::<u64>(WINDOW as usize);
+    let (result_tx, results) = crossbeam_channel::bounded::<u64>(WINDOW as usize);
+    let worker = thread::spawn(move || {
+        for x in job_rx {
+            if result_tx.send(work(x)).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut sum, mut in_flight) = (0u64, 0u64);
+    for x in 0..n {
+        if in_flight == WINDOW {
+            sum = sum.wrapping_add(results.recv().expect("recv"));
+            in_flight -= 1;
+        }
+        jobs.send(x).expect("send");
+        in_flight += 1;
+    }
+    drop(jobs);
+    for r in results.iter() {
+        sum = sum.wrapping_add(r);
+    }
+    worker.join().expect("worker");
+    sum
+}
+
+fn main() {
+    let args = Args::parse();
+    let sum = match args.contender {
+        Contender::Corepool => corepool_window(args.jobs),
+        Contender::Channel => channel_window(args.jobs),
+    };
+    let expect = (0..args.jobs).fold(0u64, |s, x| s.wrapping_add(work(x)));
+    assert_eq!(sum, expect, "checksum");
+    println!("{} jobs, checksum ok", args.jobs);
+}
