@@ -138,6 +138,34 @@ impl Backoff {
 /// limits each figure").
 pub(crate) const WAIT_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
+/// Polls `ready` for up to `d`, yielding the core between looks (reading
+/// the clock every 8 looks); true as soon as it says so. Under loom, one
+/// look.
+///
+/// For a waiter whose result may come from a thread that shares its core:
+/// with more threads than cores (a producer, a worker and a receiver on two
+/// cores), a receiver that spun here took the worker's core for up to `d`
+/// at a time, and a stream of trivial jobs ran at half its rate in every
+/// other round. A yield costs a system call when nothing else wants the
+/// core, so a result is seen about a microsecond later than with a spin.
+pub(crate) fn poll_yielding(d: std::time::Duration, mut ready: impl FnMut() -> bool) -> bool {
+    if cfg!(feature = "loom") {
+        return ready();
+    }
+    let start = std::time::Instant::now();
+    loop {
+        for _ in 0..8 {
+            if ready() {
+                return true;
+            }
+            crate::sync::thread::yield_now();
+        }
+        if start.elapsed() >= d {
+            return false;
+        }
+    }
+}
+
 /// Polls `ready` for up to `d` (spinning with pause hints, reading the clock
 /// every 32 polls); true as soon as it says so. Under loom, one look.
 pub(crate) fn poll_for(d: std::time::Duration, mut ready: impl FnMut() -> bool) -> bool {

@@ -6,7 +6,7 @@ use crate::config::{Config, IdlePolicy};
 use crate::error::{RunError, SubmitError};
 use crate::job::{Job, JobId};
 use crate::metrics::{self, Metrics};
-use crate::primitives::backoff::{Backoff, WAIT_SPIN, poll_for};
+use crate::primitives::backoff::{Backoff, WAIT_SPIN, poll_yielding};
 use crate::result::JobResult;
 use crate::strategy::{Builtin, Strategy};
 use crate::sync::{Arc, Ordering, thread};
@@ -406,11 +406,12 @@ where
                 continue;
             }
             // Poll a while longer than a wake-up takes before blocking
-            // (`WAIT_SPIN`), bounded by the deadline.
+            // (`WAIT_SPIN`), bounded by the deadline, yielding between
+            // looks (the worker we wait for may share our core).
             let spin = deadline.map_or(WAIT_SPIN, |d| {
                 d.saturating_duration_since(Instant::now()).min(WAIT_SPIN)
             });
-            if poll_for(spin, || {
+            if poll_yielding(spin, || {
                 !q.ring().is_empty() || self.shared.outstanding() == 0
             }) {
                 // A result (perhaps still being written), or nothing more
