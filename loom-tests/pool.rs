@@ -100,6 +100,32 @@ fn pool_job_roundtrip_parked_worker() {
 }
 
 #[test]
+fn pool_submit_and_results_wait_for_room() {
+    let mut builder = common::builder();
+    // As above: the whole pool at bound 3 runs for too long.
+    builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(2).min(2));
+    builder.max_branches = 100_000;
+    builder.check(|| {
+        // Three jobs through rings of two: the third submission may find
+        // the job ring full (`submit` waits for room) and the third result
+        // the results ring full (the worker waits for room) until the
+        // receiver takes one. Every job yields exactly one result.
+        let pool = one_worker_pool();
+        for i in 0..3 {
+            pool.submit(Job::new(i)).expect("submit waits for room");
+        }
+        let mut got = [false; 3];
+        while let Some(r) = pool.recv() {
+            let v = r.outcome.expect("job") as usize - 1;
+            assert!(!got[v], "result {v} delivered twice");
+            got[v] = true;
+        }
+        assert_eq!(got, [true; 3], "a job lost");
+        assert!(pool.shutdown().is_empty());
+    });
+}
+
+#[test]
 fn pool_submit_races_shutdown_now() {
     let mut builder = common::builder();
     // At most 2, even when the environment asks for more: the whole pool

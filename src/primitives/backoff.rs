@@ -1,7 +1,13 @@
-//! The one back-off the crate uses for waiting on another thread: spin with
-//! a growing number of pause hints, then yield the core, then nap in short
-//! sleeps. Everything goes through `src/sync.rs`, so under loom each step is
-//! a yield point and the models stay small.
+//! The one back-off the crate uses for waiting on another thread, in two
+//! modes: [`Backoff::snooze`] spins with a growing number of pause hints,
+//! then yields the core, then naps in short sleeps (a worker without work,
+//! a receiver without results, a ring slot still being written);
+//! [`Backoff::wait_for_room`] never spins, only yields and then naps (a
+//! producer facing a full queue). Before a receiver blocks it polls with
+//! [`poll_yielding`] (yields between looks); [`poll_for`] spins instead
+//! (`Handle::wait`, where yielding cost a handle stream 0.6x). Everything
+//! goes through `src/sync.rs`, so under loom each step is a yield point and
+//! the models stay small.
 
 /// Spin steps: step `k` spins `2^k` times (1, 2, 4, ... 32 pauses, 63 in
 /// all: a few microseconds, longer than a cache-line round trip plus a short
@@ -28,13 +34,32 @@ const ROOM_YIELD_STEPS_SLOW: u32 = crate::sync::model_scaled(4, 1) as u32;
 
 std::thread_local! {
     /// Whether this thread's last wait for room took more than one nap.
+    /// Per thread, not per queue: a thread's waits on several pools, on a
+    /// pool's handle slots, or (a worker) on its results queue share it; a
+    /// wrong guess costs one early nap, or 60 yields more.
+    ///
+    /// A std thread-local even under loom, whose model threads share the
+    /// one OS thread and so this cell, across iterations too: harmless,
+    /// because under loom [`Backoff::wait_for_room`] takes one yield point
+    /// per step and never reads the budget this sets.
     static ROOM_SLOW: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// Whether this thread's last wait for room took more than one nap (for
+/// tests of the wiring: the pool's waits must end with
+/// [`Backoff::room_found`]).
+#[cfg(all(test, not(feature = "loom")))]
+pub(crate) fn room_slow_here() -> bool {
+    ROOM_SLOW.with(core::cell::Cell::get)
 }
 
 /// Exponential back-off: spin, then yield, then nap.
 ///
 /// A waiter makes one `snooze` per failed look; [`Backoff::is_napping`]
-/// tells it when waiting has become slow enough to block instead.
+/// tells it when waiting has become slow enough to block instead. A
+/// waiter for room makes one [`wait_for_room`](Backoff::wait_for_room) per
+/// failed look instead (one mode per `Backoff`), and ends with
+/// [`room_found`](Backoff::room_found).
 #[derive(Debug, Default)]
 pub(crate) struct Backoff {
     step: u32,
@@ -98,12 +123,19 @@ impl Backoff {
         }
         if cfg!(feature = "loom") {
             crate::sync::spin_loop();
-        } else if self.step < self.room_yields {
+        } else if self.room_step_yields() {
             crate::sync::thread::yield_now();
         } else {
             crate::sync::nap();
         }
         self.step = self.step.saturating_add(1);
+    }
+
+    /// Whether the next [`wait_for_room`](Self::wait_for_room) step yields
+    /// (else it naps).
+    #[inline]
+    fn room_step_yields(&self) -> bool {
+        self.step < self.room_yields
     }
 
     /// Ends a wait of [`wait_for_room`](Self::wait_for_room) (no-op if it
@@ -138,9 +170,8 @@ impl Backoff {
 /// limits each figure").
 pub(crate) const WAIT_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
-/// Polls `ready` for up to `d`, yielding the core between looks (reading
-/// the clock every 8 looks); true as soon as it says so. Under loom, one
-/// look.
+/// Polls `ready` for up to `d`, yielding the core between looks; true as
+/// soon as it says so. Under loom, one look.
 ///
 /// For a waiter whose result may come from a thread that shares its core:
 /// with more threads than cores (a producer, a worker and a receiver on two
@@ -154,15 +185,17 @@ pub(crate) fn poll_yielding(d: std::time::Duration, mut ready: impl FnMut() -> b
     }
     let start = std::time::Instant::now();
     loop {
-        for _ in 0..8 {
-            if ready() {
-                return true;
-            }
-            crate::sync::thread::yield_now();
+        if ready() {
+            return true;
         }
+        // The clock before every yield (a clock read is tens of
+        // nanoseconds, a yield a system call), so a budget that is zero or
+        // nearly spent costs no yield, and a busy core overruns it by at
+        // most one time slice.
         if start.elapsed() >= d {
             return false;
         }
+        crate::sync::thread::yield_now();
     }
 }
 
@@ -198,6 +231,44 @@ mod tests {
         }
         b.room_found();
         b
+    }
+
+    /// The steps of one wait of `steps` steps: true for a yield, false for
+    /// a nap, each as decided just before it was taken.
+    fn kinds(steps: u32) -> Vec<bool> {
+        let mut b = Backoff::new();
+        let mut seen = Vec::new();
+        for _ in 0..steps {
+            // The budget is read at the first step, so decide after it.
+            let first = b.step == 0;
+            b.wait_for_room();
+            if first {
+                seen.push(b.room_yields > 0);
+            } else {
+                b.step -= 1;
+                seen.push(b.room_step_yields());
+                b.step += 1;
+            }
+        }
+        b.room_found();
+        seen
+    }
+
+    #[test]
+    fn room_wait_yields_its_budget_then_naps() {
+        std::thread::spawn(|| {
+            // A fresh thread: the long budget of yields, then naps, never a
+            // yield after a nap.
+            let k = kinds(ROOM_YIELD_STEPS + 3);
+            assert!(k[..ROOM_YIELD_STEPS as usize].iter().all(|&y| y));
+            assert!(k[ROOM_YIELD_STEPS as usize..].iter().all(|&y| !y));
+            // That wait took three naps: the next one yields the short budget.
+            let k = kinds(ROOM_YIELD_STEPS_SLOW + 2);
+            assert!(k[..ROOM_YIELD_STEPS_SLOW as usize].iter().all(|&y| y));
+            assert!(k[ROOM_YIELD_STEPS_SLOW as usize..].iter().all(|&y| !y));
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

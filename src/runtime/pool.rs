@@ -1341,3 +1341,44 @@ fn no_memory<V>(len: usize) -> RunError {
         bytes: len.saturating_mul(core::mem::size_of::<V>()),
     }
 }
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use crate::primitives::backoff::room_slow_here;
+    use crate::{Job, Pool};
+
+    /// `submit`'s wait for room ends with `room_found`: a wait that outlasted
+    /// many naps leaves the thread marked slow (its next wait naps early).
+    #[test]
+    fn a_long_wait_for_room_is_remembered_by_the_submitting_thread() {
+        let (release, gate) = mpsc::channel::<()>();
+        let gate = std::sync::Mutex::new(gate);
+        let pool = Pool::builder()
+            .workers(1)
+            .capacity(2)
+            .build(move |j: &Job<u64>, _| {
+                if *j.data() == 0 {
+                    // The first job holds the worker until released.
+                    let _ = gate.lock().unwrap().recv();
+                }
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(100));
+                release.send(()).unwrap();
+            });
+            // Job 0 runs (and blocks), jobs 1 and 2 fill the queue, job 3
+            // waits about 100 ms for room.
+            for i in 0..4 {
+                pool.submit(Job::new(i)).unwrap();
+            }
+            assert!(room_slow_here(), "a 100 ms wait for room was not recorded");
+        });
+        assert_eq!(pool.results().count(), 4);
+    }
+}

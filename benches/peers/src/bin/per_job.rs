@@ -1,9 +1,10 @@
 //! One streamed pattern, one contender, nothing else: for counting what a
 //! job costs with an exact tool rather than a clock. Under callgrind the
-//! count is the same run after run (the threads are serialised), so the
-//! difference between two job counts, divided by their difference, is the
-//! instructions one job costs from submission to receipt (submitter,
-//! worker and receiver together):
+//! count moves by about 0.05 % from run to run (the threads are
+//! serialised; only where the waits fall changes), so the difference
+//! between the counts of two job counts, divided by their difference, is
+//! the instructions one job costs from submission to receipt (submitter,
+//! worker and receiver together), to within an instruction:
 //!
 //! ```sh
 //! cargo build --release -p corepool-peers --bin per_job
