@@ -262,7 +262,10 @@ pub trait Strategy<J: Send>: Send + Sync + 'static {
         false
     }
 
-    /// A snapshot of the number of queued jobs.
+    /// A snapshot of the number of queued jobs. Idle workers also read it
+    /// as a hint while they poll before parking (a job it misses is found
+    /// by [`has_work`](Strategy::has_work) before a worker parks), so keep
+    /// it cheap: plain loads, no lock, no RMW.
     fn len(&self) -> usize;
 
     /// True when a snapshot shows no queued jobs.
