@@ -133,8 +133,10 @@ pub enum IdlePolicy {
     /// Spin (with a pause hint, yielding now and then) and never sleep: the
     /// lowest latency, one busy core per idle worker.
     Spin,
-    /// Spin briefly, yield a few times, then park: low latency under load,
-    /// no CPU when idle.
+    /// Spin briefly, yield a few times, poll for 50 µs yielding between
+    /// looks, then park: low latency under load, no CPU when idle. A worker
+    /// whose recent idle spells each lasted 100 µs or more (a trickle of
+    /// work) parks at once instead.
     #[default]
     SpinThenPark,
     /// Park as soon as there is no work: the least CPU, a wake-up system call

@@ -544,6 +544,10 @@ where
         let sh = self.shared;
         let mut idle = Backoff::new();
         let mut quiet = Quiet::default();
+        // Whether this idle spell has had its poll before parking (one per
+        // spell: a hint that keeps seeing jobs this worker cannot take, in
+        // another worker's private queue, must not keep it from parking).
+        let mut polled = false;
         loop {
             if self.help_batch() {
                 idle.reset();
@@ -563,6 +567,7 @@ where
                 self.process(job);
                 idle.reset();
                 quiet.work_came();
+                polled = false;
                 continue;
             }
             // Ordering: Acquire pairs with `close`; the gate was drained
@@ -580,27 +585,36 @@ where
                 }
                 IdlePolicy::SpinThenPark if quiet.spin_first(idle.is_napping()) => idle.snooze(),
                 _ => {
-                    // Work is still coming (the last parks were short, or
-                    // there were none): poll a while longer than a wake-up
-                    // takes before parking, yielding between looks, as a
-                    // receiver does (`WAIT_SPIN`). A worker that parks
-                    // whenever the submitter is off the core for a few
-                    // microseconds (three threads on two cores) leaves the
-                    // other worker alone until a wake-up lands: a skewed
-                    // stream through 2 workers ran at 6.7 M jobs/s so, and at
-                    // 11.2 with the poll. A trickle of work parks at once.
-                    // Not under loom: the poll is a hint (the sleep protocol
-                    // below does the checking) and would only grow the models.
-                    if !cfg!(feature = "loom")
-                        && !quiet.park_at_once()
-                        && poll_yielding(WAIT_SPIN, || self.work_hint())
-                    {
-                        idle.reset();
-                        continue;
-                    }
+                    // The idle spell's time runs from here, poll included,
+                    // so `Quiet` judges a gap by its whole length.
                     let since = quiet.before_park();
+                    // `SpinThenPark`, and work is still coming (the last
+                    // parks were short, or there were none): poll a while
+                    // longer than a wake-up takes before parking, yielding
+                    // between looks, as a receiver does (`WAIT_SPIN`), once
+                    // per idle spell. A worker that parks whenever the
+                    // submitter is off the core for a few microseconds
+                    // (three threads on two cores) leaves the other worker
+                    // alone until a wake-up lands: a skewed stream through
+                    // 2 workers ran at 6.7 M jobs/s so, and at 10.5 with the
+                    // poll. A trickle of work parks at once; `Park` never
+                    // polls. Not under loom: the poll is a hint (the sleep
+                    // protocol below does the checking) and would only grow
+                    // the models.
+                    if !cfg!(feature = "loom")
+                        && sh.config.idle == IdlePolicy::SpinThenPark
+                        && !polled
+                        && !quiet.park_at_once()
+                    {
+                        polled = true;
+                        if poll_yielding(WAIT_SPIN, || self.work_hint()) {
+                            idle.reset();
+                            continue;
+                        }
+                    }
                     if sh.sleep.sleep(self.index, || !self.has_work()) {
                         self.count(Event::Parked);
+                        polled = false;
                         quiet.after_park(since.map(|t| t.elapsed()));
                     } else {
                         // Work showed up in the last look, possibly a job a
@@ -667,12 +681,13 @@ const LONG_PARKS_TO_SKIP: u32 = 4;
 
 /// A worker's memory of how its recent idle spells ended, for
 /// [`IdlePolicy::SpinThenPark`]: when work keeps arriving long after the
-/// worker has parked (a trickle, say one job per millisecond), the spin and
-/// yields before each park find nothing and cost more CPU than the park
-/// itself, so the worker skips them. It spins again as soon as a park turns
-/// out short, the last look before a park finds work, or a spin finds a
-/// job: those are the spells a spin can catch. Latency is unchanged where this applies: a spin
-/// only helps when work comes within its few microseconds.
+/// worker has parked (a trickle, say one job per millisecond), the spin,
+/// yields and 50 µs poll before each park find nothing and cost more CPU
+/// than the park itself, so the worker skips them. It spins again as soon
+/// as an idle spell (poll and park) turns out short, the last look before
+/// a park finds work, or a spin finds a job: those are the spells a spin
+/// can catch. Latency is unchanged where this applies: spinning and
+/// polling only help when work comes within their first 50 µs or so.
 ///
 /// Under loom the clock is not read and the worker always spins first.
 #[derive(Default)]
