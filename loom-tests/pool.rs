@@ -60,6 +60,17 @@ fn gate_close_races_enter() {
     });
 }
 
+/// The model builder for a whole pool: preemptions at most 2, even when
+/// the environment asks for more (the whole pool at bound 3 runs for too
+/// long), and room for the many steps of the worker loop, the receiver and
+/// shutdown together.
+fn pool_model() -> loom::model::Builder {
+    let mut builder = common::builder();
+    builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(2).min(2));
+    builder.max_branches = 100_000;
+    builder
+}
+
 fn one_worker_pool() -> Pool<u32, u32, ()> {
     Pool::builder()
         .workers(1)
@@ -76,13 +87,7 @@ fn one_worker_pool() -> Pool<u32, u32, ()> {
 
 #[test]
 fn pool_job_roundtrip_parked_worker() {
-    let mut builder = common::builder();
-    // At most 2, even when the environment asks for more: the whole pool
-    // at bound 3 runs for too long.
-    builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(2).min(2));
-    // The worker loop, the receiver and shutdown together take many steps.
-    builder.max_branches = 100_000;
-    builder.check(|| {
+    pool_model().check(|| {
         let pool = Arc::new(one_worker_pool());
         let submitter = {
             let pool = pool.clone();
@@ -101,11 +106,7 @@ fn pool_job_roundtrip_parked_worker() {
 
 #[test]
 fn pool_submit_and_results_wait_for_room() {
-    let mut builder = common::builder();
-    // As above: the whole pool at bound 3 runs for too long.
-    builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(2).min(2));
-    builder.max_branches = 100_000;
-    builder.check(|| {
+    pool_model().check(|| {
         // Three jobs through rings of two: the third submission may find
         // the job ring full (`submit` waits for room) and the third result
         // the results ring full (the worker waits for room) until the
@@ -127,13 +128,7 @@ fn pool_submit_and_results_wait_for_room() {
 
 #[test]
 fn pool_submit_races_shutdown_now() {
-    let mut builder = common::builder();
-    // At most 2, even when the environment asks for more: the whole pool
-    // at bound 3 runs for too long.
-    builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(2).min(2));
-    // The worker loop, the receiver and shutdown together take many steps.
-    builder.max_branches = 100_000;
-    builder.check(|| {
+    pool_model().check(|| {
         let pool = one_worker_pool();
         let handle = Arc::new(pool);
         let submitter = {

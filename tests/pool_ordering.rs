@@ -30,7 +30,7 @@ mod support;
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
-use corepool::{Context, IdlePolicy, Job, Pool, StrategyKind};
+use corepool::{Builder, Context, IdlePolicy, Job, Pool, StrategyKind};
 use support::{Hold, recv_n, watchdog};
 
 /// One worker, priority strategy; job data is `(tag, is_hold)`. The
@@ -43,13 +43,28 @@ fn priority_pool(
     order: &Arc<Mutex<Vec<u32>>>,
     hold: &Arc<Hold>,
 ) -> Pool<(u32, bool), u32, ()> {
-    let (order, hold) = (order.clone(), hold.clone());
+    held_pool(priority_builder(kind, levels, bound), order, hold)
+}
+
+/// One worker, `kind`, `levels` priority levels, starvation bound `bound`.
+fn priority_builder(kind: StrategyKind, levels: usize, bound: usize) -> Builder {
     Pool::builder()
         .workers(1)
         .capacity(1024)
         .strategy(kind)
         .priority_levels(levels)
         .starvation_bound(bound)
+}
+
+/// `builder`'s pool with the recording, holding processor of
+/// [`priority_pool`].
+fn held_pool(
+    builder: Builder,
+    order: &Arc<Mutex<Vec<u32>>>,
+    hold: &Arc<Hold>,
+) -> Pool<(u32, bool), u32, ()> {
+    let (order, hold) = (order.clone(), hold.clone());
+    builder
         .build(move |job: &Job<(u32, bool)>, _ctx: &Context<'_, _>| {
             let (tag, is_hold) = *job.data();
             if is_hold {
@@ -75,9 +90,16 @@ fn run_held_with(
     bound: usize,
     backlog: &[(u32, u8)],
 ) -> Vec<u32> {
+    run_held_on(priority_builder(kind, levels, bound), levels, backlog).1
+}
+
+/// [`run_held_with`] on `builder` (one worker, `levels` priority levels);
+/// returns the strategy's name too.
+fn run_held_on(builder: Builder, levels: usize, backlog: &[(u32, u8)]) -> (String, Vec<u32>) {
     let order = Arc::new(Mutex::new(Vec::new()));
     let hold = Hold::new();
-    let pool = priority_pool(kind, levels, bound, &order, &hold);
+    let pool = held_pool(builder, &order, &hold);
+    let name = pool.strategy_name().to_string();
     let top = (levels - 1) as u8;
     pool.submit(Job::new((u32::MAX, true)).with_priority(top))
         .unwrap();
@@ -90,7 +112,7 @@ fn run_held_with(
     let results = recv_n(&pool, backlog.len() + 1);
     assert!(results.iter().all(|r| r.is_ok()));
     drop(pool);
-    Arc::try_unwrap(order).unwrap().into_inner().unwrap()
+    (name, Arc::try_unwrap(order).unwrap().into_inner().unwrap())
 }
 
 /// The backlog sorted by priority, highest first, stable (FIFO in a level).
@@ -124,35 +146,10 @@ fn priority_serves_higher_first_fifo_within_level() {
 #[test]
 fn default_pool_serves_priorities_in_order() {
     watchdog("default priority order", || {
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let hold = Hold::new();
-        let (o, h) = (order.clone(), hold.clone());
-        let pool = Pool::builder()
-            .workers(1)
-            .build(move |job: &Job<(u32, bool)>, _ctx: &Context<'_, _>| {
-                let (tag, is_hold) = *job.data();
-                if is_hold {
-                    h.wait();
-                } else {
-                    o.lock().unwrap().push(tag);
-                }
-                Ok::<_, ()>(tag)
-            })
-            .unwrap();
-        assert_eq!(pool.strategy_name(), "adaptive");
-        pool.submit(Job::new((u32::MAX, true)).with_priority(7))
-            .unwrap();
-        hold.wait_started(1);
         // Fewer jobs than the default starvation bound (64): strict order.
         let backlog: Vec<(u32, u8)> = (0..48u32).map(|i| (i, (i * 5 % 8) as u8)).collect();
-        for &(tag, prio) in &backlog {
-            pool.submit(Job::new((tag, false)).with_priority(prio))
-                .unwrap();
-        }
-        hold.open();
-        assert!(recv_n(&pool, backlog.len() + 1).iter().all(|r| r.is_ok()));
-        drop(pool);
-        let ran = Arc::try_unwrap(order).unwrap().into_inner().unwrap();
+        let (name, ran) = run_held_on(Pool::builder().workers(1), 8, &backlog);
+        assert_eq!(name, "adaptive");
         assert_eq!(ran, strict_order(&backlog));
     });
 }

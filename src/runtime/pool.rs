@@ -743,12 +743,12 @@ where
         ));
         type Work<'a> = std::sync::Arc<dyn super::scoped::ScopedWork + 'a>;
         let erased: Work<'_> = map.clone();
-        // SAFETY: only the lifetime is erased (same fat pointer). The
-        // workers use the borrows it points to only for positions they
-        // claimed and before counting them finished, and `map.wait()` below
-        // returns only after every position was counted finished (scoped.rs,
-        // arguments 1 to 4; ARCHITECTURE.md, "Scoped maps"), so no use
-        // outlives the borrows, whoever drops the last `Arc`.
+        // Only the lifetime is erased (same fat pointer). Workers touch the
+        // borrows only for positions they claimed, before counting them
+        // finished, and `map.wait()` below returns only once every position
+        // is counted (scoped.rs, arguments 1 to 4; ARCHITECTURE.md, "Scoped
+        // maps"), whoever drops the last `Arc`.
+        // SAFETY: no use of the erased borrows outlives `map.wait()` (above).
         let erased = unsafe { core::mem::transmute::<Work<'_>, Work<'static>>(erased) };
         *sh.scoped.lock().unwrap_or_else(|e| e.into_inner()) = Some(erased);
         // Ordering: Release pairs with the workers' Acquire load of the
