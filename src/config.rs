@@ -241,6 +241,14 @@ fn range_err(
 }
 
 impl Config {
+    /// `priority_levels` as `SubmitError::BadPriority` carries it: a
+    /// validated config has at most `MAX_LEVELS` (64) levels.
+    #[inline]
+    pub(crate) fn levels_u16(&self) -> u16 {
+        const _: () = assert!(crate::primitives::buckets::MAX_LEVELS <= u16::MAX as usize);
+        self.priority_levels as u16
+    }
+
     /// Checks every field; returns the first that is out of range. Fills in
     /// the derived defaults (the results capacity).
     pub(crate) fn validate(mut self) -> Result<Self, ConfigError> {

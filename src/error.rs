@@ -55,8 +55,10 @@ pub enum SubmitError<T> {
     BadPriority {
         /// The job, handed back.
         job: Job<T>,
-        /// The number of levels; priorities `0..levels` are allowed.
-        levels: usize,
+        /// The number of levels; priorities `0..levels` are allowed. A
+        /// `u16` (levels are at most 64) so that the error is no bigger
+        /// than the job it hands back plus a word.
+        levels: u16,
     },
 }
 

@@ -186,7 +186,7 @@ fn priority_out_of_range_is_refused() {
                             // A follow-up with a bad priority is handed back.
                             match ctx.spawn(Job::new(8).with_priority(levels as u8)) {
                                 Err(SubmitError::BadPriority { job, levels: l }) => {
-                                    assert_eq!(l, levels);
+                                    assert_eq!(usize::from(l), levels);
                                     assert_eq!(*job.data(), 8);
                                     sp.fetch_add(1, Ordering::SeqCst);
                                 }
@@ -200,14 +200,16 @@ fn priority_out_of_range_is_refused() {
                 for bad in [levels as u8, levels as u8 + 1, u8::MAX] {
                     match pool.try_submit(Job::new(1).with_priority(bad)) {
                         Err(SubmitError::BadPriority { job, levels: l }) => {
-                            assert_eq!(l, levels);
+                            assert_eq!(usize::from(l), levels);
                             assert_eq!(job.priority(), bad);
                             assert_eq!(job.into_data(), 1);
                         }
                         other => panic!("{kind}: try_submit prio {bad}: {other:?}"),
                     }
                     match pool.submit(Job::new(2).with_priority(bad)) {
-                        Err(SubmitError::BadPriority { levels: l, .. }) => assert_eq!(l, levels),
+                        Err(SubmitError::BadPriority { levels: l, .. }) => {
+                            assert_eq!(usize::from(l), levels)
+                        }
                         other => panic!("{kind}: submit prio {bad}: {other:?}"),
                     }
                     let jobs = (0..10u32).map(|i| {

@@ -139,7 +139,7 @@ where
         if job.priority() as usize >= sh.config.priority_levels {
             return Err(SubmitError::BadPriority {
                 job,
-                levels: sh.config.priority_levels,
+                levels: sh.config.levels_u16(),
             });
         }
         let Some(ticket) = sh.gate.enter_ticket() else {
@@ -278,7 +278,7 @@ where
         if job.priority() as usize >= sh.config.priority_levels {
             return Err(SubmitError::BadPriority {
                 job,
-                levels: sh.config.priority_levels,
+                levels: sh.config.levels_u16(),
             });
         }
         let Some(slot) = sh.handles.acquire() else {

@@ -200,7 +200,7 @@ impl<T: Send + 'static, R: Send + 'static, E: Send + 'static, S: Strategy<Job<T>
         if job.priority() as usize >= sh.config.priority_levels {
             return Err(SubmitError::BadPriority {
                 job,
-                levels: sh.config.priority_levels,
+                levels: sh.config.levels_u16(),
             });
         }
         // A follow-up is accepted while the pool closes (only an immediate

@@ -14,6 +14,15 @@
 //! done
 //! ```
 //!
+//! Run natively, it also prints the wall time per job on stderr. Pinned
+//! to one core (`taskset -c 0 target/release/per_job corepool 2000000`),
+//! the submitter, the worker and the receiver take turns on it with no
+//! cache line moving between cores, so what is left is what the CPU pays
+//! for the instructions: locked operations, and stalls such as a load that
+//! cannot be forwarded from a narrower store just before it. `perf record
+//! -e cpu-clock` on that run, with line tables (`CARGO_PROFILE_RELEASE_DEBUG=
+//! line-tables-only`), shows where.
+//!
 //! The pattern is `compare`'s stream-window with trivial jobs: one thread
 //! submits and receives, up to 1 024 jobs in flight, one worker. The
 //! contenders are `corepool` (the builder's defaults) and `channel` (the
@@ -98,10 +107,13 @@ fn channel_window(n: u64) -> u64 {
 
 fn main() {
     let args = Args::parse();
+    let start = std::time::Instant::now();
     let sum = match args.contender {
         Contender::Corepool => corepool_window(args.jobs),
         Contender::Channel => channel_window(args.jobs),
     };
+    let ns = start.elapsed().as_nanos() as f64 / args.jobs.max(1) as f64;
+    eprintln!("{:?}: {ns:.1} ns a job (wall time)", args.contender);
     let expect = (0..args.jobs).fold(0u64, |s, x| s.wrapping_add(work(x)));
     assert_eq!(sum, expect, "checksum");
     println!("{} jobs, checksum ok", args.jobs);
