@@ -266,7 +266,11 @@ pub fn run(s: &Settings) -> bool {
 
     // Workload 2 (and 7): batch throughput, per worker count.
     if s.wants(Workload::Batch) {
-        for (label, cost) in [("batch/trivial", trivial), ("batch/200ns", medium)] {
+        for (label, cost) in [
+            ("batch/trivial", trivial),
+            ("batch/skewed", skewed),
+            ("batch/200ns", medium),
+        ] {
             let expect = reference(s.n, cost);
             for &w in &s.worker_list {
                 let all = Batch::all();

@@ -38,7 +38,8 @@
 //!   worker count of `--workers`. Here (and in `stream-split`) the trivial
 //!   job does no rounds (it returns its data xor a constant); the 200 ns job
 //!   is the batch workload's.
-//! * `batch`: `batch/trivial` and `batch/200ns`, a whole batch at once.
+//! * `batch`: `batch/trivial`, `batch/skewed` (every 100th job 100 times
+//!   longer) and `batch/200ns`, a whole batch at once.
 //! * `latency`: ping-pong, one job in flight, request waiting for its answer,
 //!   one worker; every corepool strategy spinning (`IdlePolicy::Spin`),
 //!   work-stealing with `Park` and with the default `SpinThenPark`, corepool

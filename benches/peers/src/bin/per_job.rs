@@ -48,6 +48,10 @@ struct Args {
     /// How many jobs.
     #[arg(default_value_t = 200_000)]
     jobs: u64,
+    /// `compare`'s stream-split pattern instead: a producer thread submits
+    /// while the calling thread receives.
+    #[arg(long)]
+    split: bool,
 }
 
 /// Jobs in flight at most, as in `compare`.
@@ -75,6 +79,57 @@ fn corepool_window(n: u64) -> u64 {
     while let Some(r) = pool.recv() {
         sum = sum.wrapping_add(r.outcome.expect("job"));
     }
+    sum
+}
+
+fn corepool_split(n: u64) -> u64 {
+    let pool = Pool::builder()
+        .workers(1)
+        .build(|j: &Job<u64>, _| Ok::<u64, ()>(work(*j.data())))
+        .expect("build");
+    let (mut sum, mut got) = (0u64, 0u64);
+    thread::scope(|s| {
+        s.spawn(|| {
+            for x in 0..n {
+                pool.submit(Job::new(x)).expect("submit");
+            }
+        });
+        while got < n {
+            // None while nothing is outstanding (the consumer caught up).
+            match pool.recv() {
+                Some(r) => {
+                    sum = sum.wrapping_add(r.outcome.expect("job"));
+                    got += 1;
+                }
+                None => thread::yield_now(),
+            }
+        }
+    });
+    sum
+}
+
+fn channel_split(n: u64) -> u64 {
+    let (jobs, job_rx) = crossbeam_channel::bounded::<u64>(WINDOW as usize);
+    let (result_tx, results) = crossbeam_channel::bounded::<u64>(WINDOW as usize);
+    let worker = thread::spawn(move || {
+        for x in job_rx {
+            if result_tx.send(work(x)).is_err() {
+                break;
+            }
+        }
+    });
+    let mut sum = 0u64;
+    thread::scope(|s| {
+        s.spawn(move || {
+            for x in 0..n {
+                jobs.send(x).expect("send");
+            }
+        });
+        for _ in 0..n {
+            sum = sum.wrapping_add(results.recv().expect("recv"));
+        }
+    });
+    worker.join().expect("worker");
     sum
 }
 
@@ -108,9 +163,11 @@ fn channel_window(n: u64) -> u64 {
 fn main() {
     let args = Args::parse();
     let start = std::time::Instant::now();
-    let sum = match args.contender {
-        Contender::Corepool => corepool_window(args.jobs),
-        Contender::Channel => channel_window(args.jobs),
+    let sum = match (args.contender, args.split) {
+        (Contender::Corepool, false) => corepool_window(args.jobs),
+        (Contender::Channel, false) => channel_window(args.jobs),
+        (Contender::Corepool, true) => corepool_split(args.jobs),
+        (Contender::Channel, true) => channel_split(args.jobs),
     };
     let ns = start.elapsed().as_nanos() as f64 / args.jobs.max(1) as f64;
     eprintln!("{:?}: {ns:.1} ns a job (wall time)", args.contender);
