@@ -33,28 +33,37 @@ use corepool::{IdlePolicy, Job, Pool, StrategyKind, SubmitError};
 fn gate_close_races_enter() {
     common::model("gate_close_races_enter", || {
         let gate = Arc::new(Gate::new());
-        let work = Arc::new(AtomicUsize::new(0));
-        let submitter = {
-            let (gate, work) = (gate.clone(), work.clone());
-            thread::spawn(move || {
-                if gate.enter() {
-                    work.store(1, Ordering::Relaxed);
-                    gate.leave();
-                    true
-                } else {
-                    false
-                }
+        let work = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+        // Two submitters and one lane under loom (`gate::LANES`): one leaves
+        // by its lane and the other by the shared RMW, or the second claims
+        // the lane after the first has exited and carries its count on.
+        let submitters: Vec<_> = (0..2)
+            .map(|i| {
+                let (gate, work) = (gate.clone(), work.clone());
+                thread::spawn(move || {
+                    let accepted = gate.enter();
+                    if accepted {
+                        work[i].store(1, Ordering::Relaxed);
+                        gate.leave();
+                    }
+                    // What the thread's exit does outside loom.
+                    corepool::primitives::gate::release_lane();
+                    accepted
+                })
             })
-        };
+            .collect();
         gate.close();
         gate.wait_drained();
         // Everything accepted before the close is visible now.
-        let seen = work.load(Ordering::Relaxed);
-        let accepted = submitter.join().unwrap();
-        if accepted {
-            assert_eq!(seen, 1, "accepted work not visible after wait_drained");
-        } else {
-            assert_eq!(seen, 0);
+        let seen = [0, 1].map(|i| work[i].load(Ordering::Relaxed));
+        for (i, s) in submitters.into_iter().enumerate() {
+            let accepted = s.join().unwrap();
+            let want = usize::from(accepted);
+            assert_eq!(
+                seen[i], want,
+                "submitter {i}: accepted {accepted}, work seen {}",
+                seen[i]
+            );
         }
         assert!(!gate.enter(), "a closed gate admitted a submitter");
     });

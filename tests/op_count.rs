@@ -26,16 +26,16 @@ use support::watchdog;
 
 /// Locked instructions (RMWs + fences) per job for round-robin, chunked and
 /// work-stealing. The yardstick: a worker pool built on crossbeam-channel
-/// pays 4 to 5 locked operations per job; corepool should not pay more than
-/// that and a little slack.
-const LOCKED_PER_JOB: f64 = 6.0;
+/// pays 4 to 5 locked operations per job. The path costs 5: one more than
+/// the channel's 4 (the gate's ticket: ARCHITECTURE.md, "The hot path").
+const LOCKED_PER_JOB: f64 = 5.0;
 /// Locked instructions per job for the priority strategy, which is allowed
 /// two more than the others for its bucket array.
-const LOCKED_PER_JOB_PRIORITY: f64 = 8.0;
+const LOCKED_PER_JOB_PRIORITY: f64 = 7.0;
 /// Allowance per job, on top of the budgets above, for rare events that
 /// are not part of a job's path: a worker that ran dry while this thread
 /// was descheduled parks and is woken (a handful of operations each), two
-/// workers' CASes collide. The path itself costs exactly the budget (6.000
+/// workers' CASes collide. The path itself costs exactly the budget (5.000
 /// with one worker); these events add 0.001 to 0.02 in practice.
 const RARE_EVENTS: f64 = 0.05;
 /// Futex wakes per job: with workers kept busy, waking should be rare.

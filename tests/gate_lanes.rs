@@ -1,0 +1,143 @@
+//! The gate's leave lanes (`primitives/gate.rs`, "Leaving without an
+//! RMW"): a thread claims a lane when it first leaves a gate and gives it
+//! back when it exits; more threads than lanes fall back to the shared
+//! counter; and whichever way each leave went, `wait_drained` returns
+//! exactly when every holder of a ticket issued before the close has left.
+//!
+//! One `#[test]`: the lane table is process-wide, so no other test may run
+//! beside it and hold lanes.
+#![cfg(not(feature = "loom"))]
+
+#[path = "pool_support.rs"]
+mod support;
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use corepool::primitives::gate::{Gate, LANES, lanes_held};
+use support::watchdog;
+
+/// Spawns `n` threads that each enter and leave `gate` `times` times, then
+/// wait at `hold` (if given) before exiting; returns their handles.
+fn leavers(
+    gate: &Arc<Gate>,
+    n: usize,
+    times: usize,
+    hold: Option<Arc<Barrier>>,
+) -> Vec<thread::JoinHandle<()>> {
+    let start = Arc::new(Barrier::new(n));
+    (0..n)
+        .map(|_| {
+            let (gate, start, hold) = (gate.clone(), start.clone(), hold.clone());
+            thread::spawn(move || {
+                start.wait();
+                for _ in 0..times {
+                    assert!(gate.enter(), "the gate is open");
+                    gate.leave();
+                }
+                if let Some(h) = hold {
+                    h.wait(); // all alive: lanes held
+                    h.wait(); // released by the test
+                }
+            })
+        })
+        .collect()
+}
+
+fn join(ts: Vec<thread::JoinHandle<()>>) {
+    for t in ts {
+        t.join().expect("leaver");
+    }
+}
+
+#[test]
+fn leave_lanes() {
+    watchdog("gate lanes", || {
+        lanes_are_claimed_handed_over_and_counted();
+        wait_drained_waits_for_a_leave_on_a_lane();
+        assert_eq!(lanes_held(), 0);
+    });
+}
+
+fn lanes_are_claimed_handed_over_and_counted() {
+    {
+        assert_eq!(lanes_held(), 0, "no thread has left a gate yet");
+        let gate = Arc::new(Gate::new());
+
+        // One thread: holds a lane while alive, none after it exits.
+        let hold = Arc::new(Barrier::new(2));
+        let one = leavers(&gate, 1, 3, Some(hold.clone()));
+        hold.wait();
+        assert_eq!(lanes_held(), 1);
+        hold.wait();
+        join(one);
+        assert_eq!(lanes_held(), 0, "an exiting thread gives its lane back");
+
+        // Three times as many threads as lanes at once: LANES of them leave
+        // by lanes, the others by the shared RMW.
+        let hold = Arc::new(Barrier::new(3 * LANES + 1));
+        let many = leavers(&gate, 3 * LANES, 200, Some(hold.clone()));
+        hold.wait();
+        assert_eq!(
+            lanes_held(),
+            LANES,
+            "every lane is taken, the rest fall back"
+        );
+        hold.wait();
+        join(many);
+        assert_eq!(lanes_held(), 0);
+
+        // A second wave: lanes handed over from exited threads carry their
+        // counts on (checked by the total below).
+        join(leavers(&gate, 2 * LANES, 100, None));
+        assert_eq!(lanes_held(), 0);
+
+        // Closing: the sum of every lane and the shared counter reaches the
+        // tickets, so `wait_drained` returns (the watchdog fails a hang).
+        let n = (3 + 3 * LANES * 200 + 2 * LANES * 100) as u64;
+        assert_eq!(gate.tickets(), n);
+        gate.close();
+        gate.wait_drained();
+        assert!(!gate.enter());
+    }
+}
+
+/// A holder of a pre-close ticket that leaves by its lane keeps
+/// `wait_drained` waiting until it has.
+fn wait_drained_waits_for_a_leave_on_a_lane() {
+    {
+        let gate = Arc::new(Gate::new());
+        let (inside, go) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+        let t = {
+            let (gate, inside, go) = (gate.clone(), inside.clone(), go.clone());
+            thread::spawn(move || {
+                // An earlier leave claims this thread's lane.
+                assert!(gate.enter());
+                gate.leave();
+                assert!(gate.enter());
+                inside.wait();
+                go.wait();
+                gate.leave();
+            })
+        };
+        inside.wait();
+        gate.close();
+        let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let closer = {
+            let (gate, drained) = (gate.clone(), drained.clone());
+            thread::spawn(move || {
+                gate.wait_drained();
+                drained.store(true, std::sync::atomic::Ordering::SeqCst);
+            })
+        };
+        thread::sleep(std::time::Duration::from_millis(20));
+        assert!(
+            !drained.load(std::sync::atomic::Ordering::SeqCst),
+            "drained with a holder inside"
+        );
+        go.wait();
+        t.join().unwrap();
+        closer.join().unwrap();
+        assert!(drained.load(std::sync::atomic::Ordering::SeqCst));
+    }
+}
