@@ -46,8 +46,14 @@ fn gate_close_races_enter() {
                         work[i].store(1, Ordering::Relaxed);
                         gate.leave();
                     }
-                    // What the thread's exit does outside loom.
+                    // What the thread's exit does outside loom; a leave
+                    // after it (another thread-local's destructor) must not
+                    // touch the lane, which the other submitter may hold.
                     corepool::primitives::gate::release_lane();
+                    let late = gate.enter();
+                    if late {
+                        gate.leave();
+                    }
                     accepted
                 })
             })

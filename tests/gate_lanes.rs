@@ -17,6 +17,25 @@ use std::thread;
 use corepool::primitives::gate::{Gate, LANES, lanes_held};
 use support::watchdog;
 
+/// Enters and leaves its gate when dropped: a thread-local destructor that
+/// may run after the one that gives the thread's lane back, so its leave
+/// must go to the shared counter.
+struct LateLeave(Option<Arc<Gate>>);
+
+impl Drop for LateLeave {
+    fn drop(&mut self) {
+        if let Some(gate) = self.0.take()
+            && gate.enter()
+        {
+            gate.leave();
+        }
+    }
+}
+
+thread_local! {
+    static LATE: std::cell::RefCell<LateLeave> = const { std::cell::RefCell::new(LateLeave(None)) };
+}
+
 /// Spawns `n` threads that each enter and leave `gate` `times` times, then
 /// wait at `hold` (if given) before exiting; returns their handles.
 fn leavers(
@@ -92,9 +111,29 @@ fn lanes_are_claimed_handed_over_and_counted() {
         join(leavers(&gate, 2 * LANES, 100, None));
         assert_eq!(lanes_held(), 0);
 
+        // Threads that leave once more from a thread-local destructor, set
+        // up before their first leave (so it is destroyed after the lane's
+        // guard, where destructors run in reverse order), while a second
+        // wave claims the lanes they give back.
+        let late: Vec<_> = (0..2 * LANES)
+            .map(|_| {
+                let gate = gate.clone();
+                thread::spawn(move || {
+                    LATE.with(|l| l.borrow_mut().0 = Some(gate.clone()));
+                    for _ in 0..50 {
+                        assert!(gate.enter());
+                        gate.leave();
+                    }
+                })
+            })
+            .collect();
+        join(leavers(&gate, LANES, 50, None));
+        join(late);
+        assert_eq!(lanes_held(), 0);
+
         // Closing: the sum of every lane and the shared counter reaches the
         // tickets, so `wait_drained` returns (the watchdog fails a hang).
-        let n = (3 + 3 * LANES * 200 + 2 * LANES * 100) as u64;
+        let n = (3 + 3 * LANES * 200 + 2 * LANES * 100 + 2 * LANES * 51 + LANES * 50) as u64;
         assert_eq!(gate.tickets(), n);
         gate.close();
         gate.wait_drained();
@@ -130,6 +169,7 @@ fn wait_drained_waits_for_a_leave_on_a_lane() {
                 drained.store(true, std::sync::atomic::Ordering::SeqCst);
             })
         };
+        // A chance for an early return to show (a hang is the watchdog's).
         thread::sleep(std::time::Duration::from_millis(20));
         assert!(
             !drained.load(std::sync::atomic::Ordering::SeqCst),

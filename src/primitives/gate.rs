@@ -23,8 +23,11 @@
 //! CAS and released when the thread exits). A lane has one writer at a time,
 //! so a leave is a load and a Release store of one more. A thread that finds
 //! every lane taken (more than [`LANES`] threads leaving gates at once), or
-//! that leaves while its thread-locals are torn down, adds to `left` with an
-//! RMW as before.
+//! that leaves after giving its lane back (from a thread-local destructor
+//! that runs after the lane's), adds to `left` with an RMW as before. A
+//! lane can be lost (never given back, on a platform that tears down
+//! thread-locals in another order), which costs later threads the RMW, never
+//! a count.
 //!
 //! Why the sum is exact: each counter only grows, only holders of tickets
 //! issued before the close leave, and there are `E` of them; so when the
@@ -355,6 +358,7 @@ mod lane {
         if mine.is_some() && GUARD.try_with(|_| ()).is_err() {
             // Locals already torn down: no destructor would release it.
             release_flag(mine);
+            let _ = INDEX.try_with(|i| i.set(NONE));
             return None;
         }
         let _ = INDEX.try_with(|i| i.set(mine.map_or(NONE, |n| n as u8)));
