@@ -816,6 +816,13 @@ mod tests {
         assert_eq!(job.attempts(), u32::from(u16::MAX));
         let job = job.with_deadline(Instant::now());
         assert!(!job.relative() && job.has_id());
+        // Setting a flag that is set keeps it set.
+        let job = Job::new(()).with_id(1).with_id(2);
+        assert_eq!(job.id(), Some(2));
+        let job = job
+            .with_timeout(Duration::from_nanos(5))
+            .with_timeout(Duration::from_nanos(6));
+        assert!(job.relative() && job.has_id());
     }
 
     #[test]

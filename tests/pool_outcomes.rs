@@ -535,3 +535,41 @@ fn timing_off_and_metadata() {
 fn timing_on(job: &Job<WithMeta<u64>>) -> bool {
     matches!(job.meta("timing"), Some(MetaValue::Int(1)))
 }
+
+/// With timing on, a result's times are measured from the job's own
+/// stamps: a job that waited behind another (one worker) was queued at
+/// least as long as that one ran, and a job that slept ran at least that
+/// long. (A causal bound, not a speed: neither can be shorter.)
+#[test]
+fn timing_on_measures_queueing_and_running() {
+    watchdog("timing on", || {
+        for kind in StrategyKind::ALL {
+            let nap = Duration::from_millis(3);
+            // Job 0 naps only once job 1 is queued, so job 1 waits through
+            // the whole nap.
+            let go = Arc::new(AtomicBool::new(false));
+            let g = go.clone();
+            let pool = Pool::builder()
+                .workers(1)
+                .strategy(kind)
+                .timing(true)
+                .build(move |j: &Job<u64>, _| {
+                    if *j.data() == 0 {
+                        while !g.load(Ordering::Acquire) {
+                            std::thread::yield_now();
+                        }
+                        std::thread::sleep(nap);
+                    }
+                    Ok::<_, ()>(*j.data())
+                })
+                .unwrap();
+            pool.submit(Job::new(0).with_id(0)).unwrap();
+            pool.submit(Job::new(1).with_id(1)).unwrap();
+            go.store(true, Ordering::Release);
+            let mut rs = recv_n(&pool, 2);
+            rs.sort_by_key(|r| r.id);
+            assert!(rs[0].running() >= nap, "{kind}: ran {:?}", rs[0].running());
+            assert!(rs[1].queued() >= nap, "{kind}: queued {:?}", rs[1].queued());
+        }
+    });
+}
