@@ -72,6 +72,8 @@ fn gate_close_races_enter() {
             );
         }
         assert!(!gate.enter(), "a closed gate admitted a submitter");
+        // Both submitters gave back whatever lane they held.
+        assert_eq!(corepool::primitives::gate::lanes_held(), 0);
     });
 }
 

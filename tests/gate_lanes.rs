@@ -74,8 +74,53 @@ fn leave_lanes() {
     watchdog("gate lanes", || {
         lanes_are_claimed_handed_over_and_counted();
         wait_drained_waits_for_a_leave_on_a_lane();
+        a_thread_without_a_lane_does_not_claim_one_later();
         assert_eq!(lanes_held(), 0);
     });
+}
+
+/// A thread that found every lane held leaves by the shared counter for
+/// the rest of its life (it does not look again on every leave), and its
+/// leaves count.
+fn a_thread_without_a_lane_does_not_claim_one_later() {
+    let gate = Arc::new(Gate::new());
+    let hold = Arc::new(Barrier::new(LANES + 1));
+    let holders = leavers(&gate, LANES, 1, Some(hold.clone()));
+    hold.wait();
+    assert_eq!(lanes_held(), LANES);
+    let (first, again) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+    let late = {
+        let (gate, first, again) = (gate.clone(), first.clone(), again.clone());
+        thread::spawn(move || {
+            assert!(gate.enter());
+            gate.leave(); // every lane held: the shared counter
+            first.wait();
+            again.wait(); // a lane is free now
+            assert!(gate.enter());
+            gate.leave();
+            again.wait(); // checked while alive
+            again.wait();
+        })
+    };
+    first.wait();
+    hold.wait();
+    join(holders);
+    assert_eq!(lanes_held(), 0);
+    again.wait();
+    again.wait();
+    assert_eq!(lanes_held(), 0, "a laneless thread claimed a lane later");
+    again.wait();
+    late.join().expect("late leaver");
+    assert!(!gate.is_closed());
+    gate.close();
+    assert!(gate.is_closed());
+    gate.wait_drained();
+    assert_eq!(gate.tickets(), LANES as u64 + 2);
+    let shown = format!("{gate:?}");
+    assert!(
+        shown.contains("closed: true") && shown.contains(&format!("tickets: {}", LANES + 2)),
+        "{shown}"
+    );
 }
 
 fn lanes_are_claimed_handed_over_and_counted() {
