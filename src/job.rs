@@ -791,6 +791,7 @@ mod tests {
         assert_eq!(stamp_after(LATEST, Duration::from_nanos(1)), LATEST);
         assert_eq!(stamp_after(5, Duration::from_nanos(7)), 12);
         assert_eq!(nanos_between(10, 4), 0);
+        assert_eq!(nanos_between(4, 10), 6);
         assert!(stamp_now() > NOT_STAMPED);
     }
 
@@ -831,6 +832,9 @@ mod tests {
         assert!(job.needs_deadline(false));
         job.stamp_at(stamp_now(), true, None);
         assert_eq!(job.deadline_stamp(), Some(LATEST));
+        let mut stamped = Job::new(());
+        stamped.stamp_at(100, true, None);
+        assert_eq!(stamped.created_stamp(), Some(100));
         assert!(job.deadline().is_some() && job.created().is_some());
 
         let mut job = Job::new(()).with_timeout(Duration::from_nanos(10));
