@@ -415,8 +415,11 @@ struct Word(u64);
 
 const HAS_ID: u64 = 1;
 const RELATIVE: u64 = 2;
+const SLOT_MASK: u64 = u32::MAX as u64;
 const ATTEMPTS_SHIFT: u32 = 32;
+const ATTEMPTS_MASK: u64 = u16::MAX as u64;
 const PRIORITY_SHIFT: u32 = 48;
+const PRIORITY_MASK: u64 = u8::MAX as u64;
 const FLAGS_SHIFT: u32 = 56;
 
 impl Word {
@@ -425,8 +428,8 @@ impl Word {
     /// Stores `new` as one 8-byte write. A plain assignment of a field
     /// update is narrowed by the compiler to a write of the bytes that
     /// changed, and the job's next move, reading whole words, then stalls
-    /// on it (a store the CPU cannot forward to a wider load). For the
-    /// updates on the worker's path.
+    /// on it (a store the CPU cannot forward to a wider load). Every update
+    /// of a job's word goes through here (`Job::update`).
     #[inline(always)]
     fn set(&mut self, new: Word) {
         // SAFETY: `&mut self.0` is a valid, aligned, exclusive reference to
@@ -434,34 +437,46 @@ impl Word {
         unsafe { core::ptr::write_volatile(&mut self.0, new.0) }
     }
 
+    /// The field of `mask`'s width at `shift`.
+    #[inline]
+    fn get(self, shift: u32, mask: u64) -> u64 {
+        self.0 >> shift & mask
+    }
+
+    /// The word with the field of `mask`'s width at `shift` set to `v`.
+    #[inline]
+    fn put(self, shift: u32, mask: u64, v: u64) -> Self {
+        Word(self.0 & !(mask << shift) | (v & mask) << shift)
+    }
+
     #[inline]
     fn slot(self) -> u32 {
-        self.0 as u32
+        self.get(0, SLOT_MASK) as u32
     }
 
     #[inline]
     fn with_slot(self, slot: u32) -> Self {
-        Word(self.0 & !u64::from(u32::MAX) | u64::from(slot))
+        self.put(0, SLOT_MASK, u64::from(slot))
     }
 
     #[inline]
     fn attempts(self) -> u16 {
-        (self.0 >> ATTEMPTS_SHIFT) as u16
+        self.get(ATTEMPTS_SHIFT, ATTEMPTS_MASK) as u16
     }
 
     #[inline]
     fn with_attempts(self, n: u16) -> Self {
-        Word(self.0 & !(0xffff << ATTEMPTS_SHIFT) | u64::from(n) << ATTEMPTS_SHIFT)
+        self.put(ATTEMPTS_SHIFT, ATTEMPTS_MASK, u64::from(n))
     }
 
     #[inline]
     fn priority(self) -> u8 {
-        (self.0 >> PRIORITY_SHIFT) as u8
+        self.get(PRIORITY_SHIFT, PRIORITY_MASK) as u8
     }
 
     #[inline]
     fn with_priority(self, p: u8) -> Self {
-        Word(self.0 & !(0xff << PRIORITY_SHIFT) | u64::from(p) << PRIORITY_SHIFT)
+        self.put(PRIORITY_SHIFT, PRIORITY_MASK, u64::from(p))
     }
 
     #[inline]
@@ -509,7 +524,7 @@ impl<T> Job<T> {
     /// ```
     pub fn with_id(mut self, id: JobId) -> Self {
         self.id = id;
-        self.word = self.word.with(HAS_ID);
+        self.update(|w| w.with(HAS_ID));
         self
     }
 
@@ -520,7 +535,7 @@ impl<T> Job<T> {
     /// assert_eq!(corepool::Job::new(()).with_priority(3).priority(), 3);
     /// ```
     pub fn with_priority(mut self, priority: u8) -> Self {
-        self.word = self.word.with_priority(priority);
+        self.update(|w| w.with_priority(priority));
         self
     }
 
@@ -537,7 +552,7 @@ impl<T> Job<T> {
     /// ```
     pub fn with_deadline(mut self, deadline: Instant) -> Self {
         self.deadline = stamp_of(deadline);
-        self.word = self.word.without(RELATIVE);
+        self.update(|w| w.without(RELATIVE));
         self
     }
 
@@ -552,7 +567,7 @@ impl<T> Job<T> {
     /// ```
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.deadline = nanos(timeout);
-        self.word = self.word.with(RELATIVE);
+        self.update(|w| w.with(RELATIVE));
         self
     }
 
@@ -621,6 +636,13 @@ impl<T> Job<T> {
 
     // Crate-internal access for the runtime.
 
+    /// Rewrites the packed word with `f`, as one 8-byte store (`Word::set`).
+    #[inline(always)]
+    fn update(&mut self, f: impl FnOnce(Word) -> Word) {
+        let new = f(self.word);
+        self.word.set(new);
+    }
+
     #[inline]
     fn has_id(&self) -> bool {
         self.word.has(HAS_ID)
@@ -639,7 +661,7 @@ impl<T> Job<T> {
 
     #[inline]
     pub(crate) fn set_slot(&mut self, slot: u32) {
-        self.word = self.word.with_slot(slot);
+        self.update(|w| w.with_slot(slot));
     }
 
     /// The id, assigning `id()` if the job has none; returns it.
@@ -647,7 +669,7 @@ impl<T> Job<T> {
     pub(crate) fn id_or_assign(&mut self, id: impl FnOnce() -> JobId) -> JobId {
         if !self.has_id() {
             self.id = id();
-            self.word = self.word.with(HAS_ID);
+            self.update(|w| w.with(HAS_ID));
         }
         self.id
     }
@@ -687,7 +709,7 @@ impl<T> Job<T> {
         }
         if self.relative() {
             self.deadline = now.saturating_add(self.deadline).min(LATEST);
-            self.word = self.word.without(RELATIVE);
+            self.update(|w| w.without(RELATIVE));
         } else if self.deadline == NO_DEADLINE
             && let Some(t) = pool_default
         {
@@ -699,7 +721,7 @@ impl<T> Job<T> {
     #[inline]
     pub(crate) fn add_attempt(&mut self) -> u32 {
         let n = self.word.attempts().saturating_add(1);
-        self.word.set(self.word.with_attempts(n));
+        self.update(|w| w.with_attempts(n));
         u32::from(n)
     }
 }

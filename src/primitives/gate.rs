@@ -355,9 +355,11 @@ mod lane {
                     .is_ok()
         });
         #[cfg(not(feature = "loom"))]
-        if mine.is_some() && GUARD.try_with(|_| ()).is_err() {
+        if let Some(i) = mine
+            && GUARD.try_with(|_| ()).is_err()
+        {
             // Locals already torn down: no destructor would release it.
-            release_flag(mine);
+            release_flag(i);
             let _ = INDEX.try_with(|i| i.set(NONE));
             return None;
         }
@@ -365,11 +367,9 @@ mod lane {
         mine
     }
 
-    fn release_flag(lane: Option<usize>) {
-        if let Some(i) = lane {
-            // Ordering: Release: see `claim`.
-            HELD[i].store(false, Ordering::Release);
-        }
+    fn release_flag(i: usize) {
+        // Ordering: Release: see `claim`.
+        HELD[i].store(false, Ordering::Release);
     }
 
     /// Gives this thread's lane back; its later leaves use the shared
@@ -377,7 +377,7 @@ mod lane {
     pub(super) fn release() {
         let held = INDEX.try_with(|i| i.replace(NONE)).unwrap_or(NONE);
         if held < NONE {
-            release_flag(Some(usize::from(held)));
+            release_flag(usize::from(held));
         }
     }
 

@@ -32,6 +32,7 @@ use std::thread;
 
 use clap::{Parser, ValueEnum};
 use corepool::{Job, Pool};
+use crossbeam_channel::{Receiver, Sender};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Contender {
@@ -61,11 +62,16 @@ fn work(x: u64) -> u64 {
     x.wrapping_mul(3)
 }
 
-fn corepool_window(n: u64) -> u64 {
-    let pool = Pool::builder()
+/// The builder's defaults, one worker.
+fn corepool_pool() -> Pool<u64, u64, ()> {
+    Pool::builder()
         .workers(1)
         .build(|j: &Job<u64>, _| Ok::<u64, ()>(work(*j.data())))
-        .expect("build");
+        .expect("build")
+}
+
+fn corepool_window(n: u64) -> u64 {
+    let pool = corepool_pool();
     let (mut sum, mut in_flight) = (0u64, 0u64);
     for x in 0..n {
         if in_flight == WINDOW {
@@ -83,10 +89,7 @@ fn corepool_window(n: u64) -> u64 {
 }
 
 fn corepool_split(n: u64) -> u64 {
-    let pool = Pool::builder()
-        .workers(1)
-        .build(|j: &Job<u64>, _| Ok::<u64, ()>(work(*j.data())))
-        .expect("build");
+    let pool = corepool_pool();
     let (mut sum, mut got) = (0u64, 0u64);
     thread::scope(|s| {
         s.spawn(|| {
@@ -108,7 +111,9 @@ fn corepool_split(n: u64) -> u64 {
     sum
 }
 
-fn channel_split(n: u64) -> u64 {
+/// The channel pool with one worker: the job sender, the result receiver
+/// and the worker (which ends when the job sender is dropped).
+fn channel_pool() -> (Sender<u64>, Receiver<u64>, thread::JoinHandle<()>) {
     let (jobs, job_rx) = crossbeam_channel::bounded::<u64>(WINDOW as usize);
     let (result_tx, results) = crossbeam_channel::bounded::<u64>(WINDOW as usize);
     let worker = thread::spawn(move || {
@@ -118,6 +123,11 @@ fn channel_split(n: u64) -> u64 {
             }
         }
     });
+    (jobs, results, worker)
+}
+
+fn channel_split(n: u64) -> u64 {
+    let (jobs, results, worker) = channel_pool();
     let mut sum = 0u64;
     thread::scope(|s| {
         s.spawn(move || {
@@ -134,15 +144,7 @@ fn channel_split(n: u64) -> u64 {
 }
 
 fn channel_window(n: u64) -> u64 {
-    let (jobs, job_rx) = crossbeam_channel::bounded::<u64>(WINDOW as usize);
-    let (result_tx, results) = crossbeam_channel::bounded::<u64>(WINDOW as usize);
-    let worker = thread::spawn(move || {
-        for x in job_rx {
-            if result_tx.send(work(x)).is_err() {
-                break;
-            }
-        }
-    });
+    let (jobs, results, worker) = channel_pool();
     let (mut sum, mut in_flight) = (0u64, 0u64);
     for x in 0..n {
         if in_flight == WINDOW {
