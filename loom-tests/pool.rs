@@ -2,10 +2,15 @@
 //! shutdown handshake) and the whole path of a job through a one-worker pool
 //! (submit, wake, run, deliver, receive, shut down).
 //!
-//! * `gate_close_races_enter`: a submitter entering the gate races `close` +
-//!   `wait_drained`. Either the submitter is refused, or its work inside the
+//! * `gate_close_races_enter`: two submitters entering the gate race
+//!   `close` and `wait_drained`. Either a submitter is refused, or its work inside the
 //!   gate is visible to the closer once `wait_drained` returns: nothing is
-//!   accepted after the closer stops looking.
+//!   accepted after the closer stops looking. Tickets are unique, a refusal
+//!   spends none, and a follow-up let in after the close owes no leave.
+//! * `gate_follow_up_races_drain`: a submitter inside the gate, and a
+//!   worker's follow-up let in after the close entering and leaving by the
+//!   other counters, while the closer sums them: the sum must not mistake
+//!   the follow-up's leave for the submitter's.
 //! * `pool_job_roundtrip_parked_worker`: a `Park` worker, one job submitted
 //!   from another thread; the receiver gets exactly one result, and a
 //!   graceful shutdown joins the worker (a lost wake-up or a lost result
@@ -34,27 +39,35 @@ fn gate_close_races_enter() {
     common::model("gate_close_races_enter", || {
         let gate = Arc::new(Gate::new());
         let work = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
-        // Two submitters and one lane under loom (`gate::LANES`): one leaves
-        // by its lane and the other by the shared RMW, or the second claims
-        // the lane after the first has exited and carries its count on.
+        // Two submitters and one lane under loom (`gate::LANES`): one enters
+        // and leaves by its lane and the other by the shared counters, or
+        // the second claims the lane after the first has exited and carries
+        // its counts on.
         let submitters: Vec<_> = (0..2)
             .map(|i| {
                 let (gate, work) = (gate.clone(), work.clone());
                 thread::spawn(move || {
-                    let accepted = gate.enter();
-                    if accepted {
+                    let ticket = gate.enter_ticket();
+                    if ticket.is_some() {
                         work[i].store(1, Ordering::Relaxed);
                         gate.leave();
                     }
-                    // What the thread's exit does outside loom; a leave
+                    // What the thread's exit does outside loom; an entry
                     // after it (another thread-local's destructor) must not
                     // touch the lane, which the other submitter may hold.
                     corepool::primitives::gate::release_lane();
-                    let late = gate.enter();
-                    if late {
-                        gate.leave();
-                    }
-                    accepted
+                    // Submitter 1's late entry is a worker's follow-up,
+                    // let in even after the close (and then left at once).
+                    let late = if i == 0 {
+                        gate.enter_ticket().inspect(|_| gate.leave())
+                    } else {
+                        let (t, open) = gate.enter_any();
+                        if open {
+                            gate.leave();
+                        }
+                        Some(t)
+                    };
+                    (ticket, late)
                 })
             })
             .collect();
@@ -62,18 +75,72 @@ fn gate_close_races_enter() {
         gate.wait_drained();
         // Everything accepted before the close is visible now.
         let seen = [0, 1].map(|i| work[i].load(Ordering::Relaxed));
+        let mut tickets = Vec::new();
         for (i, s) in submitters.into_iter().enumerate() {
-            let accepted = s.join().unwrap();
-            let want = usize::from(accepted);
+            let (ticket, late) = s.join().unwrap();
+            let want = usize::from(ticket.is_some());
             assert_eq!(
                 seen[i], want,
-                "submitter {i}: accepted {accepted}, work seen {}",
+                "submitter {i}: ticket {ticket:?}, work seen {}",
                 seen[i]
             );
+            tickets.extend(ticket);
+            tickets.extend(late);
         }
+        // Tickets are unique, and refused entries spent none.
+        let n = tickets.len();
+        tickets.sort_unstable();
+        tickets.dedup();
+        assert_eq!(tickets.len(), n, "a ticket handed out twice");
+        assert_eq!(gate.tickets(), n as u64);
         assert!(!gate.enter(), "a closed gate admitted a submitter");
-        // Both submitters gave back whatever lane they held.
+        corepool::primitives::gate::release_lane();
+        // Every thread gave back whatever lane it held.
         assert_eq!(corepool::primitives::gate::lanes_held(), 0);
+    });
+}
+
+#[test]
+fn gate_follow_up_races_drain() {
+    common::model("gate_follow_up_races_drain", || {
+        // A submitter inside the gate while a worker's follow-up, let in
+        // even after the close, enters and leaves by the other pair of
+        // counters (one lane under loom): the closer must not take the
+        // follow-up's leave for the submitter's.
+        let gate = Arc::new(Gate::new());
+        let work = Arc::new(AtomicUsize::new(0));
+        let submitter = {
+            let (gate, work) = (gate.clone(), work.clone());
+            thread::spawn(move || {
+                let accepted = gate.enter();
+                if accepted {
+                    work.store(1, Ordering::Relaxed);
+                    gate.leave();
+                }
+                corepool::primitives::gate::release_lane();
+                accepted
+            })
+        };
+        let follow_up = {
+            let gate = gate.clone();
+            thread::spawn(move || {
+                let (_, open) = gate.enter_any();
+                if open {
+                    gate.leave();
+                }
+                corepool::primitives::gate::release_lane();
+            })
+        };
+        gate.close();
+        gate.wait_drained();
+        let seen = work.load(Ordering::Relaxed);
+        let accepted = submitter.join().unwrap();
+        follow_up.join().unwrap();
+        assert_eq!(
+            seen,
+            usize::from(accepted),
+            "accepted {accepted}, work seen {seen}"
+        );
     });
 }
 

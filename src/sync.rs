@@ -110,6 +110,140 @@ pub(crate) const fn model_scaled(normal: usize, under_loom: usize) -> usize {
     }
 }
 
+/// Asymmetric fences: a pair of fences whose one side is nearly free and
+/// whose other side is expensive, for a protocol where one side runs once
+/// per job and the other once per pool (the submission gate: `gate.md`,
+/// "Entering without an RMW").
+///
+/// [`light`](asym::light) and [`heavy`](asym::heavy) give the guarantee of
+/// two `fence(SeqCst)` calls: of a store before one and a load after the
+/// other, one way round or the other, the load sees the store. On Linux with
+/// `membarrier(2)`'s private expedited command, `light` is only a compiler
+/// fence and `heavy` makes the kernel run a full barrier on every core that
+/// runs one of this process's threads (a thread not running has passed
+/// through the scheduler, itself a full barrier). Elsewhere, or if the
+/// kernel refuses the command, both are `fence(SeqCst)`. Under loom both are
+/// `fence(SeqCst)`, which is the guarantee the models check.
+pub(crate) mod asym {
+    #[cfg(all(target_os = "linux", not(feature = "loom")))]
+    mod imp {
+        use std::sync::atomic::{AtomicU8, Ordering, compiler_fence};
+
+        const UNKNOWN: u8 = 0;
+        const ON: u8 = 1;
+        const OFF: u8 = 2;
+
+        // The commands of membarrier(2) (linux/membarrier.h).
+        const CMD_QUERY: libc::c_int = 0;
+        const CMD_PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
+        const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
+
+        /// `UNKNOWN` until [`init`] has run; then `ON` or `OFF` for good.
+        static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+        fn membarrier(cmd: libc::c_int) -> libc::c_long {
+            // SAFETY: membarrier(2) takes two ints and a CPU id (unused
+            // without MEMBARRIER_CMD_FLAG_CPU) and touches no memory of
+            // ours; any failure is reported in the return value.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_membarrier,
+                    cmd,
+                    0 as libc::c_uint,
+                    0 as libc::c_int,
+                )
+            }
+        }
+
+        /// Decides, once per process, whether the fences are asymmetric
+        /// (registering for membarrier's private expedited command).
+        /// Every user of the fences must call it before it shares what it
+        /// guards with another thread (`Gate::new` does): a thread that
+        /// got the shared object through any happens-before chain then
+        /// reads the final state, so the two sides of one protocol never
+        /// disagree about which fences they use.
+        pub(crate) fn init() {
+            // Ordering: Relaxed: see `light`; the value is all that matters,
+            // and it is never changed once decided.
+            if STATE.load(Ordering::Relaxed) != UNKNOWN {
+                return;
+            }
+            let supported = membarrier(CMD_QUERY);
+            let wanted = (CMD_PRIVATE_EXPEDITED | CMD_REGISTER_PRIVATE_EXPEDITED) as libc::c_long;
+            let on = supported >= 0
+                && supported & wanted == wanted
+                && membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+            // Two first callers decide the same (registering twice is
+            // harmless); the first store wins and the second is equal.
+            // Ordering: Relaxed: as above.
+            let _ = STATE.compare_exchange(
+                UNKNOWN,
+                if on { ON } else { OFF },
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+
+        /// Whether the fences are asymmetric in this process.
+        pub(crate) fn is_on() -> bool {
+            // Ordering: Relaxed: the state is written once, before any
+            // caller could reach here (`init`).
+            STATE.load(Ordering::Relaxed) == ON
+        }
+
+        /// The cheap side.
+        #[inline(always)]
+        pub(crate) fn light() {
+            if is_on() {
+                // The heavy side's barrier runs on this core if this thread
+                // is running, so only the compiler must keep order here.
+                compiler_fence(Ordering::SeqCst);
+            } else {
+                crate::sync::fence(Ordering::SeqCst);
+            }
+        }
+
+        /// The expensive side.
+        pub(crate) fn heavy() {
+            if is_on() {
+                let r = membarrier(CMD_PRIVATE_EXPEDITED);
+                // The command cannot fail once registered (membarrier(2):
+                // only an unsupported or unregistered command does), and
+                // the light sides rely on it: a failure is a broken kernel.
+                assert!(
+                    r == 0,
+                    "corepool: membarrier(PRIVATE_EXPEDITED) failed after registering: {}",
+                    std::io::Error::last_os_error()
+                );
+            } else {
+                crate::sync::fence(Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[cfg(not(all(target_os = "linux", not(feature = "loom"))))]
+    mod imp {
+        use crate::sync::{Ordering, fence};
+
+        pub(crate) fn init() {}
+
+        pub(crate) fn is_on() -> bool {
+            false
+        }
+
+        #[inline(always)]
+        pub(crate) fn light() {
+            fence(Ordering::SeqCst);
+        }
+
+        pub(crate) fn heavy() {
+            fence(Ordering::SeqCst);
+        }
+    }
+
+    pub(crate) use imp::{heavy, init, is_on, light};
+}
+
 #[cfg(all(feature = "op-count", not(feature = "loom")))]
 pub mod op_count {
     //! Per-thread counts of the synchronising operations the crate

@@ -1,5 +1,5 @@
-//! The gate's leave lanes (`primitives/gate.rs`, "Leaving without an
-//! RMW"): a thread claims a lane when it first leaves a gate and gives it
+//! The gate's lanes (`primitives/gate.rs`, "Leaving without an
+//! RMW"): a thread claims a lane when it first enters a gate and gives it
 //! back when it exits; more threads than lanes fall back to the shared
 //! counter; and whichever way each leave went, `wait_drained` returns
 //! exactly when every holder of a ticket issued before the close has left.
@@ -75,6 +75,7 @@ fn leave_lanes() {
         lanes_are_claimed_handed_over_and_counted();
         wait_drained_waits_for_a_leave_on_a_lane();
         a_thread_without_a_lane_does_not_claim_one_later();
+        tickets_are_unique_and_a_refusal_spends_none();
         assert_eq!(lanes_held(), 0);
     });
 }
@@ -182,7 +183,9 @@ fn lanes_are_claimed_handed_over_and_counted() {
         assert_eq!(gate.tickets(), n);
         gate.close();
         gate.wait_drained();
-        assert!(!gate.enter());
+        // On another thread: this one must hold no lane when the test ends.
+        let refused = thread::spawn(move || !gate.enter());
+        assert!(refused.join().expect("refused"));
     }
 }
 
@@ -225,4 +228,93 @@ fn wait_drained_waits_for_a_leave_on_a_lane() {
         closer.join().unwrap();
         assert!(drained.load(std::sync::atomic::Ordering::SeqCst));
     }
+}
+
+/// Tickets from lanes, from the shared counter (three times as many threads
+/// as lanes) and from lanes handed over are all different; a submission the
+/// closed gate refuses takes no ticket; a follow-up let in after the close
+/// (`enter_any`) takes one and owes no leave.
+fn tickets_are_unique_and_a_refusal_spends_none() {
+    let gate = Arc::new(Gate::new());
+    let per_thread = 100;
+    let mut all = Vec::new();
+    for wave in 0..2 {
+        let start = Arc::new(Barrier::new(3 * LANES));
+        let ts: Vec<_> = (0..3 * LANES)
+            .map(|_| {
+                let (gate, start) = (gate.clone(), start.clone());
+                thread::spawn(move || {
+                    start.wait();
+                    let mine: Vec<u64> = (0..per_thread)
+                        .map(|_| {
+                            let t = gate.enter_ticket().expect("open");
+                            gate.leave();
+                            t
+                        })
+                        .collect();
+                    // All alive at once: some of them hold no lane.
+                    start.wait();
+                    mine
+                })
+            })
+            .collect();
+        for t in ts {
+            all.extend(t.join().expect("ticket taker"));
+        }
+        assert_eq!(lanes_held(), 0, "wave {wave}");
+    }
+    let n = all.len();
+    assert_eq!(gate.tickets(), n as u64);
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), n, "a ticket was handed out twice");
+    assert!(
+        all.iter().all(|&t| t < 1 << 61),
+        "tickets stay below 1 << 61"
+    );
+
+    gate.close();
+    gate.wait_drained();
+    // Refused on a lane and on the shared counter (a thread that finds
+    // every lane held). This thread enters no gate: it must hold no lane
+    // when the test ends.
+    let hold = Arc::new(Barrier::new(LANES + 1));
+    let holders = leavers_closed(&gate, LANES, hold.clone());
+    hold.wait(); // every lane held
+    let refused = {
+        let gate = gate.clone();
+        thread::spawn(move || gate.enter_ticket())
+            .join()
+            .expect("laneless")
+    };
+    assert_eq!(refused, None);
+    assert_eq!(gate.tickets(), n as u64, "a refusal spent a ticket");
+    hold.wait();
+    join(holders);
+    // A follow-up let in while closed: counted, already left.
+    let (t, open) = {
+        let gate = gate.clone();
+        thread::spawn(move || gate.enter_any())
+            .join()
+            .expect("follow-up")
+    };
+    assert!(!open);
+    assert!(!all.contains(&t), "the follow-up's ticket is new");
+    assert_eq!(gate.tickets(), n as u64 + 1);
+    gate.wait_drained(); // nothing owed: returns (the watchdog fails a hang)
+}
+
+/// `n` threads that each claim a lane by a refused entry into the closed
+/// `gate`, then wait at `hold` twice before exiting.
+fn leavers_closed(gate: &Arc<Gate>, n: usize, hold: Arc<Barrier>) -> Vec<thread::JoinHandle<()>> {
+    (0..n)
+        .map(|_| {
+            let (gate, hold) = (gate.clone(), hold.clone());
+            thread::spawn(move || {
+                assert!(!gate.enter(), "closed");
+                hold.wait();
+                hold.wait();
+            })
+        })
+        .collect()
 }

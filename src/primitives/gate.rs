@@ -1,113 +1,99 @@
 //! The submission gate: the shutdown handshake between submitters and the
-//! thread that closes the pool, and the ticket counter that numbers the jobs.
+//! thread that closes the pool, and the tickets that number the jobs.
 //!
-//! Two kinds of counters, each on its own cache line. `entered` holds a
-//! `CLOSED` bit and the number of tickets issued; the leave counters count
-//! the holders of tickets issued before the close that have left. A
-//! submitter enters (one RMW on `entered`, which also hands it its ticket:
-//! the pool's job id and its count of accepted jobs), pushes its job, and
-//! leaves (adds one to a leave counter). Closing sets the bit, remembers how
-//! many tickets were issued before it (`E`), and waits until the leave
-//! counters sum to `E`: after that, every job that was accepted is in a
-//! queue, and every later submission sees the bit and is turned away.
-//! Tickets issued after the close never leave, so the sum counts exactly
-//! the ones the closer waits for.
+//! A submitter enters (which hands it a ticket: the pool's job id and its
+//! count of accepted jobs), pushes its job, and leaves; closing the gate
+//! turns later entries away and waits until every entry let in before has
+//! left, so every accepted job is in a queue.
 //!
-//! **Leaving without an RMW: lanes.** A leave counter that any thread may
-//! add to needs an RMW, and an RMW costs a locked instruction even on an
-//! uncontended line: with the ticket's and the queue's own, three of a
-//! submission's locked operations. So each gate has [`LANES`] leave
-//! counters (lanes) besides the shared one (`left`), and each thread that
-//! leaves a gate claims, once for its life, one lane number for every gate
-//! in the process (a process-wide table of [`LANES`] flags, claimed with a
-//! CAS and released when the thread exits). A lane has one writer at a time,
-//! so a leave is a load and a Release store of one more. A thread that finds
-//! every lane taken (more than [`LANES`] threads leaving gates at once), or
-//! that leaves after giving its lane back (from a thread-local destructor
-//! that runs after the lane's), adds to `left` with an RMW as before. A
-//! lane can be lost (never given back, on a platform that tears down
-//! thread-locals in another order), which costs later threads the RMW, never
-//! a count.
-//!
-//! Why the sum is exact: each counter only grows, only holders of tickets
-//! issued before the close leave, and there are `E` of them; so when the
-//! values a closer reads, one counter after another, sum to `E`, each is
-//! its counter's final value. A lane handed from an exiting thread to a new
-//! one carries its count on: the exit's Release store of the flag and the
-//! claim's Acquire CAS order the old owner's last store before the new
-//! owner's first load. And the closer's Acquire load of a lane's final value
-//! synchronises with the Release store that wrote it, which follows, in
-//! happens-before, every earlier leave on that lane (its own thread's, or an
-//! earlier owner's through the hand-over), so every push made before a
-//! counted leave is visible to the closer.
+//! Neither entering nor leaving takes a locked instruction on the common
+//! path. Each thread claims, once for its life, a **lane**: a pair of
+//! counters (entries, leaves) in every gate that only it writes, so both are
+//! a load and a store. An entry must still be ordered before its look at
+//! the closed flag (a store, then a load, against the closer's store, then
+//! load): the two sides' fences are asymmetric (`crate::sync::asym`): a
+//! compiler fence per entry, and a `membarrier(2)` system call per close
+//! that makes every running thread of the process execute a full barrier.
+//! Where that call is missing both sides fence, which costs an entry one
+//! locked instruction. Threads beyond [`LANES`] use a shared pair with
+//! RMWs. The closer waits until the leaves it reads add up to the entries it
+//! reads after them.
 //!
 //! ```
 //! use corepool::primitives::gate::Gate;
 //! let gate = Gate::new();
-//! assert_eq!(gate.enter_ticket(), Some(0)); // the first ticket
+//! let ticket = gate.enter_ticket().expect("open");
 //! gate.leave();
 //! gate.close();
 //! gate.wait_drained();
-//! assert_eq!(gate.enter_ticket(), None);
-//! assert_eq!(gate.tickets(), 2); // the refused entry spent a ticket too
+//! assert_eq!(gate.enter_ticket(), None); // refused: no ticket spent
+//! assert_eq!(gate.tickets(), 1);
+//! # let _ = ticket;
 //! ```
 //!
-//! **Orderings no model tells from Relaxed** (arguments in the mutation table,
-//! `loom-tests/README.md`): the Release store and Acquire load of
-//! `closed_at` (only its value is used; what a closer must see of the
-//! submitters it acquires through `left`) and the Acquire load in
-//! `tickets` (every write to `entered` is a Relaxed RMW). Kept so that a
-//! second closer, or a caller of `tickets`, sees what the first closer did
-//! before publishing, should a later change publish something through them.
+//! **Orderings no model tells from a weaker one** (arguments in the mutation
+//! table, `loom-tests/README.md`): the Acquire load in `tickets` (the
+//! entries are Relaxed stores; what it promises is write-read coherence)
+//! and the Acquire load of `closed` in `wait_drained` (the heavy fence that
+//! follows orders the closer's view; kept so a waiter other than the closer
+//! sees what the closer did before closing).
+//!
+#![doc = include_str!("gate.md")]
 
 use core::fmt;
 
 use crossbeam_utils::CachePadded;
 
 use crate::primitives::backoff::Backoff;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Ordering, asym};
 
-/// How many threads at a time leave gates with a plain store (see the
-/// module docs, "Leaving without an RMW"); the others use an RMW. One under
-/// loom, so that two threads leaving in a model share it, hand it over, or
-/// fall back.
+/// How many threads at a time enter and leave gates with plain stores (see
+/// the module docs); the others use RMWs. One under loom, so that two
+/// threads in a model share it, hand it over, or fall back.
 pub const LANES: usize = crate::sync::model_scaled(16, 1);
 
-const CLOSED: u64 = 1 << 63;
-/// `closed_at` before the first close has stored it.
-const OPEN: u64 = u64::MAX;
+/// Where a ticket's counter number starts: the bits above say which lane
+/// (or `LANES`: the shared counter) handed it out.
+const SPACE_SHIFT: u32 = 56;
+const _: () = assert!((LANES as u64) < (1 << (61 - SPACE_SHIFT)));
 
-/// A closable ticket counter with a count of holders that have left.
+/// One pair of counters (gate.md, "Counters"): on its own cache line.
+#[derive(Default)]
+struct Pair {
+    entered: AtomicU64,
+    left: AtomicU64,
+}
+
+/// A closable counter of who is inside, which hands out unique tickets.
 ///
-/// Invariants:
-/// * `entered & !CLOSED` is the number of tickets issued (by `enter` and
-///   `enter_any`); it only grows (2^63 tickets cannot be issued in practice).
-///   Once `CLOSED` is set it is never cleared.
-/// * `closed_at` is `OPEN` until the first `close` stores the number of
-///   tickets issued before `CLOSED` was set; it is written once.
-/// * `left` plus the lanes count the `leave` calls; only holders of tickets
-///   issued before `CLOSED` call `leave` (those `enter` returned, and those
-///   `enter_any` told to leave), each once. So that sum is at most
-///   `closed_at` once closed, with equality exactly when every such holder
-///   has left. Each counter only grows.
-/// * Lane `i` is written only by the thread that holds flag `i` of the
-///   process-wide lane table (`lane::mine`).
-///
-/// Writers: `entered` and `left` by every submitter, lane `i` by the thread
-/// that holds it, `closed_at` by the first closer.
+/// Invariants (gate.md, "Counters"): per pair, `left <= entered`, and the
+/// difference counts the entries inside plus at most one being refused;
+/// `left` only grows; a lane's pair is written only by the thread that
+/// holds flag `i` of the process-wide lane table (`lane::mine`); `closed`
+/// is never cleared once set.
 pub struct Gate {
-    entered: CachePadded<AtomicU64>,
-    /// Leaves by threads without a lane (an RMW each).
-    left: CachePadded<AtomicU64>,
-    /// Leaves by the thread that holds lane `i` (one writer at a time).
-    lanes: [CachePadded<AtomicU64>; LANES],
-    closed_at: AtomicU64,
+    closed: CachePadded<AtomicBool>,
+    /// Entries and leaves by threads without a lane (RMWs), and their
+    /// tickets.
+    shared: CachePadded<Pair>,
+    shared_tickets: CachePadded<AtomicU64>,
+    /// Entries and leaves by the thread that holds lane `i`.
+    lanes: [CachePadded<Pair>; LANES],
 }
 
 impl Default for Gate {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// What a refused entry does (gate.md, "Entering without an RMW", step 4).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IfClosed {
+    /// Undo the entry: no ticket.
+    Undo,
+    /// Keep the ticket and leave at once.
+    Keep,
 }
 
 impl Gate {
@@ -117,29 +103,31 @@ impl Gate {
     /// assert!(!corepool::primitives::gate::Gate::new().is_closed());
     /// ```
     pub fn new() -> Self {
+        // Before the gate can be shared: see `asym::init`.
+        asym::init();
         Gate {
-            entered: CachePadded::new(AtomicU64::new(0)),
-            left: CachePadded::new(AtomicU64::new(0)),
-            lanes: core::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
-            closed_at: AtomicU64::new(OPEN),
+            closed: CachePadded::new(AtomicBool::new(false)),
+            shared: CachePadded::new(Pair::default()),
+            shared_tickets: CachePadded::new(AtomicU64::new(0)),
+            lanes: core::array::from_fn(|_| CachePadded::new(Pair::default())),
         }
     }
 
-    /// Enters, unless the gate is closed: returns the ticket (0, 1, 2, ...
-    /// in the order of entry), after which the caller must [`leave`](Self::leave)
-    /// once. `None` if closed: the caller must not leave, and the ticket it
-    /// would have had is spent (still counted by [`tickets`](Self::tickets)).
+    /// Enters, unless the gate is closed: returns a ticket unique within
+    /// this gate, after which the caller must [`leave`](Self::leave) once.
+    /// `None` if closed: the caller must not leave, and no ticket is spent.
     ///
     /// ```
     /// let gate = corepool::primitives::gate::Gate::new();
-    /// assert_eq!(gate.enter_ticket(), Some(0));
-    /// assert_eq!(gate.enter_ticket(), Some(1));
+    /// let a = gate.enter_ticket().unwrap();
+    /// let b = gate.enter_ticket().unwrap();
+    /// assert_ne!(a, b);
     /// gate.leave();
     /// gate.leave();
     /// ```
     #[inline]
     pub fn enter_ticket(&self) -> Option<u64> {
-        let (ticket, open) = self.enter_any();
+        let (ticket, open) = self.enter_with(IfClosed::Undo);
         open.then_some(ticket)
     }
 
@@ -153,31 +141,73 @@ impl Gate {
     /// ```
     #[inline]
     pub fn enter(&self) -> bool {
-        self.enter_any().1
+        self.enter_with(IfClosed::Undo).1
     }
 
     /// Takes a ticket whether or not the gate is closed (a worker's
     /// follow-up job, accepted while the pool drains). Returns the ticket
     /// and whether the gate was still open; if it was, the caller must
-    /// [`leave`](Self::leave) once, as after [`enter`](Self::enter).
+    /// [`leave`](Self::leave) once, as after [`enter`](Self::enter). If it
+    /// was closed, the entry has left already.
     ///
     /// ```
     /// let gate = corepool::primitives::gate::Gate::new();
     /// gate.close();
-    /// assert_eq!(gate.enter_any(), (0, false)); // closed: no leave owed
+    /// let (_ticket, open) = gate.enter_any();
+    /// assert!(!open); // closed: no leave owed
+    /// assert_eq!(gate.tickets(), 1); // but the ticket counts
     /// ```
     #[inline]
     pub fn enter_any(&self) -> (u64, bool) {
-        // Ordering: Relaxed: the RMW's place in `entered`'s modification
-        // order is what matters. If it comes after `close`'s RMW it sees
-        // CLOSED; if before, `close` counts our ticket in `closed_at` and
-        // `wait_drained` waits for our `leave`. The ticket needs no
-        // ordering: it is unique by the RMW alone.
-        let prev = self.entered.fetch_add(1, Ordering::Relaxed);
-        (prev & !CLOSED, prev & CLOSED == 0)
+        self.enter_with(IfClosed::Keep)
     }
 
-    /// Leaves after an [`enter`](Self::enter) that returned a ticket.
+    #[inline(always)]
+    fn enter_with(&self, if_closed: IfClosed) -> (u64, bool) {
+        let lane = lane::mine();
+        let n = match lane {
+            Some(i) => {
+                let c = &self.lanes[i].entered;
+                // Ordering: Relaxed: this thread is the lane's only writer;
+                // it reads its own last store, or the previous holder's,
+                // ordered before this by the hand-over (`lane`). The store
+                // is ordered before the look at `closed` by the light fence
+                // below (gate.md, "Entering without an RMW").
+                let n = c.load(Ordering::Relaxed);
+                c.store(n + 1, Ordering::Relaxed);
+                n
+            }
+            // Ordering: Relaxed: as the lane's store.
+            None => self.shared.entered.fetch_add(1, Ordering::Relaxed),
+        };
+        asym::light();
+        // Ordering: Relaxed: the fences order it after our entry (gate.md).
+        let open = !self.closed.load(Ordering::Relaxed);
+        if !open && if_closed == IfClosed::Undo {
+            match lane {
+                // Ordering: Relaxed: the entry never counted for anyone;
+                // a closer that saw it re-reads this.
+                Some(i) => self.lanes[i].entered.store(n, Ordering::Relaxed),
+                None => drop(self.shared.entered.fetch_sub(1, Ordering::Relaxed)),
+            }
+            return (0, false);
+        }
+        let ticket = match lane {
+            Some(i) => ((i as u64) << SPACE_SHIFT) | n,
+            // Ordering: Relaxed: the RMW alone makes the number unique.
+            None => {
+                let t = self.shared_tickets.fetch_add(1, Ordering::Relaxed);
+                ((LANES as u64) << SPACE_SHIFT) | t
+            }
+        };
+        if !open {
+            self.leave();
+        }
+        (ticket, open)
+    }
+
+    /// Leaves after an [`enter`](Self::enter) that returned a ticket, on the
+    /// thread that entered.
     ///
     /// ```
     /// let gate = corepool::primitives::gate::Gate::new();
@@ -187,54 +217,62 @@ impl Gate {
     /// ```
     #[inline]
     pub fn leave(&self) {
+        // The same pair as the entry's: a thread's lane changes only at its
+        // exit (gate.md, "Leaving").
         match lane::mine() {
             Some(i) => {
-                let lane = &self.lanes[i];
-                // Ordering: Relaxed: this thread is the lane's only writer;
-                // it reads its own last store, or the previous holder's,
-                // ordered before this by the hand-over (`lane`).
-                let n = lane.load(Ordering::Relaxed);
+                let c = &self.lanes[i].left;
+                // Ordering: Relaxed: as for the entry.
+                let n = c.load(Ordering::Relaxed);
                 // Ordering: Release so what we did inside (the push) happens
                 // before the closer's Acquire load of this count.
-                lane.store(n + 1, Ordering::Release);
+                c.store(n + 1, Ordering::Release);
             }
             // Ordering: Release, as for the lane.
-            None => drop(self.left.fetch_add(1, Ordering::Release)),
+            None => drop(self.shared.left.fetch_add(1, Ordering::Release)),
         }
     }
 
-    /// Leaves counted so far: `left` and the lanes, each read with Acquire
-    /// (pairs with `leave`'s Release stores: every push made before a
-    /// counted leave is visible after a read that counts it).
+    /// Leaves counted so far, each read with Acquire (pairs with `leave`'s
+    /// Release stores: every push made before a counted leave is visible
+    /// after a read that counts it).
     fn left(&self) -> u64 {
         // Ordering: see the doc.
-        let lanes = self.lanes.iter().map(|l| l.load(Ordering::Acquire));
-        lanes.fold(self.left.load(Ordering::Acquire), u64::wrapping_add)
+        let lanes = self.lanes.iter().map(|l| l.left.load(Ordering::Acquire));
+        lanes.fold(self.shared.left.load(Ordering::Acquire), u64::wrapping_add)
     }
 
-    /// Closes the gate: later entries are turned away. Idempotent. Does
-    /// not wait; see [`wait_drained`](Self::wait_drained).
+    /// Entries counted so far (read after `left`, gate.md "Close and
+    /// drain"; the Acquire loads there keep these after them).
+    fn entered(&self) -> u64 {
+        // Ordering: Relaxed: see the doc.
+        let lanes = self.lanes.iter().map(|l| l.entered.load(Ordering::Relaxed));
+        lanes.fold(
+            self.shared.entered.load(Ordering::Relaxed),
+            u64::wrapping_add,
+        )
+    }
+
+    /// Closes the gate: every later entry is refused. Call
+    /// [`wait_drained`](Self::wait_drained) to wait for the ones inside.
+    /// Closing again does nothing more.
     ///
     /// ```
     /// let gate = corepool::primitives::gate::Gate::new();
     /// gate.close();
-    /// gate.close();
-    /// assert!(gate.is_closed());
+    /// assert!(!gate.enter());
     /// ```
     pub fn close(&self) {
-        // Ordering: Relaxed RMW: the modification order does the work (see
-        // `enter_any`); `closed_at` is published with Release below.
-        let prev = self.entered.fetch_or(CLOSED, Ordering::Relaxed);
-        if prev & CLOSED == 0 {
-            // Ordering: Release pairs with the Acquire load in
-            // `wait_drained` (of another closer); the value is all it needs.
-            self.closed_at.store(prev, Ordering::Release);
-        }
+        // Ordering: Release pairs with the Acquire load in `wait_drained`,
+        // for a waiter on another thread; against the entries, the heavy
+        // fence there does the ordering (gate.md, "Close and drain").
+        self.closed.store(true, Ordering::Release);
     }
 
-    /// Waits (spinning, then yielding, then napping) until every holder of
-    /// a ticket issued before the close has left. Call after
-    /// [`close`](Self::close) (waits for the close to be recorded).
+    /// Waits (spinning, then yielding, then napping) until every entry let
+    /// in before the close has left. Call after [`close`](Self::close) (on
+    /// any thread: it waits for the close to be seen). Runs the heavy side
+    /// of the asymmetric fence: on Linux, one `membarrier` system call.
     ///
     /// ```
     /// let gate = corepool::primitives::gate::Gate::new();
@@ -243,27 +281,23 @@ impl Gate {
     /// ```
     pub fn wait_drained(&self) {
         let mut backoff = Backoff::new();
-        let target = loop {
-            // Ordering: Acquire pairs with the Release store in `close`.
-            let t = self.closed_at.load(Ordering::Acquire);
-            if t != OPEN {
-                break t;
-            }
+        // Ordering: Acquire pairs with the Release store in `close`.
+        while !self.closed.load(Ordering::Acquire) {
             backoff.snooze();
-        };
+        }
+        asym::heavy();
         let mut backoff = Backoff::new();
-        // The sum reaches `target` only when every counter holds its final
-        // value (module docs), each read with Acquire: every push made
-        // before a counted leave is visible after this returns.
-        while self.left() < target {
+        // Equal only when every entry let in has left (gate.md, "Close and
+        // drain"); the leaves first, with Acquire.
+        while self.left() != self.entered() {
             backoff.snooze();
         }
     }
 
-    /// Tickets issued so far (including entries turned away by a closed
-    /// gate). The load is Acquire: an increment of a counter that a caller
-    /// made after taking its ticket, and that this thread has seen through
-    /// an Acquire load, is matched by the ticket counted here.
+    /// Tickets handed out so far (an entry refused by [`enter`](Self::enter)
+    /// takes none; one let in by [`enter_any`](Self::enter_any) after the
+    /// close does). An entry that happens before the call is counted; a
+    /// refused one may be, for the moment between its count and its undo.
     ///
     /// ```
     /// let gate = corepool::primitives::gate::Gate::new();
@@ -272,8 +306,13 @@ impl Gate {
     /// ```
     #[inline]
     pub fn tickets(&self) -> u64 {
-        // Ordering: see the doc.
-        self.entered.load(Ordering::Acquire) & !CLOSED
+        // Ordering: Acquire; only write-read coherence is relied on (gate.md,
+        // "What the pool reads").
+        let lanes = self.lanes.iter().map(|l| l.entered.load(Ordering::Acquire));
+        lanes.fold(
+            self.shared_tickets.load(Ordering::Acquire),
+            u64::wrapping_add,
+        )
     }
 
     /// True once [`close`](Self::close) has been called.
@@ -284,9 +323,21 @@ impl Gate {
     /// assert!(gate.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        // Ordering: a hint for callers; `enter` is the authoritative check.
-        self.entered.load(Ordering::Relaxed) & CLOSED != 0
+        // Ordering: a hint for callers; the entry's look is authoritative.
+        self.closed.load(Ordering::Relaxed)
     }
+}
+
+/// Whether gates in this process enter with a compiler fence (Linux with
+/// `membarrier(2)`) rather than a full fence: a diagnostic.
+///
+/// ```
+/// let _ = corepool::primitives::gate::Gate::new();
+/// let cheap = corepool::primitives::gate::asymmetric_fences();
+/// # let _ = cheap;
+/// ```
+pub fn asymmetric_fences() -> bool {
+    asym::is_on()
 }
 
 /// The process-wide lane table: which lane numbers are held, and this
@@ -347,7 +398,7 @@ mod lane {
         let mine = HELD.iter().position(|flag| {
             // Ordering: Relaxed: a look; the CAS decides. Acquire pairs with
             // the Release store in `release` of the lane's previous holder:
-            // its last leave on every gate's lane happens before our first.
+            // its last entry and leave on every gate's lane happen before our first.
             // Failure Relaxed: we take nothing.
             !flag.load(Ordering::Relaxed)
                 && flag
@@ -372,7 +423,7 @@ mod lane {
         HELD[i].store(false, Ordering::Release);
     }
 
-    /// Gives this thread's lane back; its later leaves use the shared
+    /// Gives this thread's lane back; its later entries and leaves use the shared
     /// counter.
     pub(super) fn release() {
         let held = INDEX.try_with(|i| i.replace(NONE)).unwrap_or(NONE);
@@ -399,8 +450,8 @@ mod lane {
     }
 }
 
-/// How many leave lanes (module docs) threads of this process hold now: a
-/// diagnostic. A thread claims one when it first leaves a gate and gives it
+/// How many lanes (module docs) threads of this process hold now: a
+/// diagnostic. A thread claims one when it first enters a gate and gives it
 /// back when it exits.
 ///
 /// ```
@@ -416,7 +467,7 @@ pub fn lanes_held() -> usize {
     lane::held_count()
 }
 
-/// Under loom only: releases this thread's leave lane, as a thread's exit
+/// Under loom only: releases this thread's lane, as a thread's exit
 /// does outside loom (loom cannot run a model's atomics from a thread-local
 /// destructor). A model calls it at the end of a thread that left a gate,
 /// so that another thread can take the lane over.

@@ -143,8 +143,10 @@ where
             });
         }
         let Some(ticket) = sh.gate.enter_ticket() else {
-            // The closed gate spent a ticket on us: count it as refused.
-            sh.unstamp();
+            // The closed gate spent no ticket on us, but a receiver may
+            // have counted our entry for a moment (gate.md, "What the pool
+            // reads"): let it count again.
+            sh.recount();
             return Err(SubmitError::Closed(job));
         };
         // From here to `leave`, a panic (in a user strategy's `push`) must

@@ -94,8 +94,8 @@ pub(crate) struct Shared<T, R, E, S> {
     pub(crate) closing: AtomicBool,
     /// Raised (SeqCst) for an immediate stop.
     pub(crate) stop: AtomicBool,
-    /// Tickets that did not become accepted jobs: submissions turned away
-    /// by the closed gate, or handed back full. Accepted streamed jobs are
+    /// Tickets that did not become accepted jobs: submissions handed back
+    /// full (the closed gate spends no ticket). Accepted streamed jobs are
     /// `gate.tickets() - refused`; results received are the results ring's
     /// `pops()` (so neither costs an RMW of its own).
     pub(crate) refused: CachePadded<AtomicU64>,
@@ -185,14 +185,24 @@ where
         job.stamp_at(now, self.config.timing, default);
     }
 
-    /// Counts a ticket that did not become an accepted job (turned away by
-    /// the closed gate, or handed back full).
+    /// Counts a ticket that did not become an accepted job (handed back
+    /// full, or lost with a panicking push).
     #[cold]
     pub(crate) fn unstamp(&self) {
         // Ordering: Release so a receiver that Acquire-loads `refused` (before
         // the tickets, in `outstanding`) sees the matching ticket.
         self.refused.fetch_add(1, Ordering::Release);
         // A receiver may be waiting for this job's result: let it re-count.
+        if let Delivery::Queue(q) = &self.delivery {
+            q.notify();
+        }
+    }
+
+    /// Wakes receivers waiting on the count of outstanding jobs, after a
+    /// submission the closed gate refused: between its entry and the undo,
+    /// `Gate::tickets` may have counted it.
+    #[cold]
+    pub(crate) fn recount(&self) {
         if let Delivery::Queue(q) = &self.delivery {
             q.notify();
         }
