@@ -185,6 +185,7 @@ pub(crate) mod asym {
         }
 
         /// Whether the fences are asymmetric in this process.
+        #[inline(always)]
         pub(crate) fn is_on() -> bool {
             // Ordering: Relaxed: the state is written once, before any
             // caller could reach here (`init`).

@@ -56,6 +56,9 @@ pub const LANES: usize = crate::sync::model_scaled(16, 1);
 /// (or `LANES`: the shared counter) handed it out.
 const SPACE_SHIFT: u32 = 56;
 const _: () = assert!((LANES as u64) < (1 << (61 - SPACE_SHIFT)));
+// A lane number masked with `LANES - 1` is itself (`lane::mine` returns
+// numbers below `LANES`), and the mask spares the bounds check.
+const _: () = assert!(LANES.is_power_of_two());
 
 /// One pair of counters (gate.md, "Counters"): on its own cache line.
 #[derive(Default)]
@@ -167,7 +170,7 @@ impl Gate {
         let lane = lane::mine();
         let n = match lane {
             Some(i) => {
-                let c = &self.lanes[i].entered;
+                let c = &self.lanes[i & (LANES - 1)].entered;
                 // Ordering: Relaxed: this thread is the lane's only writer;
                 // it reads its own last store, or the previous holder's,
                 // ordered before this by the hand-over (`lane`). The store
@@ -221,7 +224,7 @@ impl Gate {
         // exit (gate.md, "Leaving").
         match lane::mine() {
             Some(i) => {
-                let c = &self.lanes[i].left;
+                let c = &self.lanes[i & (LANES - 1)].left;
                 // Ordering: Relaxed: as for the entry.
                 let n = c.load(Ordering::Relaxed);
                 // Ordering: Release so what we did inside (the push) happens
