@@ -142,9 +142,10 @@ pub(crate) mod asym {
         static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
 
         fn membarrier(cmd: libc::c_int) -> libc::c_long {
-            // SAFETY: membarrier(2) takes two ints and a CPU id (unused
-            // without MEMBARRIER_CMD_FLAG_CPU) and touches no memory of
-            // ours; any failure is reported in the return value.
+            // SAFETY: membarrier(2) is `(int cmd, unsigned int flags, int
+            // cpu_id)` (cpu_id unused without MEMBARRIER_CMD_FLAG_CPU); it
+            // reads and writes no memory of ours, and any failure is
+            // reported in the return value.
             unsafe {
                 libc::syscall(
                     libc::SYS_membarrier,
@@ -184,11 +185,13 @@ pub(crate) mod asym {
             );
         }
 
-        /// Whether the fences are asymmetric in this process.
+        /// Whether the fences are asymmetric in this process: false until
+        /// [`init`] has run, then its decision for good.
         #[inline(always)]
         pub(crate) fn is_on() -> bool {
-            // Ordering: Relaxed: the state is written once, before any
-            // caller could reach here (`init`).
+            // Ordering: Relaxed: the state is written once; every user of
+            // the fences runs after an `init` it has synchronised with
+            // (see `init`), so it reads the decided value.
             STATE.load(Ordering::Relaxed) == ON
         }
 

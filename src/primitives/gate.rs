@@ -70,7 +70,8 @@ struct Pair {
 /// A closable counter of who is inside, which hands out unique tickets.
 ///
 /// Invariants (gate.md, "Counters"): per pair, `left <= entered`, and the
-/// difference counts the entries inside plus at most one being refused;
+/// difference counts the entries inside plus those being refused (between
+/// their count and its undo: at most one per thread using the pair);
 /// `left` only grows; a lane's pair is written only by the thread that
 /// holds flag `i` of the process-wide lane table (`lane::mine`); `closed`
 /// is never cleared once set.
@@ -90,12 +91,13 @@ impl Default for Gate {
     }
 }
 
-/// What a refused entry does (gate.md, "Entering without an RMW", step 4).
+/// What an entry the closed gate refuses gets, besides its undo (gate.md,
+/// "Entering without an RMW", step 4).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum IfClosed {
-    /// Undo the entry: no ticket.
+    /// Nothing: no ticket.
     Undo,
-    /// Keep the ticket and leave at once.
+    /// A ticket from the shared counter, with no leave owed.
     Keep,
 }
 
@@ -151,7 +153,8 @@ impl Gate {
     /// follow-up job, accepted while the pool drains). Returns the ticket
     /// and whether the gate was still open; if it was, the caller must
     /// [`leave`](Self::leave) once, as after [`enter`](Self::enter). If it
-    /// was closed, the entry has left already.
+    /// was closed, no leave is owed: the entry was undone and the ticket
+    /// taken from the shared counter, so no closer waits for it.
     ///
     /// ```
     /// let gate = corepool::primitives::gate::Gate::new();
@@ -186,27 +189,44 @@ impl Gate {
         asym::light();
         // Ordering: Relaxed: the fences order it after our entry (gate.md).
         let open = !self.closed.load(Ordering::Relaxed);
-        if !open && if_closed == IfClosed::Undo {
-            match lane {
-                // Ordering: Relaxed: the entry never counted for anyone;
-                // a closer that saw it re-reads this.
-                Some(i) => self.lanes[i].entered.store(n, Ordering::Relaxed),
-                None => drop(self.shared.entered.fetch_sub(1, Ordering::Relaxed)),
-            }
-            return (0, false);
+        if open {
+            let ticket = match lane {
+                Some(i) => ((i as u64) << SPACE_SHIFT) | n,
+                None => self.shared_ticket(),
+            };
+            return (ticket, true);
         }
-        let ticket = match lane {
-            Some(i) => ((i as u64) << SPACE_SHIFT) | n,
-            // Ordering: Relaxed: the RMW alone makes the number unique.
-            None => {
-                let t = self.shared_tickets.fetch_add(1, Ordering::Relaxed);
-                ((LANES as u64) << SPACE_SHIFT) | t
-            }
-        };
-        if !open {
-            self.leave();
+        self.undo(lane, n);
+        match if_closed {
+            IfClosed::Undo => (0, false),
+            // Let in while closing: a ticket that no closer waits for.
+            IfClosed::Keep => (self.shared_ticket(), false),
         }
-        (ticket, open)
+    }
+
+    /// Takes back an entry the closed gate refused (gate.md, "Entering
+    /// without an RMW", step 4).
+    #[cold]
+    fn undo(&self, lane: Option<usize>, n: u64) {
+        match lane {
+            // Ordering: Relaxed: a closer that saw the entry re-reads this;
+            // a receiver that counted it in `tickets` is woken to count
+            // again (`Shared::recount`).
+            Some(i) => {
+                let c = &self.lanes[i & (LANES - 1)].entered;
+                c.store(n, Ordering::Relaxed);
+            }
+            None => drop(self.shared.entered.fetch_sub(1, Ordering::Relaxed)),
+        }
+    }
+
+    /// A ticket from the shared counter: for threads without a lane, and
+    /// for follow-ups let in after the close.
+    fn shared_ticket(&self) -> u64 {
+        // Ordering: Relaxed: the RMW alone makes the number unique; it is
+        // counted by `tickets` from the moment it is taken.
+        let t = self.shared_tickets.fetch_add(1, Ordering::Relaxed);
+        ((LANES as u64) << SPACE_SHIFT) | t
     }
 
     /// Leaves after an [`enter`](Self::enter) that returned a ticket, on the
@@ -332,7 +352,8 @@ impl Gate {
 }
 
 /// Whether gates in this process enter with a compiler fence (Linux with
-/// `membarrier(2)`) rather than a full fence: a diagnostic.
+/// `membarrier(2)`) rather than a full fence: a diagnostic (it makes the
+/// process-wide decision if no gate has yet).
 ///
 /// ```
 /// let _ = corepool::primitives::gate::Gate::new();
@@ -340,6 +361,7 @@ impl Gate {
 /// # let _ = cheap;
 /// ```
 pub fn asymmetric_fences() -> bool {
+    asym::init();
     asym::is_on()
 }
 
