@@ -25,8 +25,9 @@
 //!
 //! The pattern is `compare`'s stream-window with trivial jobs: one thread
 //! submits and receives, up to 1 024 jobs in flight, one worker. The
-//! contenders are `corepool` (the builder's defaults) and `channel` (the
-//! 30-line pool of threads on two bounded crossbeam channels).
+//! contenders are `corepool` (the builder's defaults), `lean` (`compare`'s
+//! lean configuration: work-stealing, metrics and timing off) and `channel`
+//! (the 30-line pool of threads on two bounded crossbeam channels).
 
 use std::thread;
 
@@ -36,7 +37,11 @@ use crossbeam_channel::{Receiver, Sender};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Contender {
+    /// The builder's defaults.
     Corepool,
+    /// `compare`'s "lean" configuration: work-stealing, metrics and timing
+    /// off.
+    Lean,
     Channel,
 }
 
@@ -62,16 +67,22 @@ fn work(x: u64) -> u64 {
     x.wrapping_mul(3)
 }
 
-/// The builder's defaults, one worker.
-fn corepool_pool() -> Pool<u64, u64, ()> {
-    Pool::builder()
-        .workers(1)
-        .build(|j: &Job<u64>, _| Ok::<u64, ()>(work(*j.data())))
+/// The builder's defaults, one worker; or `compare`'s lean configuration.
+fn corepool_pool(lean: bool) -> Pool<u64, u64, ()> {
+    let b = Pool::builder().workers(1);
+    let b = if lean {
+        b.strategy(corepool::StrategyKind::WorkStealing)
+            .metrics(false)
+            .timing(false)
+    } else {
+        b
+    };
+    b.build(|j: &Job<u64>, _| Ok::<u64, ()>(work(*j.data())))
         .expect("build")
 }
 
-fn corepool_window(n: u64) -> u64 {
-    let pool = corepool_pool();
+fn corepool_window(n: u64, lean: bool) -> u64 {
+    let pool = corepool_pool(lean);
     let (mut sum, mut in_flight) = (0u64, 0u64);
     for x in 0..n {
         if in_flight == WINDOW {
@@ -88,8 +99,8 @@ fn corepool_window(n: u64) -> u64 {
     sum
 }
 
-fn corepool_split(n: u64) -> u64 {
-    let pool = corepool_pool();
+fn corepool_split(n: u64, lean: bool) -> u64 {
+    let pool = corepool_pool(lean);
     let (mut sum, mut got) = (0u64, 0u64);
     thread::scope(|s| {
         s.spawn(|| {
@@ -166,9 +177,11 @@ fn main() {
     let args = Args::parse();
     let start = std::time::Instant::now();
     let sum = match (args.contender, args.split) {
-        (Contender::Corepool, false) => corepool_window(args.jobs),
+        (Contender::Corepool, false) => corepool_window(args.jobs, false),
+        (Contender::Lean, false) => corepool_window(args.jobs, true),
         (Contender::Channel, false) => channel_window(args.jobs),
-        (Contender::Corepool, true) => corepool_split(args.jobs),
+        (Contender::Corepool, true) => corepool_split(args.jobs, false),
+        (Contender::Lean, true) => corepool_split(args.jobs, true),
         (Contender::Channel, true) => channel_split(args.jobs),
     };
     let ns = start.elapsed().as_nanos() as f64 / args.jobs.max(1) as f64;
