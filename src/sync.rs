@@ -169,7 +169,11 @@ pub(crate) mod asym {
             if STATE.load(Ordering::Relaxed) != UNKNOWN {
                 return;
             }
-            let supported = membarrier(CMD_QUERY);
+            // `COREPOOL_NO_MEMBARRIER` (set, not empty, not "0") keeps the
+            // process off the system call: full fences on both sides.
+            let refused = std::env::var_os("COREPOOL_NO_MEMBARRIER")
+                .is_some_and(|v| !v.is_empty() && v != "0");
+            let supported = if refused { -1 } else { membarrier(CMD_QUERY) };
             let wanted = (CMD_PRIVATE_EXPEDITED | CMD_REGISTER_PRIVATE_EXPEDITED) as libc::c_long;
             let on = supported >= 0
                 && supported & wanted == wanted

@@ -12,9 +12,10 @@
 //! a load and a store. An entry must still be ordered before its look at
 //! the closed flag (a store, then a load, against the closer's store, then
 //! load): the two sides' fences are asymmetric (`crate::sync::asym`): a
-//! compiler fence per entry, and a `membarrier(2)` system call per close
-//! that makes every running thread of the process execute a full barrier.
-//! Where that call is missing both sides fence, which costs an entry one
+//! compiler fence per entry, and a `membarrier(2)` system call per drain
+//! ([`wait_drained_all`] drains several gates with one) that makes every
+//! running thread of the process execute a full barrier. Where that call
+//! is missing or refused both sides fence, which costs an entry one
 //! locked instruction. Threads beyond [`LANES`] use a shared pair with
 //! RMWs. The closer waits until the leaves it reads add up to the entries it
 //! reads after them.
@@ -295,7 +296,8 @@ impl Gate {
     /// Waits (spinning, then yielding, then napping) until every entry let
     /// in before the close has left. Call after [`close`](Self::close) (on
     /// any thread: it waits for the close to be seen). Runs the heavy side
-    /// of the asymmetric fence: on Linux, one `membarrier` system call.
+    /// of the asymmetric fence: on Linux, one `membarrier` system call
+    /// ([`wait_drained_all`] drains several gates with one).
     ///
     /// ```
     /// let gate = corepool::primitives::gate::Gate::new();
@@ -303,18 +305,14 @@ impl Gate {
     /// gate.wait_drained();
     /// ```
     pub fn wait_drained(&self) {
-        let mut backoff = Backoff::new();
-        // Ordering: Acquire pairs with the Release store in `close`.
-        while !self.closed.load(Ordering::Acquire) {
-            backoff.snooze();
-        }
-        asym::heavy();
-        let mut backoff = Backoff::new();
-        // Equal only when every entry let in has left (gate.md, "Close and
-        // drain"); the leaves first, with Acquire.
-        while self.left() != self.entered() {
-            backoff.snooze();
-        }
+        wait_drained_all(&[self]);
+    }
+
+    /// Whether the leaves add up to the entries read after them (gate.md,
+    /// "Close and drain"). Only after the close and the heavy fence.
+    fn drained(&self) -> bool {
+        // The leaves first, with Acquire.
+        self.left() == self.entered()
     }
 
     /// Tickets handed out so far (an entry refused by [`enter`](Self::enter)
@@ -348,6 +346,36 @@ impl Gate {
     pub fn is_closed(&self) -> bool {
         // Ordering: a hint for callers; the entry's look is authoritative.
         self.closed.load(Ordering::Relaxed)
+    }
+}
+
+/// [`Gate::wait_drained`] for several gates, each closed already (or being
+/// closed), with one heavy fence for all: a pool drains its two gates with
+/// one `membarrier` system call.
+///
+/// ```
+/// use corepool::primitives::gate::{Gate, wait_drained_all};
+/// let (a, b) = (Gate::new(), Gate::new());
+/// a.close();
+/// b.close();
+/// wait_drained_all(&[&a, &b]);
+/// ```
+pub fn wait_drained_all(gates: &[&Gate]) {
+    for gate in gates {
+        let mut backoff = Backoff::new();
+        // Ordering: Acquire pairs with the Release store in `close`.
+        while !gate.closed.load(Ordering::Acquire) {
+            backoff.snooze();
+        }
+    }
+    // One fence after every close is seen serves every gate (gate.md,
+    // "Close and drain").
+    asym::heavy();
+    for gate in gates {
+        let mut backoff = Backoff::new();
+        while !gate.drained() {
+            backoff.snooze();
+        }
     }
 }
 

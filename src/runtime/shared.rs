@@ -262,8 +262,8 @@ where
     pub(super) fn drain_gates(&self) {
         self.gate.close();
         self.batch_gate.close();
-        self.gate.wait_drained();
-        self.batch_gate.wait_drained();
+        // One heavy fence (one membarrier call) for both.
+        crate::primitives::gate::wait_drained_all(&[&self.gate, &self.batch_gate]);
     }
 
     /// Streamed jobs accepted so far.
