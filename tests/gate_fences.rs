@@ -44,15 +44,25 @@ fn kernel_offers_private_expedited() -> bool {
 
 #[test]
 fn the_gate_uses_membarrier_when_offered_and_full_fences_when_refused() {
-    if std::env::var_os(CHILD).is_some() {
-        // The child: the variable is set, so no asymmetric fences.
-        assert!(
-            !asymmetric_fences(),
-            "{OFF} was set, yet membarrier is used"
-        );
-        a_pool_works();
-        assert!(!asymmetric_fences());
-        return;
+    match std::env::var(CHILD).as_deref() {
+        Ok("off") => {
+            // A child with the variable set: no asymmetric fences.
+            assert!(
+                !asymmetric_fences(),
+                "{OFF} was set, yet membarrier is used"
+            );
+            a_pool_works();
+            assert!(!asymmetric_fences());
+            return;
+        }
+        Ok(_) => {
+            // A child with the variable empty or "0": as if unset.
+            a_pool_works();
+            #[cfg(target_os = "linux")]
+            assert_eq!(asymmetric_fences(), kernel_offers_private_expedited());
+            return;
+        }
+        Err(_) => {}
     }
     if std::env::var_os(OFF).is_none() {
         a_pool_works();
@@ -65,27 +75,30 @@ fn the_gate_uses_membarrier_when_offered_and_full_fences_when_refused() {
         #[cfg(not(target_os = "linux"))]
         assert!(!asymmetric_fences());
     }
-    // The same test, in a child process with the variable set.
-    let exe = std::env::current_exe().expect("this test binary");
-    let out = Command::new(exe)
-        .args([
-            "--exact",
-            "the_gate_uses_membarrier_when_offered_and_full_fences_when_refused",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .env(OFF, "1")
-        .output()
-        .expect("run the child");
-    assert!(
-        out.status.success(),
-        "child failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("1 passed"),
-        "the child ran no test:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    // The same test in child processes: the variable set (full fences),
+    // and set to "" or "0", which do not refuse.
+    for (value, refuses) in [("1", true), ("", false), ("0", false)] {
+        let exe = std::env::current_exe().expect("this test binary");
+        let out = Command::new(exe)
+            .args([
+                "--exact",
+                "the_gate_uses_membarrier_when_offered_and_full_fences_when_refused",
+                "--test-threads=1",
+            ])
+            .env(CHILD, if refuses { "off" } else { "default" })
+            .env(OFF, value)
+            .output()
+            .expect("run the child");
+        assert!(
+            out.status.success(),
+            "child with {OFF}={value:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "the child ran no test:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
 }

@@ -21,6 +21,7 @@ use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use corepool::op_count::{self, OpCounts};
+use corepool::primitives::gate::Gate;
 use corepool::{Job, Pool, StrategyKind, SubmitError};
 use support::watchdog;
 
@@ -161,6 +162,13 @@ fn synchronisation_budget_per_job() {
                         "{kind}, workers {workers}: {locked:.3} locked per job (max {budget} + {RARE_EVENTS})"
                     ));
                 }
+                // Without membarrier each entry fences: at least one a job.
+                if !asymmetric && per_job(c.fence) < 1.0 - RARE_EVENTS {
+                    failures.push(format!(
+                        "{kind}, workers {workers}: {:.3} fences per job, the gate's entry fence missing",
+                        per_job(c.fence)
+                    ));
+                }
                 if wake > WAKES_PER_JOB {
                     failures.push(format!(
                         "{kind}, workers {workers}: {wake:.4} wakes per job (max {WAKES_PER_JOB})"
@@ -169,5 +177,20 @@ fn synchronisation_budget_per_job() {
             }
         }
         assert!(failures.is_empty(), "{failures:#?}");
+
+        // A drain's heavy fence: a full fence without membarrier (counted
+        // here), one system call with it (not a locked instruction here).
+        let gates = [Gate::new(), Gate::new()];
+        for g in &gates {
+            g.close();
+        }
+        let before = op_count::this_thread();
+        corepool::primitives::gate::wait_drained_all(&[&gates[0], &gates[1]]);
+        let fences = (op_count::this_thread() - before).fence;
+        assert_eq!(
+            fences,
+            if asymmetric { 0 } else { 1 },
+            "fences in one drain of two gates"
+        );
     });
 }
