@@ -142,18 +142,12 @@ pub(crate) mod asym {
         static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
 
         fn membarrier(cmd: libc::c_int) -> libc::c_long {
-            // SAFETY: membarrier(2) is `(int cmd, unsigned int flags, int
-            // cpu_id)` (cpu_id unused without MEMBARRIER_CMD_FLAG_CPU); it
-            // reads and writes no memory of ours, and any failure is
-            // reported in the return value.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_membarrier,
-                    cmd,
-                    0 as libc::c_uint,
-                    0 as libc::c_int,
-                )
-            }
+            // membarrier(2) is `(int cmd, unsigned int flags, int cpu_id)`;
+            // cpu_id is unused without MEMBARRIER_CMD_FLAG_CPU.
+            let (flags, cpu_id): (libc::c_uint, libc::c_int) = (0, 0);
+            // SAFETY: the system call reads and writes no memory of ours;
+            // any failure is reported in the return value.
+            unsafe { libc::syscall(libc::SYS_membarrier, cmd, flags, cpu_id) }
         }
 
         /// Decides, once per process, whether the fences are asymmetric

@@ -192,15 +192,14 @@ where
         // Ordering: Release so a receiver that Acquire-loads `refused` (before
         // the tickets, in `outstanding`) sees the matching ticket.
         self.refused.fetch_add(1, Ordering::Release);
-        // A receiver may be waiting for this job's result: let it re-count.
-        if let Delivery::Queue(q) = &self.delivery {
-            q.notify();
-        }
+        // A receiver may be waiting for this job's result.
+        self.recount();
     }
 
-    /// Wakes receivers waiting on the count of outstanding jobs, after a
-    /// submission the closed gate refused: between its entry and the undo,
-    /// `Gate::tickets` may have counted it.
+    /// Wakes receivers waiting on the count of outstanding jobs, so that
+    /// they count again: after a ticket that did not become a job
+    /// (`unstamp`), or a submission the closed gate refused (between its
+    /// entry and the undo, `Gate::tickets` may have counted it).
     #[cold]
     pub(crate) fn recount(&self) {
         if let Delivery::Queue(q) = &self.delivery {
