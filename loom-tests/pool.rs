@@ -23,6 +23,11 @@
 //!   and one without (which may still land in the work-stealing queues),
 //!   while a worker pops: the worker gets both jobs, each once, whichever
 //!   side of the switch each push saw.
+//! * `adaptive_push_races_base_switch`: a producer pushes a plain job while
+//!   the worker's own pops switch the base strategy from work-stealing to
+//!   the rings (a tuning that probes after one window of one job): the
+//!   job lands in the injector or in a ring, and the worker gets every job
+//!   once, draining the side it left.
 #![cfg(feature = "loom")]
 
 mod common;
@@ -272,5 +277,57 @@ fn adaptive_push_races_switch() {
         got.sort_unstable();
         assert_eq!(got, [1, 2]);
         assert!(Strategy::<u32>::is_empty(&*a));
+    });
+}
+
+#[test]
+fn adaptive_push_races_base_switch() {
+    use corepool::strategy::{Adaptive, PoolShape, Strategy, Tuning};
+    common::model("adaptive_push_races_base_switch", || {
+        let shape = PoolShape {
+            workers: 1,
+            capacity: 4,
+            chunk_size: 1,
+            priority_levels: 1,
+            starvation_bound: 1,
+        };
+        // A window per job and a probe after one window: the worker's
+        // second pop switches to the rings.
+        let tuning = Tuning {
+            period: 1,
+            dwell: 1,
+            max_dwell: 1,
+            probe: 2,
+            margin_percent: 0,
+        };
+        let a = Arc::new(Adaptive::<u32>::with_tuning(&shape, tuning));
+        assert!(a.push(1, 0).is_ok());
+        assert!(a.push(2, 0).is_ok());
+        let producer = {
+            let a = a.clone();
+            thread::spawn(move || assert!(a.push(3, 0).is_ok()))
+        };
+        let worker = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let local = a.local(0);
+                let mut got = Vec::new();
+                while got.len() < 3 {
+                    match a.pop(&local, 0) {
+                        Some((v, _)) => got.push(v),
+                        None => thread::yield_now(),
+                    }
+                }
+                got
+            })
+        };
+        producer.join().unwrap();
+        let mut got = worker.join().unwrap();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2, 3]);
+        assert!(Strategy::<u32>::is_empty(&*a));
+        let report = a.report().unwrap();
+        assert_eq!(report.recent.len(), 1, "{report:?}");
+        assert_eq!(report.recent[0].to, "round-robin");
     });
 }

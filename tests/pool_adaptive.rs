@@ -9,7 +9,15 @@
 //!   priority job): `steady_mix_does_not_flap`;
 //! * `metrics().strategy` reports jobs per mode, the switches and their
 //!   reasons: covered by both, and jobs per side on their own, follow-ups
-//!   included: `jobs_per_side_count_follow_ups_and_priorities`.
+//!   included: `jobs_per_side_count_follow_ups_and_priorities`;
+//! * switches of the base strategy (work-stealing and chunked rings, each
+//!   probing the other) under load, with follow-ups, priorities and
+//!   several submitters, keep every job's result exactly once and drop
+//!   its data once: `base_switches_under_load_keep_exactly_once` (a tuning
+//!   that probes every few jobs and keeps any probe that is no slower). The
+//!   steering's decisions themselves (settling on the faster strategy,
+//!   backing off, no flapping at equal rates) are unit tests of `Steer` in
+//!   `src/strategy/adaptive.rs`.
 #![cfg(not(feature = "loom"))]
 
 #[path = "pool_support.rs"]
@@ -93,10 +101,25 @@ fn switches_under_load_keep_exactly_once() {
             .metrics()
             .strategy
             .expect("the adaptive strategy reports");
-        assert_eq!(report.switches, 2, "{report:?}");
-        assert_eq!(report.recent[0].reason, SwitchReason::PrioritiesInUse);
-        assert_eq!(report.recent[1].reason, SwitchReason::PrioritiesGone);
-        assert_eq!(report.current, "work-stealing");
+        // Probes of the base strategy may come between (64 windows of
+        // 4 096 jobs each): only the priority switches are counted.
+        let prio: Vec<_> = report
+            .recent
+            .iter()
+            .map(|s| s.reason)
+            .filter(|r| {
+                matches!(
+                    r,
+                    SwitchReason::PrioritiesInUse | SwitchReason::PrioritiesGone
+                )
+            })
+            .collect();
+        assert_eq!(
+            prio,
+            [SwitchReason::PrioritiesInUse, SwitchReason::PrioritiesGone],
+            "{report:?}"
+        );
+        assert_ne!(report.current, "priority");
         let jobs: u64 = report.jobs.iter().map(|(_, n)| n).sum();
         assert_eq!(jobs, made, "{report:?}");
         let Ok(pool) = Arc::try_unwrap(pool) else {
@@ -182,5 +205,115 @@ fn jobs_per_side_count_follow_ups_and_priorities() {
         }
         assert_eq!(side("work-stealing"), 310);
         assert_eq!(side("priority"), 70);
+    });
+}
+
+#[test]
+fn base_switches_under_load_keep_exactly_once() {
+    use corepool::strategy::{Adaptive, PoolShape, Tuning};
+    watchdog("adaptive base switches", || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let spawned = Arc::new(AtomicUsize::new(0));
+        let refused = Arc::new(AtomicUsize::new(0));
+        // A window every 4 jobs, a probe after every window, kept unless
+        // it is slower at all: the base strategy switches every few jobs.
+        let tuning = Tuning {
+            period: 4,
+            dwell: 1,
+            max_dwell: 1,
+            probe: 2,
+            margin_percent: 0,
+        };
+        let (s2, r2) = (spawned.clone(), refused.clone());
+        let pool = Arc::new(
+            Pool::builder()
+                .workers(2)
+                .capacity(64)
+                .priority_levels(4)
+                .build_custom(
+                    move |j: &Job<Counted>, ctx: &Context<'_, Counted>| {
+                        // Every 16th job spawns a follow-up (odd data). A
+                        // full queue refuses it (its data is dropped then):
+                        // retrying inside a job could wait for ever when
+                        // every worker does.
+                        let v = j.data().0;
+                        if v.is_multiple_of(16) {
+                            match ctx.spawn(Job::new(Counted(v | 1, j.data().1.clone()))) {
+                                Ok(_) => s2.fetch_add(1, Ordering::SeqCst),
+                                Err(_) => r2.fetch_add(1, Ordering::SeqCst),
+                            };
+                        }
+                        Ok::<_, ()>(v)
+                    },
+                    move |shape: &PoolShape| Adaptive::with_tuning(shape, tuning),
+                )
+                .unwrap(),
+        );
+        let per_thread = support::scaled(10_000, 100_000) as u64;
+        let threads: Vec<_> = (0..2u64)
+            .map(|t| {
+                let (pool, drops) = (pool.clone(), drops.clone());
+                std::thread::spawn(move || {
+                    for i in 0..per_thread {
+                        // Even data; priorities for a stretch in the middle.
+                        let v = (t << 40 | i) << 1;
+                        let prio = if (per_thread / 2..per_thread / 2 + 100).contains(&i) {
+                            1
+                        } else {
+                            0
+                        };
+                        let mut job = Job::new(Counted(v, drops.clone())).with_priority(prio);
+                        loop {
+                            match pool.submit(job) {
+                                Ok(_) => break,
+                                Err(e) => job = e.into_job(),
+                            }
+                            std::thread::yield_now();
+                        }
+                    }
+                })
+            })
+            .collect();
+        // Receive while they submit (the results queue is bounded too).
+        let mut seen = std::collections::HashSet::new();
+        let mut take = |v: u64| assert!(seen.insert(v), "a result twice: {v}");
+        while threads.iter().any(|t| !t.is_finished()) {
+            match pool.try_recv() {
+                Some(r) => take(r.outcome.unwrap()),
+                None => std::thread::yield_now(),
+            }
+        }
+        for t in threads {
+            t.join().unwrap();
+        }
+        let report = pool
+            .metrics()
+            .strategy
+            .expect("the adaptive strategy reports");
+        let Ok(pool) = Arc::try_unwrap(pool) else {
+            panic!("the submitters kept a handle")
+        };
+        for r in pool.shutdown() {
+            take(r.outcome.unwrap());
+        }
+        let spawned = spawned.load(Ordering::SeqCst);
+        let made = 2 * per_thread as usize + spawned;
+        assert_eq!(seen.len(), made, "a result per job");
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            made + refused.load(Ordering::SeqCst),
+            "each job's data dropped once"
+        );
+        assert!(spawned > 0);
+        let base = report
+            .recent
+            .iter()
+            .filter(|s| matches!(s.reason, SwitchReason::Probe | SwitchReason::ProbeSlower))
+            .count();
+        assert!(base >= 10, "base switches: {report:?}");
+        for side in ["work-stealing", "chunked"] {
+            let n = report.jobs.iter().find(|(n, _)| *n == side).unwrap().1;
+            assert!(n > 0, "no job through {side}: {report:?}");
+        }
     });
 }

@@ -1,23 +1,51 @@
-//! The adaptive strategy: work-stealing until jobs with priorities show up,
-//! the priority strategy while they keep coming, and a batch plan chosen
-//! from each batch's shape.
+//! The adaptive strategy: a base strategy for plain jobs that it picks from
+//! what the workers run into (work-stealing, or per-worker rings dealt in
+//! chunks), the priority strategy while jobs with priorities keep coming,
+//! and a batch plan chosen from each batch's shape.
 //!
-//! Both sub-strategies' queues exist from the start (the switch allocates
-//! nothing), and every worker pops from both (the priority buckets first),
-//! so a job pushed on either side of a switch is found: no job is lost, and
-//! while priorities are in use every new job goes to the buckets, which
-//! serve them highest first. Hysteresis: the first job with a priority above
-//! 0 switches to priority at once (ordering is a promise); the switch back
-//! waits until no such job has come for [`CALM`] (as seen by a check every
-//! 256th plain push on a thread; a job above priority 0 reads the clock
-//! only when it is the first since such a check), so a mixed workload does
-//! not flap.
+//! All three sides' queues exist from the start (a switch allocates
+//! nothing), and every worker pops from all of them (the priority buckets
+//! first), so a job pushed on either side of a switch is found: no job is
+//! lost, and while priorities are in use every new job goes to the
+//! buckets, which serve them highest first.
+//!
+//! **Priorities.** The first job with a priority above 0 switches to
+//! priority at once (ordering is a promise); the switch back, to the base
+//! strategy in use before, waits until no such job has come for [`CALM`]
+//! (as seen by a check every 256th plain push on a thread; a job above
+//! priority 0 reads the clock only when it is the first since such a
+//! check), so a mixed workload does not flap.
+//!
+//! **The base strategy** for plain jobs is work-stealing (one shared
+//! injector ring that every worker pops, and a deque per worker for the
+//! jobs running jobs submit) or per-worker rings dealt in chunks, as the
+//! chunked strategy does. Which one streams faster depends on the jobs and
+//! on the machine: with trivial jobs the rings keep each worker on lines
+//! only it and the submitter touch (on 2 cores, 1.1x to 1.15x the rate of
+//! work-stealing), and with skewed jobs the shared injector balances
+//! better (there, work-stealing is ahead by 1.15x to 1.4x). So the
+//! strategy measures: every [`Tuning::period`] jobs taken from the
+//! injector or from a ring (a worker sees it from the position it claimed,
+//! at no cost per job) that worker closes a measuring window: jobs taken
+//! over the time since the last window. After [`Tuning::dwell`] windows in
+//! one base strategy it *probes* the other for [`Tuning::probe`] windows
+//! (the first of which it does not count: the queues of the strategy left
+//! behind drain then), and keeps it only if it took jobs at least
+//! [`Tuning::margin_percent`] faster than the last `probe` windows before
+//! it; otherwise it switches back and doubles the dwell (up to
+//! [`Tuning::max_dwell`]), and a kept probe resets the dwell. A steady
+//! workload that favours one strategy therefore ends up in it and probes
+//! ever more rarely; one that favours neither stays where it is. A pool
+//! that takes no jobs from the injector or the rings (follow-ups on the
+//! workers' deques) never measures, and stays where it is.
 //!
 //! The switch is one CAS on `mode`; a push reads `mode` with a Relaxed load
-//! and may use the old mode for a moment. That is safe because both queues
-//! are always popped: the only effect is that a priority-0 job may land in
-//! the work-stealing queue just after a switch to priority, where it waits
-//! behind the buckets, which is what its priority allows.
+//! and may use the old mode for a moment. That is safe because every queue
+//! is always popped: the only effects are that a priority-0 job may land in
+//! the work-stealing injector or a ring just after a switch to priority,
+//! where it waits behind the buckets, which is what its priority allows,
+//! and that a plain job may go to the base side that was just left, which
+//! every worker still drains.
 
 use core::cell::Cell;
 use std::sync::Mutex as StdMutex;
@@ -26,31 +54,42 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use super::{
-    BatchPlan, BatchShape, PoolShape, PriorityStrategy, Source, Strategy, Wake, WorkStealing,
+    BatchPlan, BatchShape, PoolShape, PriorityStrategy, RoundRobin, Source, Strategy, Wake,
+    WorkStealing,
 };
 use crate::primitives::deque::Worker;
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// How long without a job above priority 0 before the adaptive strategy
-/// goes back to work-stealing.
+/// goes back to its base strategy.
 pub const CALM: Duration = Duration::from_millis(100);
 
 const MODE_STEALING: u32 = 0;
 const MODE_PRIORITY: u32 = 1;
+const MODE_RINGS: u32 = 2;
 
 /// Why the adaptive strategy switched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SwitchReason {
     /// A job with a priority above 0 was submitted.
     PrioritiesInUse,
     /// No job above priority 0 for [`CALM`].
     PrioritiesGone,
+    /// The base strategy had run for its dwell: the other one is measured
+    /// for [`Tuning::probe`] windows (and kept if it is faster, with no
+    /// further switch logged).
+    Probe,
+    /// The probed base strategy took jobs no faster than the one before it
+    /// (by [`Tuning::margin_percent`]): back to that one.
+    ProbeSlower,
 }
 
 /// One switch of the adaptive strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Switch {
-    /// The strategy switched to: `"priority"` or `"work-stealing"`.
+    /// The strategy switched to: `"work-stealing"`, `"priority"`, or the
+    /// rings' name (`"chunked"`, or `"round-robin"` with a chunk size of 1).
     pub to: &'static str,
     /// Why.
     pub reason: SwitchReason,
@@ -73,12 +112,67 @@ pub struct StrategyReport {
     pub switches: u64,
     /// The most recent switches (at most 64), oldest first.
     pub recent: Vec<Switch>,
+    /// How the base strategy was steered so far: `("windows", n)`, the
+    /// measuring windows closed (one per [`Tuning::period`] jobs taken
+    /// from the base strategies' queues, while no priorities are in use);
+    /// `("probes", n)`, the probes of the other base strategy; and
+    /// `("probes kept", n)`, those that were faster and stayed.
+    pub steering: Vec<(&'static str, u64)>,
+}
+
+/// How the adaptive strategy measures and switches its base strategy; see
+/// the [module docs](self). [`Tuning::default`] is what
+/// [`StrategyKind::Adaptive`](crate::StrategyKind::Adaptive) uses; a pool
+/// with other values is built with
+/// [`Builder::build_custom`](crate::Builder::build_custom) and
+/// [`Adaptive::with_tuning`].
+///
+/// ```
+/// use corepool::strategy::{Adaptive, PoolShape, Tuning};
+/// // Probe rarely: every 1 024 windows of 4 096 jobs.
+/// let tuning = Tuning { dwell: 1024, ..Tuning::default() };
+/// let pool = corepool::Pool::builder().workers(2)
+///     .build_custom(|j: &corepool::Job<u64>, _| Ok::<_, ()>(*j.data()),
+///                   |shape: &PoolShape| Adaptive::with_tuning(shape, tuning))
+///     .unwrap();
+/// assert_eq!(pool.strategy_name(), "adaptive");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// Jobs in a measuring window (default 4 096; rounded up to a power
+    /// of two, at least 1).
+    pub period: u32,
+    /// Windows in a base strategy before the next probe of the other
+    /// (default 64, and what a kept probe resets it to; at least 1).
+    pub dwell: u32,
+    /// The most windows the dwell grows to while probes keep losing
+    /// (default 4 096).
+    pub max_dwell: u32,
+    /// Windows a probe lasts (default 8; at least 2: the first is not
+    /// counted). The same number of windows before the probe are its
+    /// baseline.
+    pub probe: u32,
+    /// How much faster, in percent, a probe must take jobs to be kept
+    /// (default 5).
+    pub margin_percent: u32,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            period: 4096,
+            dwell: 64,
+            max_dwell: 4096,
+            probe: 8,
+            margin_percent: 5,
+        }
+    }
 }
 
 /// Per-worker count of jobs taken from a work-stealing deque (its own, or
 /// stolen), written by that worker only, with a plain load and store.
-/// Jobs taken from the injector and from the buckets are not counted per
-/// job: those queues' rings count their pops already (`Ring::pops`), and a
+/// Jobs taken from the injector, the rings and the buckets are not counted
+/// per job: those rings count their pops already (`Ring::pops`), and a
 /// store per job on the common path cost a stream of trivial jobs about a
 /// fifth of its rate (measured; not explained by instruction counts).
 struct Ran {
@@ -88,6 +182,7 @@ struct Ran {
 /// The adaptive strategy; see the module docs.
 pub struct Adaptive<J> {
     ws: WorkStealing<J>,
+    rings: RoundRobin<J>,
     prio: PriorityStrategy<J>,
     mode: CachePadded<AtomicU32>,
     /// Set by the first push above priority 0 after a calm check (which
@@ -98,22 +193,168 @@ pub struct Adaptive<J> {
     /// (or earlier, when none came since).
     last_prio: CachePadded<AtomicU64>,
     ran: Box<[CachePadded<Ran>]>,
-    log: StdMutex<Log>,
+    state: StdMutex<State>,
+    /// `Tuning::period - 1`: a worker that claims a position with these
+    /// bits clear on the injector or a ring closes a measuring window.
+    window_mask: usize,
     chunk: usize,
 }
 
-#[derive(Default)]
-struct Log {
+/// The switches' log and the steering, behind one lock that only switches
+/// and evaluations take.
+struct State {
     switches: u64,
     recent: std::collections::VecDeque<Switch>,
     /// Time spent in each mode before the current one began.
-    time: [u64; 2],
+    time: [u64; 3],
     since: u64,
+    /// The base mode to go back to when priorities are gone.
+    base: u32,
+    steer: Steer,
+}
+
+/// The base-switch decision, from counts and the clock alone (no atomics),
+/// so its hysteresis is tested on its own.
+#[derive(Debug, Clone)]
+pub(crate) struct Steer {
+    tuning: Tuning,
+    period: u64,
+    /// Windows to stay before the next probe.
+    dwell: u32,
+    probing: bool,
+    /// Windows closed in this phase.
+    windows: u32,
+    /// The current window's start: (jobs, ns).
+    start: Option<(u64, u64)>,
+    /// (jobs, ns) summed over the windows that count: the last `probe`
+    /// windows before a probe, then the probe's.
+    acc: (u64, u64),
+    /// `acc` from before the probe.
+    baseline: (u64, u64),
+    /// Windows closed, probes, probes kept.
+    counts: [u64; 3],
+}
+
+impl Steer {
+    pub(crate) fn new(tuning: Tuning) -> Self {
+        let tuning = Tuning {
+            period: tuning
+                .period
+                .max(1)
+                .checked_next_power_of_two()
+                .unwrap_or(1 << 31),
+            dwell: tuning.dwell.max(1),
+            max_dwell: tuning.max_dwell.max(tuning.dwell.max(1)),
+            probe: tuning.probe.max(2),
+            margin_percent: tuning.margin_percent,
+        };
+        Steer {
+            tuning,
+            period: u64::from(tuning.period),
+            dwell: tuning.dwell,
+            probing: false,
+            windows: 0,
+            start: None,
+            acc: (0, 0),
+            baseline: (0, 0),
+            counts: [0; 3],
+        }
+    }
+
+    /// The jobs in a window (a power of two).
+    pub(crate) fn period(&self) -> u64 {
+        self.period
+    }
+
+    /// Forgets the current window and phase (priorities took over).
+    fn pause(&mut self) {
+        self.start = None;
+        self.windows = 0;
+        self.acc = (0, 0);
+        self.probing = false;
+    }
+
+    /// A look at the jobs taken so far (`jobs`, a wrapping total over the
+    /// base strategies' queues) at `now` while the mode is `mode`: the
+    /// switch to make, if any.
+    pub(crate) fn observe(
+        &mut self,
+        mode: u32,
+        jobs: u64,
+        now: u64,
+    ) -> Option<(u32, SwitchReason)> {
+        let other = match mode {
+            MODE_STEALING => MODE_RINGS,
+            MODE_RINGS => MODE_STEALING,
+            _ => {
+                self.pause();
+                return None;
+            }
+        };
+        let Some((j0, t0)) = self.start else {
+            self.start = Some((jobs, now));
+            return None;
+        };
+        let dj = jobs.wrapping_sub(j0);
+        if dj < self.period {
+            return None;
+        }
+        let dt = now.saturating_sub(t0).max(1);
+        self.start = Some((jobs, now));
+        self.windows += 1;
+        self.counts[0] += 1;
+        let add = |acc: &mut (u64, u64)| *acc = (acc.0.wrapping_add(dj), acc.1.saturating_add(dt));
+        if !self.probing {
+            if self.windows.saturating_add(self.tuning.probe) > self.dwell {
+                add(&mut self.acc);
+            }
+            if self.windows < self.dwell {
+                return None;
+            }
+            self.baseline = core::mem::take(&mut self.acc);
+            self.windows = 0;
+            self.probing = true;
+            self.counts[1] += 1;
+            return Some((other, SwitchReason::Probe));
+        }
+        if self.windows > 1 {
+            add(&mut self.acc);
+        }
+        if self.windows <= self.tuning.probe {
+            return None;
+        }
+        // Rates compared as jobs/ns cross-multiplied (no division).
+        let (pj, pt) = core::mem::take(&mut self.acc);
+        let (bj, bt) = self.baseline;
+        let faster = (pj as u128) * (bt as u128) * 100
+            >= (bj as u128) * (pt as u128) * (100 + u128::from(self.tuning.margin_percent));
+        self.windows = 0;
+        self.probing = false;
+        if faster {
+            self.counts[2] += 1;
+            self.dwell = self.tuning.dwell;
+            None
+        } else {
+            self.dwell = self.dwell.saturating_mul(2).min(self.tuning.max_dwell);
+            Some((other, SwitchReason::ProbeSlower))
+        }
+    }
+
+    /// Windows closed, probes, probes kept.
+    pub(crate) fn counts(&self) -> [u64; 3] {
+        self.counts
+    }
+
+    /// The dwell now, in windows.
+    #[cfg(all(test, not(feature = "loom")))]
+    fn dwell(&self) -> u32 {
+        self.dwell
+    }
 }
 
 impl<J> Adaptive<J> {
-    /// An adaptive strategy for `shape`: a work-stealing and a priority
-    /// strategy side by side.
+    /// An adaptive strategy for `shape` with the default [`Tuning`]: a
+    /// work-stealing, a chunked and a priority strategy side by side.
     ///
     /// ```
     /// use corepool::strategy::{Adaptive, PoolShape, Strategy};
@@ -123,8 +364,26 @@ impl<J> Adaptive<J> {
     /// assert_eq!(Strategy::<u32>::name(&a), "adaptive");
     /// ```
     pub fn new(shape: &PoolShape) -> Self {
+        Self::with_tuning(shape, Tuning::default())
+    }
+
+    /// An adaptive strategy for `shape` that switches its base strategy as
+    /// `tuning` says.
+    ///
+    /// ```
+    /// use corepool::strategy::{Adaptive, PoolShape, Strategy, Tuning};
+    /// let shape = PoolShape { workers: 2, capacity: 8, chunk_size: 4,
+    ///     priority_levels: 4, starvation_bound: 8 };
+    /// let a = Adaptive::with_tuning(&shape, Tuning { period: 256, ..Tuning::default() });
+    /// assert_eq!(Strategy::<u32>::report(&a).unwrap().current, "work-stealing");
+    /// ```
+    pub fn with_tuning(shape: &PoolShape, tuning: Tuning) -> Self {
+        let now = crate::job::stamp_now();
+        let steer = Steer::new(tuning);
+        let period = steer.period() as usize;
         Adaptive {
             ws: WorkStealing::new(shape),
+            rings: RoundRobin::new(shape, shape.chunk_size),
             prio: PriorityStrategy::new(shape),
             mode: CachePadded::new(AtomicU32::new(MODE_STEALING)),
             prio_seen: CachePadded::new(AtomicBool::new(false)),
@@ -136,16 +395,27 @@ impl<J> Adaptive<J> {
                     })
                 })
                 .collect(),
-            log: StdMutex::new(Log {
-                since: crate::job::stamp_now(),
-                ..Log::default()
+            state: StdMutex::new(State {
+                switches: 0,
+                recent: std::collections::VecDeque::new(),
+                time: [0; 3],
+                since: now,
+                base: MODE_STEALING,
+                steer,
             }),
+            window_mask: period - 1,
             chunk: shape.chunk_size,
         }
     }
 
-    fn switch(&self, from: u32, to: u32, reason: SwitchReason, now: u64) {
-        // Ordering: Relaxed: the mode only steers pushes; both queues are
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Switches from `from` to `to` if the mode is still `from`, and logs
+    /// it; the caller holds the state lock.
+    fn switch_locked(&self, st: &mut State, from: u32, to: u32, reason: SwitchReason, now: u64) {
+        // Ordering: Relaxed: the mode only steers pushes; every queue is
         // popped whatever it says (module docs).
         if self
             .mode
@@ -154,28 +424,31 @@ impl<J> Adaptive<J> {
         {
             return; // someone else switched
         }
-        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        log.time[from as usize] += now.saturating_sub(log.since);
-        log.since = now;
-        log.switches += 1;
-        if log.recent.len() == 64 {
-            log.recent.pop_front();
+        st.time[from as usize] += now.saturating_sub(st.since);
+        st.since = now;
+        st.switches += 1;
+        if to != MODE_PRIORITY {
+            st.base = to;
         }
-        log.recent.push_back(Switch {
-            to: mode_name(to),
+        if st.recent.len() == 64 {
+            st.recent.pop_front();
+        }
+        st.recent.push_back(Switch {
+            to: self.mode_name(to),
             reason,
             at_ns: now,
         });
     }
 
-    /// Routing for a job of priority `priority`: true for the buckets.
+    /// Routing for a plain job or one of priority `priority`: the side
+    /// it goes to.
     #[inline]
-    fn to_buckets(&self, priority: u8) -> bool {
-        // Ordering: see `switch`.
+    fn side(&self, priority: u8) -> u32 {
+        // Ordering: see `switch_locked`.
         let mode = self.mode.load(Ordering::Relaxed);
         if priority > 0 {
             // Ordering (`prio_seen`, `last_prio`): Relaxed: hints for the
-            // hysteresis only; both queues are popped whatever they say.
+            // hysteresis only; every queue is popped whatever they say.
             let mut stamped = None;
             if !self.prio_seen.load(Ordering::Relaxed) {
                 let now = crate::job::stamp_now();
@@ -185,52 +458,125 @@ impl<J> Adaptive<J> {
             }
             if mode != MODE_PRIORITY {
                 let now = stamped.unwrap_or_else(crate::job::stamp_now);
-                self.switch(mode, MODE_PRIORITY, SwitchReason::PrioritiesInUse, now);
-            }
-            return true;
-        }
-        if mode == MODE_PRIORITY {
-            // Every 256th plain push on a thread: clear `prio_seen` (the
-            // next job above priority 0 stamps `last_prio` again) and switch
-            // back if the latest stamp is older than `CALM`.
-            if calm_check_due() {
-                let now = crate::job::stamp_now();
-                // Ordering: as above.
-                if self.prio_seen.load(Ordering::Relaxed) {
-                    self.prio_seen.store(false, Ordering::Relaxed);
-                }
-                if now.saturating_sub(self.last_prio.load(Ordering::Relaxed))
-                    > CALM.as_nanos() as u64
-                {
-                    self.switch(
+                let mut st = self.lock();
+                // Ordering: see `switch_locked`.
+                let mode = self.mode.load(Ordering::Relaxed);
+                if mode != MODE_PRIORITY {
+                    self.switch_locked(
+                        &mut st,
+                        mode,
                         MODE_PRIORITY,
-                        MODE_STEALING,
-                        SwitchReason::PrioritiesGone,
+                        SwitchReason::PrioritiesInUse,
                         now,
                     );
-                    return false;
                 }
             }
-            return true;
+            return MODE_PRIORITY;
         }
-        false
+        if mode == MODE_PRIORITY {
+            return self.calm_check();
+        }
+        mode
+    }
+
+    /// In priority mode, every 256th plain push on a thread: clear
+    /// `prio_seen` (the next job above priority 0 stamps `last_prio`
+    /// again) and switch back to the base strategy if the latest stamp is
+    /// older than `CALM`. The side for the plain job being pushed.
+    #[inline]
+    fn calm_check(&self) -> u32 {
+        if !calm_check_due() {
+            return MODE_PRIORITY;
+        }
+        let now = crate::job::stamp_now();
+        // Ordering: as in `side`.
+        if self.prio_seen.load(Ordering::Relaxed) {
+            self.prio_seen.store(false, Ordering::Relaxed);
+        }
+        if now.saturating_sub(self.last_prio.load(Ordering::Relaxed)) <= CALM.as_nanos() as u64 {
+            return MODE_PRIORITY;
+        }
+        let mut st = self.lock();
+        let base = st.base;
+        self.switch_locked(
+            &mut st,
+            MODE_PRIORITY,
+            base,
+            SwitchReason::PrioritiesGone,
+            now,
+        );
+        base
     }
 
     /// Counts a job this worker took from a deque (`Ran`).
+    #[inline]
     fn count_deque(&self, worker: usize) {
         if let Some(r) = self.ran.get(worker) {
             let c = &r.from_deques;
             // Ordering: a single writer (this worker); snapshots read it.
-            c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         }
     }
-}
 
-fn mode_name(mode: u32) -> &'static str {
-    if mode == MODE_PRIORITY {
-        "priority"
-    } else {
-        "work-stealing"
+    /// Jobs taken from the base strategies' queues so far (wrapping).
+    fn base_jobs(&self) -> u64 {
+        // Ordering: snapshots of single-writer counters and ring positions.
+        self.ran
+            .iter()
+            .fold(self.ws.injector_pops() as u64, |t, r| {
+                t.wrapping_add(r.from_deques.load(Ordering::Relaxed))
+            })
+            .wrapping_add(self.rings.pops() as u64)
+    }
+
+    /// The worker that claimed position `pos` on the injector or a ring
+    /// closes a measuring window when `pos` is a multiple of the period.
+    #[inline(always)]
+    fn took_at(&self, pos: usize) {
+        if pos & self.window_mask == 0 {
+            self.evaluate();
+        }
+    }
+
+    /// A worker's look at the base strategy's rate (module docs).
+    #[cold]
+    #[inline(never)]
+    fn evaluate(&self) {
+        let Ok(mut st) = self.state.try_lock() else {
+            return; // another worker is measuring or switching
+        };
+        // Ordering: see `switch_locked`.
+        let mode = self.mode.load(Ordering::Relaxed);
+        let jobs = self.base_jobs();
+        let now = crate::job::stamp_now();
+        if let Some((to, reason)) = st.steer.observe(mode, jobs, now) {
+            self.switch_locked(&mut st, mode, to, reason, now);
+        }
+    }
+
+    /// The pop's slow half: help with another worker's ring, then steal.
+    #[inline(never)]
+    fn pop_elsewhere(&self, local: &Worker<J>, worker: usize) -> Option<(J, Source)> {
+        if let Some(j) = self.rings.pop_other(worker) {
+            return Some((j, Source::Stolen));
+        }
+        let j = self.ws.steal_for(local, worker)?;
+        self.count_deque(worker);
+        Some((j, Source::Stolen))
+    }
+
+    fn mode_name(&self, mode: u32) -> &'static str {
+        match mode {
+            MODE_PRIORITY => "priority",
+            MODE_RINGS => {
+                if self.chunk == 1 {
+                    "round-robin"
+                } else {
+                    "chunked"
+                }
+            }
+            _ => "work-stealing",
+        }
     }
 }
 
@@ -264,13 +610,16 @@ impl<J: Send + 'static> Strategy<J> for Adaptive<J> {
 
     #[inline]
     fn push(&self, job: J, priority: u8) -> Result<Wake, J> {
-        if self.to_buckets(priority) {
-            self.prio.push(job, priority)
-        } else {
-            self.ws.push(job, priority)
+        match self.side(priority) {
+            MODE_PRIORITY => self.prio.push(job, priority),
+            MODE_RINGS => self.rings.push(job, priority),
+            _ => self.ws.push(job, priority),
         }
     }
 
+    /// A follow-up goes to the buckets while priorities are in use, and
+    /// otherwise onto the worker's own deque, whatever the base strategy
+    /// (fork-join locality; idle workers steal from it).
     #[inline]
     fn push_local(
         &self,
@@ -279,38 +628,61 @@ impl<J: Send + 'static> Strategy<J> for Adaptive<J> {
         job: J,
         priority: u8,
     ) -> Result<Wake, J> {
-        if self.to_buckets(priority) {
+        if self.side(priority) == MODE_PRIORITY {
             self.prio.push(job, priority)
         } else {
             self.ws.push_local(local, worker, job, priority)
         }
     }
 
+    /// The buckets, the own deque, the own ring, the injector; then the
+    /// slow half: other workers' rings, then their deques.
     #[inline(always)]
     fn pop(&self, local: &Worker<J>, worker: usize) -> Option<(J, Source)> {
         if let Some(got) = self.prio.pop(&(), worker) {
             return Some(got);
         }
-        self.ws.pop_with(local, worker, || self.count_deque(worker))
+        if let Some(j) = self.ws.pop_own(local) {
+            self.count_deque(worker);
+            return Some((j, Source::Own));
+        }
+        if let Some((j, pos)) = self.rings.pop_own(worker) {
+            self.took_at(pos);
+            return Some((j, Source::Own));
+        }
+        if let Some((j, pos)) = self.ws.pop_injector() {
+            self.took_at(pos);
+            return Some((j, Source::Shared));
+        }
+        self.pop_elsewhere(local, worker)
     }
 
     fn has_work(&self, local: &Worker<J>, worker: usize) -> bool {
-        self.prio.has_work(&(), worker) || self.ws.has_work(local, worker)
+        self.prio.has_work(&(), worker)
+            || self.ws.has_work(local, worker)
+            || self.rings.has_work(&(), worker)
     }
 
     fn drain_one(&self) -> Option<J> {
-        self.prio.drain_one().or_else(|| self.ws.drain_one())
+        self.prio
+            .drain_one()
+            .or_else(|| self.ws.drain_one())
+            .or_else(|| self.rings.drain_one())
     }
 
     #[inline]
     fn push_is_paired(&self) -> bool {
-        // Both sides' pushes end in a ring's Acquire claim on `tail`, and
-        // `has_work` reads both with Release RMWs.
-        Strategy::<J>::push_is_paired(&self.ws) && Strategy::<J>::push_is_paired(&self.prio)
+        // Every side's pushes end in a ring's Acquire claim on `tail`, and
+        // `has_work` reads every side with Release RMWs.
+        Strategy::<J>::push_is_paired(&self.ws)
+            && Strategy::<J>::push_is_paired(&self.rings)
+            && Strategy::<J>::push_is_paired(&self.prio)
     }
 
     fn len(&self) -> usize {
-        Strategy::<J>::len(&self.ws) + Strategy::<J>::len(&self.prio)
+        Strategy::<J>::len(&self.ws)
+            + Strategy::<J>::len(&self.rings)
+            + Strategy::<J>::len(&self.prio)
     }
 
     fn batch_plan(&self) -> BatchPlan {
@@ -331,22 +703,203 @@ impl<J: Send + 'static> Strategy<J> for Adaptive<J> {
     }
 
     fn report(&self) -> Option<StrategyReport> {
-        let mut jobs = [self.ws.injector_pops() as u64, self.prio.pops() as u64];
-        for r in self.ran.iter() {
-            // Ordering: snapshots of single-writer counters.
-            jobs[0] = jobs[0].wrapping_add(r.from_deques.load(Ordering::Relaxed));
-        }
-        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        // Ordering: see `switch`.
+        // Ordering: snapshots of single-writer counters.
+        let ws = self
+            .ran
+            .iter()
+            .fold(self.ws.injector_pops() as u64, |t, r| {
+                t.wrapping_add(r.from_deques.load(Ordering::Relaxed))
+            });
+        let rings = self.rings.pops() as u64;
+        let prio = self.prio.pops() as u64;
+        let st = self.lock();
+        let [windows, probes, kept] = st.steer.counts();
+        // Ordering: see `switch_locked`.
         let current = self.mode.load(Ordering::Relaxed);
-        let mut time = log.time;
-        time[current as usize] += crate::job::stamp_now().saturating_sub(log.since);
+        let mut time = st.time;
+        time[current as usize] += crate::job::stamp_now().saturating_sub(st.since);
+        let rings_name = self.mode_name(MODE_RINGS);
         Some(StrategyReport {
-            jobs: vec![("work-stealing", jobs[0]), ("priority", jobs[1])],
-            time_ns: vec![("work-stealing", time[0]), ("priority", time[1])],
-            current: mode_name(current),
-            switches: log.switches,
-            recent: log.recent.iter().copied().collect(),
+            jobs: vec![
+                ("work-stealing", ws),
+                (rings_name, rings),
+                ("priority", prio),
+            ],
+            time_ns: vec![
+                ("work-stealing", time[MODE_STEALING as usize]),
+                (rings_name, time[MODE_RINGS as usize]),
+                ("priority", time[MODE_PRIORITY as usize]),
+            ],
+            current: self.mode_name(current),
+            switches: st.switches,
+            recent: st.recent.iter().copied().collect(),
+            steering: vec![
+                ("windows", windows),
+                ("probes", probes),
+                ("probes kept", kept),
+            ],
         })
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    /// Feeds `steer` windows of `period` jobs at `rate(mode)` jobs per µs,
+    /// switching the mode as it says; returns the switches and the mode.
+    fn drive(
+        steer: &mut Steer,
+        mut mode: u32,
+        windows: u32,
+        rate: impl Fn(u32) -> u64,
+        switches: &mut Vec<(u32, SwitchReason)>,
+    ) -> u32 {
+        let (mut jobs, mut now) = (0u64, 0u64);
+        assert_eq!(
+            steer.observe(mode, jobs, now),
+            None,
+            "the first look sets the start"
+        );
+        for _ in 0..windows {
+            jobs += steer.period();
+            now += steer.period() * 1000 / rate(mode);
+            if let Some((to, reason)) = steer.observe(mode, jobs, now) {
+                switches.push((to, reason));
+                mode = to;
+            }
+        }
+        mode
+    }
+
+    #[test]
+    fn settles_on_the_faster_base_strategy() {
+        let tuning = Tuning::default();
+        for faster in [MODE_RINGS, MODE_STEALING] {
+            let mut steer = Steer::new(tuning);
+            let mut switches = Vec::new();
+            // `faster` takes jobs 10 % faster than `other`.
+            let rate = |m| if m == faster { 110 } else { 100 };
+            let mode = drive(&mut steer, MODE_STEALING, 20_000, rate, &mut switches);
+            assert_eq!(mode, faster, "{switches:?}");
+            // Once there, probes of the slower one keep losing: the dwell
+            // doubles, so they are few.
+            let probes = switches
+                .iter()
+                .filter(|(_, r)| *r == SwitchReason::Probe)
+                .count();
+            // 64+128+...+4 096 = 8 128 windows for the first 7 probes
+            // after the kept one, then one per 4 096 + 8 windows.
+            assert!(
+                probes <= 11,
+                "{probes} probes in 20 000 windows: {switches:?}"
+            );
+            assert_eq!(switches[0].1, SwitchReason::Probe);
+            if faster == MODE_RINGS {
+                // The first probe was kept: no switch back after it.
+                assert_eq!(
+                    switches[1],
+                    (MODE_STEALING, SwitchReason::Probe),
+                    "{switches:?}"
+                );
+            }
+            assert_eq!(steer.dwell(), tuning.max_dwell);
+        }
+    }
+
+    #[test]
+    fn equal_rates_do_not_flap() {
+        // Neither is faster by the margin: every probe goes back, and the
+        // dwell doubles each time (64, 128, ... 4 096 windows).
+        let mut steer = Steer::new(Tuning::default());
+        let mut switches = Vec::new();
+        let mode = drive(&mut steer, MODE_STEALING, 100_000, |_| 100, &mut switches);
+        assert_eq!(mode, MODE_STEALING);
+        let probes = switches
+            .iter()
+            .filter(|(_, r)| *r == SwitchReason::Probe)
+            .count();
+        // 64+128+...+4096 = 8 128 windows for the first 7 probes, then one
+        // per 4 096 + 8 windows.
+        assert!((20..=31).contains(&probes), "{probes} probes: {switches:?}");
+        assert!(switches.chunks(2).all(|p| p.len() < 2
+            || (p[0].1 == SwitchReason::Probe && p[1].1 == SwitchReason::ProbeSlower)));
+    }
+
+    #[test]
+    fn a_probe_within_the_margin_is_not_kept() {
+        let tuning = Tuning {
+            dwell: 4,
+            probe: 2,
+            ..Tuning::default()
+        };
+        let mut steer = Steer::new(tuning);
+        let mut switches = Vec::new();
+        // Rings 4 % faster: under the 5 % margin.
+        let mode = drive(
+            &mut steer,
+            MODE_STEALING,
+            7,
+            |m| if m == MODE_RINGS { 104 } else { 100 },
+            &mut switches,
+        );
+        assert_eq!(
+            switches,
+            [
+                (MODE_RINGS, SwitchReason::Probe),
+                (MODE_STEALING, SwitchReason::ProbeSlower)
+            ]
+        );
+        assert_eq!(
+            (mode, steer.dwell(), steer.counts()),
+            (MODE_STEALING, 8, [7, 1, 0])
+        );
+    }
+
+    #[test]
+    fn priorities_pause_the_measuring() {
+        let mut steer = Steer::new(Tuning {
+            dwell: 1,
+            ..Tuning::default()
+        });
+        let p = steer.period();
+        assert_eq!(steer.observe(MODE_STEALING, 0, 0), None);
+        // In priority mode nothing is measured, and the window restarts.
+        assert_eq!(steer.observe(MODE_PRIORITY, 10 * p, 10), None);
+        assert_eq!(steer.observe(MODE_STEALING, 10 * p, 20), None);
+        assert_eq!(steer.counts(), [0, 0, 0]);
+        // A whole window later: the dwell of one window is over.
+        assert_eq!(
+            steer.observe(MODE_STEALING, 11 * p, 30),
+            Some((MODE_RINGS, SwitchReason::Probe))
+        );
+    }
+
+    #[test]
+    fn tuning_is_clamped() {
+        let steer = Steer::new(Tuning {
+            period: 1000,
+            dwell: 0,
+            max_dwell: 0,
+            probe: 0,
+            margin_percent: 0,
+        });
+        assert_eq!(steer.period(), 1024);
+        assert_eq!(
+            (
+                steer.tuning.dwell,
+                steer.tuning.max_dwell,
+                steer.tuning.probe
+            ),
+            (1, 1, 2)
+        );
+        assert_eq!(
+            Steer::new(Tuning {
+                period: 0,
+                ..Tuning::default()
+            })
+            .period(),
+            1
+        );
     }
 }

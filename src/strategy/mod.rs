@@ -15,7 +15,7 @@ mod priority;
 mod round_robin;
 mod work_stealing;
 
-pub use adaptive::{Adaptive, CALM, StrategyReport, Switch, SwitchReason};
+pub use adaptive::{Adaptive, CALM, StrategyReport, Switch, SwitchReason, Tuning};
 pub use priority::PriorityStrategy;
 pub use round_robin::RoundRobin;
 pub use work_stealing::WorkStealing;
@@ -344,7 +344,8 @@ impl<J: Send + 'static> Builtin<J> {
                 .checked_add(ring),
             StrategyKind::Priority => ring.checked_mul(shape.priority_levels),
             StrategyKind::Adaptive => Self::queue_bytes(StrategyKind::WorkStealing, shape)?
-                .checked_add(Self::queue_bytes(StrategyKind::Priority, shape)?),
+                .checked_add(Self::queue_bytes(StrategyKind::Priority, shape)?)?
+                .checked_add(Self::queue_bytes(StrategyKind::Chunked, shape)?),
         }
     }
 }

@@ -87,6 +87,28 @@ impl<J> RoundRobin<J> {
     }
 }
 
+impl<J> RoundRobin<J> {
+    /// The next job from worker `worker`'s own ring, with its position
+    /// ([`Ring::pop_ready_at`]).
+    #[inline]
+    pub(crate) fn pop_own(&self, worker: usize) -> Option<(J, usize)> {
+        self.rings.get(worker)?.pop_ready_at()
+    }
+
+    /// The next job from another worker's ring (helping).
+    pub(crate) fn pop_other(&self, worker: usize) -> Option<J> {
+        let n = self.rings.len();
+        (1..n).find_map(|i| self.rings[(worker + i) % n].pop_ready())
+    }
+
+    /// Jobs taken from all rings so far (wrapping).
+    pub(crate) fn pops(&self) -> usize {
+        self.rings
+            .iter()
+            .fold(0usize, |sum, r| sum.wrapping_add(r.pops()))
+    }
+}
+
 impl<J: Send + 'static> Strategy<J> for RoundRobin<J> {
     type Local = ();
 

@@ -60,30 +60,26 @@ impl<J> WorkStealing<J> {
         self.injector.pops()
     }
 
-    /// [`Strategy::pop`], calling `from_deque` when the job comes from a
-    /// deque (this worker's own, or stolen) rather than the injector: the
-    /// adaptive strategy counts those jobs without looking at the result
-    /// (which cost its trivial-job streams a fifth of their rate).
+    /// The next job from this worker's own deque.
     #[inline(always)]
-    pub(crate) fn pop_with(
-        &self,
-        local: &Worker<J>,
-        worker: usize,
-        from_deque: impl FnOnce(),
-    ) -> Option<(J, Source)> {
-        if let Some(j) = local.pop() {
-            from_deque();
-            return Some((j, Source::Own));
-        }
+    pub(crate) fn pop_own(&self, local: &Worker<J>) -> Option<J> {
+        local.pop()
+    }
+
+    /// The next job from the shared injector, with its position
+    /// ([`Ring::pop_ready_at`]).
+    #[inline(always)]
+    pub(crate) fn pop_injector(&self) -> Option<(J, usize)> {
         // One job at a time from the injector: a pop is one CAS, the same
         // as moving the job through our deque would cost (and a deque pop
         // pays a fence), and idle workers balance by taking the next one.
-        if let Some(j) = self.injector.pop_ready() {
-            return Some((j, Source::Shared));
-        }
-        let j = self.steal(local, worker)?;
-        from_deque();
-        Some((j, Source::Stolen))
+        self.injector.pop_ready_at()
+    }
+
+    /// Jobs stolen from another worker's deque (half of it moves into this
+    /// worker's own; one is returned).
+    pub(crate) fn steal_for(&self, local: &Worker<J>, worker: usize) -> Option<J> {
+        self.steal(local, worker)
     }
 
     fn steal(&self, local: &Worker<J>, worker: usize) -> Option<J> {
@@ -135,7 +131,13 @@ impl<J: Send + 'static> Strategy<J> for WorkStealing<J> {
 
     #[inline]
     fn pop(&self, local: &Worker<J>, worker: usize) -> Option<(J, Source)> {
-        self.pop_with(local, worker, || {})
+        if let Some(j) = self.pop_own(local) {
+            return Some((j, Source::Own));
+        }
+        if let Some((j, _)) = self.pop_injector() {
+            return Some((j, Source::Shared));
+        }
+        self.steal(local, worker).map(|j| (j, Source::Stolen))
     }
 
     fn has_work(&self, local: &Worker<J>, _worker: usize) -> bool {
