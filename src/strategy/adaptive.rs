@@ -691,14 +691,23 @@ impl<J: Send + 'static> Strategy<J> for Adaptive<J> {
 
     /// From the batch's shape: by priority when its jobs have priorities;
     /// job by job when it is short (a few jobs per worker: spreading them
-    /// matters more than claiming cheaply); otherwise split ranges.
+    /// matters more than claiming cheaply); otherwise split ranges, claimed
+    /// a sixteenth of a worker's share at a time, at least the pool's
+    /// chunk size and at most 256 (or the chunk size, if larger): the rule
+    /// of [`Pool::map_into`](crate::Pool::map_into). On 2 workers a batch
+    /// of 1 M trivial jobs ran 5 % to 10 % faster with claims of 256 than
+    /// of 32; claims of 1 to 32 made no difference to skewed batches of
+    /// 200 to 1 000 long jobs, whose split ranges balance by stealing.
     fn batch_plan_for(&self, batch: &BatchShape) -> BatchPlan {
         if batch.prioritized {
             BatchPlan::ByPriority
         } else if batch.len <= batch.workers * 4 {
             BatchPlan::Cursor { chunk: 1 }
         } else {
-            BatchPlan::Split { grain: self.chunk }
+            let share = batch.len / (batch.workers.max(1) * 16);
+            BatchPlan::Split {
+                grain: share.min(256).max(self.chunk),
+            }
         }
     }
 
@@ -872,6 +881,43 @@ mod tests {
         assert_eq!(
             steer.observe(MODE_STEALING, 11 * p, 30),
             Some((MODE_RINGS, SwitchReason::Probe))
+        );
+    }
+
+    #[test]
+    fn batch_plans_follow_the_shape() {
+        let shape = PoolShape {
+            workers: 2,
+            capacity: 8,
+            chunk_size: 32,
+            priority_levels: 2,
+            starvation_bound: 4,
+        };
+        let a = Adaptive::<u8>::new(&shape);
+        let plan = |len, prioritized| {
+            a.batch_plan_for(&BatchShape {
+                len,
+                workers: 2,
+                prioritized,
+            })
+        };
+        assert_eq!(plan(100, true), BatchPlan::ByPriority);
+        assert_eq!(plan(8, false), BatchPlan::Cursor { chunk: 1 });
+        assert_eq!(plan(9, false), BatchPlan::Split { grain: 32 });
+        assert_eq!(plan(32 * 100, false), BatchPlan::Split { grain: 100 });
+        assert_eq!(plan(1_000_000, false), BatchPlan::Split { grain: 256 });
+        let big_chunk = Adaptive::<u8>::new(&PoolShape {
+            chunk_size: 1000,
+            ..shape
+        });
+        let shape = BatchShape {
+            len: 1_000_000,
+            workers: 2,
+            prioritized: false,
+        };
+        assert_eq!(
+            big_chunk.batch_plan_for(&shape),
+            BatchPlan::Split { grain: 1000 }
         );
     }
 
