@@ -25,7 +25,7 @@
 //!   side of the switch each push saw.
 //! * `adaptive_push_races_base_switch`: a producer pushes a plain job while
 //!   the worker's own pops switch the base strategy from work-stealing to
-//!   the rings (a tuning that probes after one window of one job): the
+//!   the rings (a tuning that probes after two windows of one job): the
 //!   job lands in the injector or in a ring, and the worker gets every job
 //!   once, draining the side it left.
 #![cfg(feature = "loom")]
@@ -291,8 +291,9 @@ fn adaptive_push_races_base_switch() {
             priority_levels: 1,
             starvation_bound: 1,
         };
-        // A window per job and a probe after one window: the worker's
-        // second pop switches to the rings.
+        // A window per job and a probe after two windows (the dwell is at
+        // least the probe's length): the worker's third pop switches to
+        // the rings.
         let tuning = Tuning {
             period: 1,
             dwell: 1,
@@ -301,18 +302,19 @@ fn adaptive_push_races_base_switch() {
             margin_percent: 0,
         };
         let a = Arc::new(Adaptive::<u32>::with_tuning(&shape, tuning));
-        assert!(a.push(1, 0).is_ok());
-        assert!(a.push(2, 0).is_ok());
+        for v in 1..=3 {
+            assert!(a.push(v, 0).is_ok());
+        }
         let producer = {
             let a = a.clone();
-            thread::spawn(move || assert!(a.push(3, 0).is_ok()))
+            thread::spawn(move || assert!(a.push(4, 0).is_ok()))
         };
         let worker = {
             let a = a.clone();
             thread::spawn(move || {
                 let local = a.local(0);
                 let mut got = Vec::new();
-                while got.len() < 3 {
+                while got.len() < 4 {
                     match a.pop(&local, 0) {
                         Some((v, _)) => got.push(v),
                         None => thread::yield_now(),
@@ -324,7 +326,7 @@ fn adaptive_push_races_base_switch() {
         producer.join().unwrap();
         let mut got = worker.join().unwrap();
         got.sort_unstable();
-        assert_eq!(got, [1, 2, 3]);
+        assert_eq!(got, [1, 2, 3, 4]);
         assert!(Strategy::<u32>::is_empty(&*a));
         let report = a.report().unwrap();
         assert_eq!(report.recent.len(), 1, "{report:?}");

@@ -308,7 +308,12 @@ fn base_switches_under_load_keep_exactly_once() {
         let base = report
             .recent
             .iter()
-            .filter(|s| matches!(s.reason, SwitchReason::Probe | SwitchReason::ProbeSlower))
+            .filter(|s| {
+                matches!(
+                    s.reason,
+                    SwitchReason::Probe | SwitchReason::ProbeEnd | SwitchReason::Faster
+                )
+            })
             .count();
         assert!(base >= 10, "base switches: {report:?}");
         for side in ["work-stealing", "chunked"] {
