@@ -322,3 +322,70 @@ fn base_switches_under_load_keep_exactly_once() {
         }
     });
 }
+
+/// A steady stream with the default dwell and probe lengths (and shorter
+/// windows, so a debug build sees enough of them): the pool closes one
+/// window per `period` jobs taken, each experiment is a probe and a switch
+/// back (and, if the probe was faster, the switch to it), and no more
+/// experiments start than the dwell allows.
+#[test]
+fn a_steady_stream_runs_the_experiments_the_tuning_allows() {
+    use corepool::strategy::{Adaptive, PoolShape, Tuning};
+    watchdog("adaptive steady stream", || {
+        let tuning = Tuning {
+            period: 256,
+            ..Tuning::default()
+        };
+        let pool = Pool::builder()
+            .workers(2)
+            .build_custom(
+                |j: &Job<u64>, _: &Context<'_, u64>| Ok::<_, ()>(*j.data()),
+                move |shape: &PoolShape| Adaptive::with_tuning(shape, tuning),
+            )
+            .unwrap();
+        let n = support::scaled(100_000, 1_000_000) as u64;
+        let (mut sent, mut got) = (0u64, 0u64);
+        while got < n {
+            if sent < n && sent - got < 512 {
+                pool.submit(Job::new(sent)).unwrap();
+                sent += 1;
+            } else {
+                pool.recv().expect("a result per job");
+                got += 1;
+            }
+        }
+        let report = pool.metrics().strategy.unwrap();
+        let steering = |name: &str| report.steering.iter().find(|(n, _)| *n == name).unwrap().1;
+        let windows = steering("windows");
+        // One window per 256 jobs taken or somewhat more: a worker whose
+        // trigger finds another holding the lock leaves the window open
+        // until the next trigger, and in the rings' mode each of the 2
+        // rings triggers every 128 of its own jobs, while jobs a worker
+        // takes from the other's ring trigger nothing (measured: 99 % of
+        // n / 256 in work-stealing, 86 % with chunked adopted).
+        let expected = n / 256;
+        assert!(
+            windows <= expected && windows >= expected / 2,
+            "{windows} windows for {n} jobs: {report:?}"
+        );
+        // An experiment needs a dwell of at least 64 windows and 2 x 9
+        // windows of measuring.
+        let probes = steering("probes");
+        assert!(
+            probes >= 1 && probes <= windows / (64 + 18) + 1,
+            "{report:?}"
+        );
+        assert!(steering("probes adopted") <= probes);
+        // Each probe is followed by its switch back.
+        let reasons: Vec<_> = report.recent.iter().map(|s| s.reason).collect();
+        for (k, r) in reasons.iter().enumerate() {
+            match r {
+                SwitchReason::ProbeEnd => assert_eq!(reasons[k - 1], SwitchReason::Probe),
+                SwitchReason::Faster => assert_eq!(reasons[k - 1], SwitchReason::ProbeEnd),
+                SwitchReason::Probe => {}
+                other => panic!("no priorities here: {other:?}"),
+            }
+        }
+        assert_eq!(report.switches as usize, reasons.len());
+    });
+}

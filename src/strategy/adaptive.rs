@@ -200,8 +200,12 @@ pub struct Adaptive<J> {
     ran: Box<[CachePadded<Ran>]>,
     state: StdMutex<State>,
     /// `Tuning::period - 1`: a worker that claims a position with these
-    /// bits clear on the injector or a ring closes a measuring window.
+    /// bits clear on the injector closes a measuring window.
     window_mask: usize,
+    /// The same for a worker's own ring: the period divided among the
+    /// rings (a power of two, at least 1), so that windows close about
+    /// every period jobs in either base strategy.
+    ring_window_mask: usize,
     chunk: usize,
 }
 
@@ -438,6 +442,7 @@ impl<J> Adaptive<J> {
                 steer,
             }),
             window_mask: period - 1,
+            ring_window_mask: (period / shape.workers.max(1)).max(1).next_power_of_two() - 1,
             chunk: shape.chunk_size,
         }
     }
@@ -563,11 +568,12 @@ impl<J> Adaptive<J> {
             .wrapping_add(self.rings.pops() as u64)
     }
 
-    /// The worker that claimed position `pos` on the injector or a ring
-    /// closes a measuring window when `pos` is a multiple of the period.
+    /// The worker that claimed position `pos` on a queue whose window
+    /// mask is `mask` closes a measuring window when `pos` has those bits
+    /// clear.
     #[inline(always)]
-    fn took_at(&self, pos: usize) {
-        if pos & self.window_mask == 0 {
+    fn took_at(&self, pos: usize, mask: usize) {
+        if pos & mask == 0 {
             self.evaluate();
         }
     }
@@ -593,7 +599,7 @@ impl<J> Adaptive<J> {
     #[inline(never)]
     fn pop_elsewhere(&self, local: &Worker<J>, worker: usize) -> Option<(J, Source)> {
         if let Some((j, pos)) = self.rings.pop_own(worker) {
-            self.took_at(pos);
+            self.took_at(pos, self.ring_window_mask);
             return Some((j, Source::Own));
         }
         if let Some(j) = self.rings.pop_other(worker) {
@@ -710,7 +716,7 @@ impl<J: Send + 'static> Strategy<J> for Adaptive<J> {
             return Some((j, Source::Own));
         }
         if let Some((j, pos)) = self.ws.pop_injector() {
-            self.took_at(pos);
+            self.took_at(pos, self.window_mask);
             return Some((j, Source::Shared));
         }
         self.pop_elsewhere(local, worker)
