@@ -57,13 +57,15 @@ pub enum StrategyKind {
     /// A priority bucket array: highest priority first, FIFO within a level,
     /// with a starvation bound.
     Priority,
-    /// Work-stealing until jobs with priorities arrive, priority while they
-    /// keep coming (back after a calm period), and a batch plan chosen from
+    /// Work-stealing or per-worker rings for plain jobs, whichever it
+    /// measures faster while it runs; priority while jobs with priorities
+    /// keep coming (back after a calm period); and a batch plan chosen from
     /// each batch's shape ([`Adaptive`](crate::strategy::Adaptive)). The
-    /// default: level with work-stealing where no job has a priority
-    /// (PERFORMANCE.md), and it serves priorities in order when jobs have
-    /// them. It keeps both sides' queues: with the builder's other defaults
-    /// and 2 workers, 656 KiB against work-stealing's 144 KiB
+    /// default: within a few percent of the best fixed strategy on every
+    /// workload of the comparison bench (PERFORMANCE.md), and it serves
+    /// priorities in order when jobs have them. It keeps all three sides'
+    /// queues: with the builder's other defaults and 2 workers, 784 KiB
+    /// against work-stealing's 144 KiB
     /// ([`Builtin::queue_bytes`](crate::strategy::Builtin::queue_bytes)).
     #[default]
     Adaptive,
