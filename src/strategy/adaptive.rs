@@ -1,53 +1,4 @@
-//! The adaptive strategy: a base strategy for plain jobs that it picks from
-//! what the workers run into (work-stealing, or per-worker rings dealt in
-//! chunks), the priority strategy while jobs with priorities keep coming,
-//! and a batch plan chosen from each batch's shape.
-//!
-//! All three sides' queues exist from the start (a switch allocates
-//! nothing), and every worker pops from all of them (the priority buckets
-//! first), so a job pushed on either side of a switch is found: no job is
-//! lost, and while priorities are in use every new job goes to the
-//! buckets, which serve them highest first.
-//!
-//! **Priorities.** The first job with a priority above 0 switches to
-//! priority at once (ordering is a promise); the switch back, to the base
-//! strategy in use before, waits until no such job has come for [`CALM`]
-//! (as seen by a check every 256th plain push on a thread; a job above
-//! priority 0 reads the clock only when it is the first since such a
-//! check), so a mixed workload does not flap.
-//!
-//! **The base strategy** for plain jobs is work-stealing (one shared
-//! injector ring that every worker pops, and a deque per worker for the
-//! jobs running jobs submit) or per-worker rings dealt in chunks, as the
-//! chunked strategy does. Which one streams faster depends on the jobs and
-//! on the machine: with trivial jobs the rings keep each worker on lines
-//! only it and the submitter touch (on 2 cores, 1.1x to 1.15x the rate of
-//! work-stealing), and with skewed jobs the shared injector balances
-//! better (there, work-stealing is ahead by 1.15x to 1.4x). So the
-//! strategy measures: every [`Tuning::period`] jobs taken from the
-//! injector or from a ring (a worker sees it from the position it claimed,
-//! at no cost per job) that worker closes a measuring window: jobs taken
-//! over the time since the last window. After [`Tuning::dwell`] windows in
-//! one base strategy it *probes* the other for [`Tuning::probe`] windows,
-//! then goes back for as many (an A-B-A experiment: a drift of the
-//! machine's speed, or a queue left behind by a switch, weighs on both
-//! sides; the first window after each switch is not counted). It adopts
-//! the probed strategy only if that took jobs at least
-//! [`Tuning::margin_percent`] faster than the base strategy did before and
-//! after it; then the dwell starts again from [`Tuning::dwell`], and
-//! otherwise it doubles (up to [`Tuning::max_dwell`]). A steady workload
-//! that favours one strategy therefore ends up in it and probes ever more
-//! rarely; one that favours neither stays where it is. A pool that takes
-//! no jobs from the injector or the rings (follow-ups on the
-//! workers' deques) never measures, and stays where it is.
-//!
-//! The switch is one CAS on `mode`; a push reads `mode` with a Relaxed load
-//! and may use the old mode for a moment. That is safe because every queue
-//! is always popped: the only effects are that a priority-0 job may land in
-//! the work-stealing injector or a ring just after a switch to priority,
-//! where it waits behind the buckets, which is what its priority allows,
-//! and that a plain job may go to the base side that was just left, which
-//! every worker still drains.
+//! The adaptive strategy: see [`Adaptive`].
 
 use core::cell::Cell;
 use std::sync::Mutex as StdMutex;
@@ -126,7 +77,7 @@ pub struct StrategyReport {
 }
 
 /// How the adaptive strategy measures and switches its base strategy; see
-/// the [module docs](self). [`Tuning::default`] is what
+/// the docs of [`Adaptive`]. [`Tuning::default`] is what
 /// [`StrategyKind::Adaptive`](crate::StrategyKind::Adaptive) uses; a pool
 /// with other values is built with
 /// [`Builder::build_custom`](crate::Builder::build_custom) and
@@ -184,7 +135,56 @@ struct Ran {
     from_deques: AtomicU64,
 }
 
-/// The adaptive strategy; see the module docs.
+/// The adaptive strategy: a base strategy for plain jobs that it picks by
+/// measuring which takes jobs faster (work-stealing, or per-worker rings
+/// dealt in chunks), the priority strategy while jobs with priorities keep
+/// coming, and a batch plan chosen from each batch's shape.
+///
+/// All three sides' queues exist from the start (a switch allocates
+/// nothing), and every worker pops from all of them (the priority buckets
+/// first), so a job pushed on either side of a switch is found: no job is
+/// lost, and while priorities are in use every new job goes to the
+/// buckets, which serve them highest first.
+///
+/// **Priorities.** The first job with a priority above 0 switches to
+/// priority at once (ordering is a promise); the switch back, to the base
+/// strategy in use before, waits until no such job has come for [`CALM`]
+/// (as seen by a check every 256th plain push on a thread; a job above
+/// priority 0 reads the clock only when it is the first since such a
+/// check), so a mixed workload does not flap.
+///
+/// **The base strategy** for plain jobs is work-stealing (one shared
+/// injector ring that every worker pops, and a deque per worker for the
+/// jobs running jobs submit) or per-worker rings dealt in chunks, as the
+/// chunked strategy does. Which one streams faster depends on the jobs and
+/// on the machine: with trivial jobs the rings keep each worker on lines
+/// only it and the submitter touch (on 2 cores, 1.1x to 1.15x the rate of
+/// work-stealing), and with skewed jobs the shared injector balances
+/// better (there, work-stealing is ahead by 1.15x to 1.4x). So the
+/// strategy measures: every [`Tuning::period`] jobs taken from the
+/// injector or from a ring (a worker sees it from the position it claimed,
+/// at no cost per job) that worker closes a measuring window: jobs taken
+/// over the time since the last window. After [`Tuning::dwell`] windows in
+/// one base strategy it *probes* the other for [`Tuning::probe`] windows,
+/// then goes back for as many (an A-B-A experiment: a drift of the
+/// machine's speed, or a queue left behind by a switch, weighs on both
+/// sides; the first window after each switch is not counted). It adopts
+/// the probed strategy only if that took jobs at least
+/// [`Tuning::margin_percent`] faster than the base strategy did before and
+/// after it; then the dwell starts again from [`Tuning::dwell`], and
+/// otherwise it doubles (up to [`Tuning::max_dwell`]). A steady workload
+/// that favours one strategy therefore ends up in it and probes ever more
+/// rarely; one that favours neither stays where it is. A pool that takes
+/// no jobs from the injector or the rings (follow-ups on the
+/// workers' deques) never measures, and stays where it is.
+///
+/// The switch is one CAS on `mode`; a push reads `mode` with a Relaxed load
+/// and may use the old mode for a moment. That is safe because every queue
+/// is always popped: the only effects are that a priority-0 job may land in
+/// the work-stealing injector or a ring just after a switch to priority,
+/// where it waits behind the buckets, which is what its priority allows,
+/// and that a plain job may go to the base side that was just left, which
+/// every worker still drains.
 pub struct Adaptive<J> {
     ws: WorkStealing<J>,
     rings: RoundRobin<J>,
@@ -455,7 +455,7 @@ impl<J> Adaptive<J> {
     /// it; the caller holds the state lock.
     fn switch_locked(&self, st: &mut State, from: u32, to: u32, reason: SwitchReason, now: u64) {
         // Ordering: Relaxed: the mode only steers pushes; every queue is
-        // popped whatever it says (module docs).
+        // popped whatever it says (`Adaptive` docs).
         if self
             .mode
             .compare_exchange(from, to, Ordering::Relaxed, Ordering::Relaxed)
@@ -578,7 +578,7 @@ impl<J> Adaptive<J> {
         }
     }
 
-    /// A worker's look at the base strategy's rate (module docs).
+    /// A worker's look at the base strategy's rate (`Adaptive` docs).
     #[cold]
     #[inline(never)]
     fn evaluate(&self) {
