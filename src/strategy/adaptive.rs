@@ -435,7 +435,9 @@ impl<J> Adaptive<J> {
                 .collect(),
             state: StdMutex::new(State {
                 switches: 0,
-                recent: std::collections::VecDeque::new(),
+                // The log never grows past 64: it allocates here, once, and
+                // a switch while jobs stream allocates nothing.
+                recent: std::collections::VecDeque::with_capacity(64),
                 time: [0; 3],
                 since: now,
                 base: MODE_STEALING,
