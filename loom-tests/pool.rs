@@ -237,6 +237,26 @@ fn pool_submit_races_shutdown_now() {
     });
 }
 
+/// Worker 0 of the adaptive strategy `a`, on its own thread: pops until it
+/// has `n` jobs (yielding while it finds none) and returns them.
+fn adaptive_worker(
+    a: Arc<corepool::strategy::Adaptive<u32>>,
+    n: usize,
+) -> thread::JoinHandle<Vec<u32>> {
+    use corepool::strategy::Strategy;
+    thread::spawn(move || {
+        let local = a.local(0);
+        let mut got = Vec::new();
+        while got.len() < n {
+            match a.pop(&local, 0) {
+                Some((v, _)) => got.push(v),
+                None => thread::yield_now(),
+            }
+        }
+        got
+    })
+}
+
 #[test]
 fn adaptive_push_races_switch() {
     use corepool::strategy::{Adaptive, PoolShape, Strategy};
@@ -256,20 +276,7 @@ fn adaptive_push_races_switch() {
                 thread::spawn(move || assert!(a.push(v, prio).is_ok()))
             })
             .collect();
-        let worker = {
-            let a = a.clone();
-            thread::spawn(move || {
-                let local = a.local(0);
-                let mut got = Vec::new();
-                while got.len() < 2 {
-                    match a.pop(&local, 0) {
-                        Some((v, _)) => got.push(v),
-                        None => thread::yield_now(),
-                    }
-                }
-                got
-            })
-        };
+        let worker = adaptive_worker(a.clone(), 2);
         for p in producers {
             p.join().unwrap();
         }
@@ -309,20 +316,7 @@ fn adaptive_push_races_base_switch() {
             let a = a.clone();
             thread::spawn(move || assert!(a.push(4, 0).is_ok()))
         };
-        let worker = {
-            let a = a.clone();
-            thread::spawn(move || {
-                let local = a.local(0);
-                let mut got = Vec::new();
-                while got.len() < 4 {
-                    match a.pop(&local, 0) {
-                        Some((v, _)) => got.push(v),
-                        None => thread::yield_now(),
-                    }
-                }
-                got
-            })
-        };
+        let worker = adaptive_worker(a.clone(), 4);
         producer.join().unwrap();
         let mut got = worker.join().unwrap();
         got.sort_unstable();

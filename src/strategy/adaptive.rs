@@ -341,25 +341,24 @@ impl Steer {
                 self.counts[1] += 1;
                 Some((other, SwitchReason::Probe))
             }
-            Phase::Probe => {
+            Phase::Probe | Phase::Back => {
+                // The first window after a switch is not counted.
+                let probing = self.phase == Phase::Probe;
                 if self.windows > 1 {
-                    add(&mut self.probe);
+                    add(if probing {
+                        &mut self.probe
+                    } else {
+                        &mut self.base
+                    });
                 }
                 if self.windows <= probe {
                     return None;
                 }
                 self.windows = 0;
-                self.phase = Phase::Back;
-                Some((other, SwitchReason::ProbeEnd))
-            }
-            Phase::Back => {
-                if self.windows > 1 {
-                    add(&mut self.base);
+                if probing {
+                    self.phase = Phase::Back;
+                    return Some((other, SwitchReason::ProbeEnd));
                 }
-                if self.windows <= probe {
-                    return None;
-                }
-                self.windows = 0;
                 self.phase = Phase::Dwell;
                 // Rates compared as jobs/ns cross-multiplied (no division).
                 let (pj, pt) = self.probe;
@@ -909,17 +908,17 @@ mod tests {
             probe: 2,
             ..Tuning::default()
         };
-        let mut steer = Steer::new(tuning);
-        let mut switches = Vec::new();
-        // Rings 4 % faster: under the 5 % margin. 4 windows of dwell, 3
-        // of probe (the first not counted), 3 back.
-        let mode = drive(
-            &mut steer,
-            MODE_STEALING,
-            10,
-            |m| if m == MODE_RINGS { 104 } else { 100 },
-            &mut switches,
-        );
+        // One experiment (4 windows of dwell, 3 of probe, the first not
+        // counted, 3 back) with the rings `pct` % as fast as stealing.
+        let experiment = |pct: u64| {
+            let mut steer = Steer::new(tuning);
+            let mut switches = Vec::new();
+            let rate = |m| if m == MODE_RINGS { pct } else { 100 };
+            let mode = drive(&mut steer, MODE_STEALING, 10, rate, &mut switches);
+            (switches, mode, steer.dwell(), steer.counts())
+        };
+        // 4 % faster: under the 5 % margin.
+        let (switches, mode, dwell, counts) = experiment(104);
         assert_eq!(
             switches,
             [
@@ -927,25 +926,11 @@ mod tests {
                 (MODE_STEALING, SwitchReason::ProbeEnd)
             ]
         );
-        assert_eq!(
-            (mode, steer.dwell(), steer.counts()),
-            (MODE_STEALING, 8, [10, 1, 0])
-        );
+        assert_eq!((mode, dwell, counts), (MODE_STEALING, 8, [10, 1, 0]));
         // 6 % faster: adopted at the end of the same experiment.
-        let mut steer = Steer::new(tuning);
-        let mut switches = Vec::new();
-        let mode = drive(
-            &mut steer,
-            MODE_STEALING,
-            10,
-            |m| if m == MODE_RINGS { 106 } else { 100 },
-            &mut switches,
-        );
+        let (switches, mode, dwell, counts) = experiment(106);
         assert_eq!(switches.last(), Some(&(MODE_RINGS, SwitchReason::Faster)));
-        assert_eq!(
-            (mode, steer.dwell(), steer.counts()),
-            (MODE_RINGS, 4, [10, 1, 1])
-        );
+        assert_eq!((mode, dwell, counts), (MODE_RINGS, 4, [10, 1, 1]));
     }
 
     #[test]
