@@ -25,6 +25,7 @@ mod support;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use corepool::strategy::{Adaptive, PoolShape, Strategy, Tuning};
 use corepool::{Context, Job, Pool, StrategyKind, SubmitError};
 use support::{scaled, watchdog};
 
@@ -97,14 +98,14 @@ const WINDOW: usize = 64;
 /// thread); `per_job` results are expected per submitted job. Marks each
 /// result in `seen` (preallocated: index = id, follow-ups at `n + id`).
 /// Allocates nothing itself.
-fn stream(
-    pool: &Pool<u64, u64, u32>,
+fn stream<S: Strategy<Job<u64>>>(
+    pool: &Pool<u64, u64, u32, S>,
     n: usize,
     per_job: usize,
     spawn: bool,
     seen: &mut [u8],
 ) -> Result<(), (usize, usize)> {
-    let mut take = |pool: &Pool<u64, u64, u32>| {
+    let mut take = |pool: &Pool<u64, u64, u32, S>| {
         let Some(r) = pool.recv() else {
             return false;
         };
@@ -169,49 +170,82 @@ enum Case {
 }
 
 fn build(kind: StrategyKind, case: Case) -> Pool<u64, u64, u32> {
+    builder(case).strategy(kind).build(processor(case)).unwrap()
+}
+
+/// The adaptive strategy with a tuning that switches its base strategy
+/// every few jobs (a window per 4 jobs, a probe after every window, kept
+/// unless slower at all): switches while the counter is armed.
+fn build_switching(case: Case) -> Pool<u64, u64, u32, Adaptive<Job<u64>>> {
+    let tuning = Tuning {
+        period: 4,
+        dwell: 1,
+        max_dwell: 1,
+        probe: 2,
+        margin_percent: 0,
+    };
+    builder(case)
+        .build_custom(processor(case), move |shape: &PoolShape| {
+            Adaptive::with_tuning(shape, tuning)
+        })
+        .unwrap()
+}
+
+fn builder(case: Case) -> corepool::Builder {
     Pool::builder()
         .workers(2)
-        .strategy(kind)
         .timing(true)
         .metrics(true)
         .max_retries(match case {
             Case::Retry => 1,
             _ => 0,
         })
-        .build(move |job: &Job<u64>, ctx: &Context<'_, u64>| {
-            let data = *job.data();
-            let id = job.id().unwrap_or(0);
-            if data == NAP {
-                std::thread::sleep(std::time::Duration::from_millis(2));
-                return Ok(id);
-            }
-            if matches!(case, Case::Retry) && ctx.attempt() == 1 {
-                return Err(ctx.attempt());
-            }
-            if data & SPAWNS != 0 {
-                // The window keeps the queues far from full, so a refusal
-                // is transient (see `pool_delivery::spawn_and_submit_not_refused_below_capacity`):
-                // try again.
-                let mut child = Job::new(0).with_id(id | CHILD);
-                loop {
-                    match ctx.spawn(child) {
-                        Ok(_) => break,
-                        Err(SubmitError::Full(back)) => {
-                            SPAWN_RETRIES.fetch_add(1, Ordering::Relaxed);
-                            child = back;
-                            std::thread::yield_now();
-                        }
-                        Err(_) => return Ok(u64::MAX),
+}
+
+fn processor(
+    case: Case,
+) -> impl Fn(&Job<u64>, &Context<'_, u64>) -> Result<u64, u32> + Send + Sync + 'static {
+    move |job: &Job<u64>, ctx: &Context<'_, u64>| {
+        let data = *job.data();
+        let id = job.id().unwrap_or(0);
+        if data == NAP {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            return Ok(id);
+        }
+        if matches!(case, Case::Retry) && ctx.attempt() == 1 {
+            return Err(ctx.attempt());
+        }
+        if data & SPAWNS != 0 {
+            // The window keeps the queues far from full, so a refusal
+            // is transient (see `pool_delivery::spawn_and_submit_not_refused_below_capacity`):
+            // try again.
+            let mut child = Job::new(0).with_id(id | CHILD);
+            loop {
+                match ctx.spawn(child) {
+                    Ok(_) => break,
+                    Err(SubmitError::Full(back)) => {
+                        SPAWN_RETRIES.fetch_add(1, Ordering::Relaxed);
+                        child = back;
+                        std::thread::yield_now();
                     }
+                    Err(_) => return Ok(u64::MAX),
                 }
             }
-            Ok(id)
-        })
-        .unwrap()
+        }
+        Ok(id)
+    }
 }
 
 fn run_case(kind: StrategyKind, case: Case, n: usize) -> Result<(), String> {
-    let pool = build(kind, case);
+    run_case_on(kind.name(), build(kind, case), case, n).map(|_| ())
+}
+
+fn run_case_on<S: Strategy<Job<u64>>>(
+    kind: &str,
+    pool: Pool<u64, u64, u32, S>,
+    case: Case,
+    n: usize,
+) -> Result<u64, String> {
     let (per_job, spawn) = match case {
         Case::FollowUp => (2, true),
         _ => (1, false),
@@ -227,6 +261,8 @@ fn run_case(kind: StrategyKind, case: Case, n: usize) -> Result<(), String> {
     let naps = roll_call(&pool);
 
     let mut seen = vec![0u8; 2 * n];
+    let switches = |m: &corepool::Metrics| m.strategy.as_ref().map_or(0, |r| r.switches);
+    let switched_before = switches(&pool.metrics());
     ALLOCS.store(0, Ordering::SeqCst);
     ARMED.store(true, Ordering::SeqCst);
     let streamed = stream(&pool, n, per_job, spawn, &mut seen);
@@ -255,7 +291,7 @@ fn run_case(kind: StrategyKind, case: Case, n: usize) -> Result<(), String> {
             FIRST_SIZE.load(Ordering::SeqCst)
         ));
     }
-    Ok(())
+    Ok(switches(&m) - switched_before)
 }
 
 #[test]
@@ -273,6 +309,14 @@ fn streaming_allocates_nothing() {
                 }
             }
         }
+        for case in [Case::Plain, Case::Retry, Case::FollowUp] {
+            let pool = build_switching(case);
+            match run_case_on("adaptive switching every few jobs", pool, case, n) {
+                Ok(0) => failures.push(format!("{case:?}: no switch while counting")),
+                Ok(_) => {}
+                Err(e) => failures.push(e),
+            }
+        }
         for kind in StrategyKind::ALL {
             if let Err(e) = scoped_case(kind) {
                 failures.push(e);
@@ -288,7 +332,7 @@ fn streaming_allocates_nothing() {
 /// The roll call: pairs of napping jobs until every worker has run one (so
 /// no worker thread is still starting, which allocates, once the counter
 /// is armed). Returns how many jobs it ran.
-fn roll_call(pool: &Pool<u64, u64, u32>) -> usize {
+fn roll_call<S: Strategy<Job<u64>>>(pool: &Pool<u64, u64, u32, S>) -> usize {
     let mut naps = 0;
     while pool.metrics().workers.iter().any(|w| w.executed == 0) {
         for _ in 0..2 {

@@ -69,8 +69,9 @@ pub struct StrategyReport {
     /// The most recent switches (at most 64), oldest first.
     pub recent: Vec<Switch>,
     /// How the base strategy was steered so far: `("windows", n)`, the
-    /// measuring windows closed (one per [`Tuning::period`] jobs taken
-    /// from the base strategies' queues, while no priorities are in use);
+    /// measuring windows counted (at most one per [`Tuning::period`] jobs
+    /// taken from the base strategies' queues, while no priorities are in
+    /// use);
     /// `("probes", n)`, the probes of the other base strategy; and
     /// `("probes adopted", n)`, those that were faster.
     pub steering: Vec<(&'static str, u64)>,
@@ -96,17 +97,24 @@ pub struct StrategyReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tuning {
     /// Jobs in a measuring window (default 4 096; rounded up to a power
-    /// of two, at least 1).
+    /// of two, at least 1). A window closes at the first trigger after
+    /// `period` jobs: a claim on the injector at a multiple of `period`,
+    /// or on a worker's own ring at a multiple of `period / workers`; a
+    /// window eight times as long as the one before (the pool sat idle)
+    /// is dropped.
     pub period: u32,
     /// Windows in a base strategy before the next probe of the other
-    /// (default 64, and what a kept probe resets it to; at least 1).
+    /// (default 64, and what an adopted probe resets it to; at least 1,
+    /// and never shorter than `probe`).
     pub dwell: u32,
     /// The most windows the dwell grows to while probes keep losing
     /// (default 4 096).
     pub max_dwell: u32,
-    /// Windows a probe lasts (default 8; at least 2: the first is not
-    /// counted). The same number of windows before the probe are its
-    /// baseline.
+    /// Windows of a probe that are counted (default 8; 2 to
+    /// `u32::MAX / 4`). A probe lasts one window more (the first after the
+    /// switch is not counted), and so does the stay back in the base
+    /// strategy after it; the base strategy's last `probe` windows before
+    /// the probe and its counted windows after it are the baseline.
     pub probe: u32,
     /// How much faster, in percent, a probe must take jobs to be kept
     /// (default 5).
@@ -165,10 +173,11 @@ struct Ran {
 /// injector or from a ring (a worker sees it from the position it claimed,
 /// at no cost per job) that worker closes a measuring window: jobs taken
 /// over the time since the last window. After [`Tuning::dwell`] windows in
-/// one base strategy it *probes* the other for [`Tuning::probe`] windows,
-/// then goes back for as many (an A-B-A experiment: a drift of the
-/// machine's speed, or a queue left behind by a switch, weighs on both
-/// sides; the first window after each switch is not counted). It adopts
+/// one base strategy it *probes* the other for [`Tuning::probe`] counted
+/// windows, then goes back for as many (an A-B-A experiment: a drift of
+/// the machine's speed, or a queue left behind by a switch, weighs on both
+/// sides; the first window after each of these two switches is not
+/// counted, and a window that spans an idle gap is dropped). It adopts
 /// the probed strategy only if that took jobs at least
 /// [`Tuning::margin_percent`] faster than the base strategy did before and
 /// after it; then the dwell starts again from [`Tuning::dwell`], and
@@ -176,7 +185,20 @@ struct Ran {
 /// that favours one strategy therefore ends up in it and probes ever more
 /// rarely; one that favours neither stays where it is. A pool that takes
 /// no jobs from the injector or the rings (follow-ups on the
-/// workers' deques) never measures, and stays where it is.
+/// workers' deques) never measures, and stays where it is. A spell of
+/// priorities drops a running experiment and starts the dwell over; the
+/// strategy comes back from it to the base strategy in use before the
+/// experiment.
+///
+/// A full queue moves with the base strategy: work-stealing refuses a
+/// submission when its injector holds `capacity` jobs, the rings when
+/// every worker's ring does (`workers` x `capacity`).
+///
+/// Its lock (the switch log and the steering) is a `std` mutex even
+/// under loom, which does not see it: a loom model must not let two
+/// threads take it at once. Evaluations take it with `try_lock`, but the
+/// switches to and from priority block on it (around a loom CAS, where a
+/// model could preempt the holder and block the other thread for good).
 ///
 /// The switch is one CAS on `mode`; a push reads `mode` with a Relaxed load
 /// and may use the old mode for a moment. That is safe because every queue
@@ -251,6 +273,8 @@ pub(crate) struct Steer {
     base: (u64, u64),
     /// (jobs, ns) of the probe's windows.
     probe: (u64, u64),
+    /// The last window's length, ns (0: none yet).
+    last_dt: u64,
     /// Windows closed, probes, probes adopted.
     counts: [u64; 3],
 }
@@ -265,7 +289,7 @@ impl Steer {
                 .unwrap_or(1 << 31),
             dwell: tuning.dwell.max(1),
             max_dwell: tuning.max_dwell.max(tuning.dwell.max(1)),
-            probe: tuning.probe.max(2),
+            probe: tuning.probe.clamp(2, u32::MAX / 4),
             margin_percent: tuning.margin_percent,
         };
         Steer {
@@ -277,8 +301,20 @@ impl Steer {
             start: None,
             base: (0, 0),
             probe: (0, 0),
+            last_dt: 0,
             counts: [0; 3],
         }
+    }
+
+    /// Drops the experiment and the open window, and starts the dwell
+    /// over: priorities took over (the switch back from them goes to the
+    /// base strategy in use before the experiment).
+    pub(crate) fn interrupt(&mut self) {
+        self.phase = Phase::Dwell;
+        self.start = None;
+        self.windows = 0;
+        self.base = (0, 0);
+        self.last_dt = 0;
     }
 
     /// The jobs in a window (a power of two).
@@ -301,12 +337,9 @@ impl Steer {
             MODE_STEALING => MODE_RINGS,
             MODE_RINGS => MODE_STEALING,
             _ => {
-                // Mid-experiment, the base strategy to come back to may be
-                // the probed one: the next dwell measures whatever it is.
-                self.phase = Phase::Dwell;
-                self.start = None;
-                self.windows = 0;
-                self.base = (0, 0);
+                // The switch to priority interrupts already; this is for
+                // a caller that did not.
+                self.interrupt();
                 return None;
             }
         };
@@ -314,13 +347,21 @@ impl Steer {
             self.start = Some((jobs, now));
             return None;
         };
-        let dj = jobs.wrapping_sub(j0);
+        // Totals wrap at the width of `usize` (ring positions).
+        let dj = (jobs as usize).wrapping_sub(j0 as usize) as u64;
         if dj < self.period {
             return None;
         }
         let dt = now.saturating_sub(t0).max(1);
         self.start = Some((jobs, now));
-        self.windows += 1;
+        let last = core::mem::replace(&mut self.last_dt, dt);
+        if last > 0 && dt / 8 > last {
+            // Eight times as long as the window before: the pool sat idle
+            // (bursty submitters), which says nothing about the strategy.
+            // The window is dropped.
+            return None;
+        }
+        self.windows = self.windows.saturating_add(1);
         self.counts[0] += 1;
         let add = |acc: &mut (u64, u64)| {
             *acc = (acc.0.wrapping_add(dj), acc.1.saturating_add(dt));
@@ -464,10 +505,19 @@ impl<J> Adaptive<J> {
         {
             return; // someone else switched
         }
-        st.time[from as usize] += now.saturating_sub(st.since);
+        // Stamps taken before the lock may be a little out of order.
+        let now = now.max(st.since);
+        st.time[from as usize] += now - st.since;
         st.since = now;
         st.switches += 1;
-        if to != MODE_PRIORITY {
+        if from == MODE_PRIORITY || to == MODE_PRIORITY {
+            // A priority spell breaks any experiment: its windows would
+            // span time in which the base strategies took no jobs.
+            st.steer.interrupt();
+        }
+        if to != MODE_PRIORITY && reason != SwitchReason::Probe {
+            // Not on a probe: priorities that interrupt one come back to
+            // the strategy it was measured against.
             st.base = to;
         }
         if st.recent.len() == 64 {
@@ -561,12 +611,13 @@ impl<J> Adaptive<J> {
     /// Jobs taken from the base strategies' queues so far (wrapping).
     fn base_jobs(&self) -> u64 {
         // Ordering: snapshots of single-writer counters and ring positions.
+        // Summed wrapping at the width of `usize`, as the rings count.
         self.ran
             .iter()
-            .fold(self.ws.injector_pops() as u64, |t, r| {
-                t.wrapping_add(r.from_deques.load(Ordering::Relaxed))
+            .fold(self.ws.injector_pops(), |t, r| {
+                t.wrapping_add(r.from_deques.load(Ordering::Relaxed) as usize)
             })
-            .wrapping_add(self.rings.pops() as u64)
+            .wrapping_add(self.rings.pops()) as u64
     }
 
     /// The worker that claimed position `pos` on a queue whose window
@@ -787,12 +838,27 @@ impl<J: Send + 'static> Strategy<J> for Adaptive<J> {
             });
         let rings = self.rings.pops() as u64;
         let prio = self.prio.pops() as u64;
-        let st = self.lock();
-        let [windows, probes, kept] = st.steer.counts();
-        // Ordering: see `switch_locked`.
-        let current = self.mode.load(Ordering::Relaxed);
-        let mut time = st.time;
-        time[current as usize] += crate::job::stamp_now().saturating_sub(st.since);
+        // Copied out under the lock, the report built after it (a push
+        // that switches waits for this lock).
+        let (counts, current, mut time, since, switches, recent) = {
+            let st = self.lock();
+            let mut recent = [None; 64];
+            for (slot, s) in recent.iter_mut().zip(st.recent.iter()) {
+                *slot = Some(*s);
+            }
+            // Ordering: see `switch_locked`.
+            let current = self.mode.load(Ordering::Relaxed);
+            (
+                st.steer.counts(),
+                current,
+                st.time,
+                st.since,
+                st.switches,
+                recent,
+            )
+        };
+        let [windows, probes, kept] = counts;
+        time[current as usize] += crate::job::stamp_now().saturating_sub(since);
         let rings_name = self.mode_name(MODE_RINGS);
         Some(StrategyReport {
             jobs: vec![
@@ -806,8 +872,8 @@ impl<J: Send + 'static> Strategy<J> for Adaptive<J> {
                 ("priority", time[MODE_PRIORITY as usize]),
             ],
             current: self.mode_name(current),
-            switches: st.switches,
-            recent: st.recent.iter().copied().collect(),
+            switches,
+            recent: recent.into_iter().flatten().collect(),
             steering: vec![
                 ("windows", windows),
                 ("probes", probes),
@@ -961,6 +1027,178 @@ mod tests {
         }
         assert_eq!(mode, MODE_STEALING, "{switches:?}");
         assert_eq!(count(&switches, SwitchReason::Faster), 0);
+    }
+
+    /// Feeds one window per entry of `rates` (jobs per µs by mode) and
+    /// returns the switches.
+    fn windows(steer: &mut Steer, rates: &[(u64, u64)]) -> Vec<(u32, SwitchReason)> {
+        let p = steer.period();
+        let (mut mode, mut jobs, mut now) = (MODE_STEALING, 0u64, 0u64);
+        assert_eq!(steer.observe(mode, jobs, now), None);
+        let mut switches = Vec::new();
+        for &(stealing, rings) in rates {
+            jobs += p;
+            now += p * 1000 / if mode == MODE_RINGS { rings } else { stealing };
+            if let Some((to, r)) = steer.observe(mode, jobs, now) {
+                switches.push((to, r));
+                mode = to;
+            }
+        }
+        switches
+    }
+
+    #[test]
+    fn a_slowing_drift_is_not_taken_for_a_slower_probe_either() {
+        // The machine slows down 2 % a window; the rings are 10 % faster
+        // throughout: compared only with the windows after it, the probe
+        // would look barely faster; with both sides it is adopted.
+        let tuning = Tuning {
+            dwell: 8,
+            probe: 4,
+            ..Tuning::default()
+        };
+        let rates: Vec<_> = (0..18u64)
+            .map(|w| {
+                let base = 1000 - 20 * w;
+                (base, base * 110 / 100)
+            })
+            .collect();
+        let switches = windows(&mut Steer::new(tuning), &rates);
+        assert_eq!(
+            switches.last(),
+            Some(&(MODE_RINGS, SwitchReason::Faster)),
+            "{switches:?}"
+        );
+    }
+
+    #[test]
+    fn the_first_window_after_each_switch_does_not_count() {
+        // Each switch's first window is 5x slower (a queue left behind,
+        // caches to warm; counted in the back phase, it would make the
+        // probe look faster) or 5x faster (a backlog drained at once;
+        // counted in the probe, it would make the probe look faster);
+        // otherwise equal rates: no adoption either way. (5x stays inside
+        // the idle-gap rule, which drops a window 8x the one before.)
+        let tuning = Tuning {
+            dwell: 4,
+            probe: 3,
+            ..Tuning::default()
+        };
+        for (mul, div) in [(5, 1), (1, 5)] {
+            let mut steer = Steer::new(tuning);
+            let p = steer.period();
+            let (mut mode, mut jobs, mut now) = (MODE_STEALING, 0u64, 0u64);
+            assert_eq!(steer.observe(mode, jobs, now), None);
+            let mut switches = Vec::new();
+            let mut first = false;
+            for _ in 0..12 {
+                jobs += p;
+                now += if first { p * 100 * mul / div } else { p * 100 };
+                first = false;
+                if let Some((to, r)) = steer.observe(mode, jobs, now) {
+                    switches.push((to, r));
+                    mode = to;
+                    first = true;
+                }
+            }
+            assert_eq!(
+                switches,
+                [
+                    (MODE_RINGS, SwitchReason::Probe),
+                    (MODE_STEALING, SwitchReason::ProbeEnd)
+                ],
+                "first windows x{mul}/{div}"
+            );
+            // The whole experiment ran: 12 windows, one probe, none adopted.
+            assert_eq!(steer.counts(), [12, 1, 0]);
+        }
+    }
+
+    #[test]
+    fn an_adopted_probe_resets_the_dwell() {
+        let tuning = Tuning {
+            dwell: 4,
+            probe: 2,
+            ..Tuning::default()
+        };
+        let mut steer = Steer::new(tuning);
+        // Two losing experiments (dwell 4, then 8), then the rings turn
+        // 10 % faster: adopted, and the dwell is back at 4.
+        let mut rates = vec![(100, 100); 4 + 3 + 3 + 8 + 3 + 3];
+        rates.extend([(100, 110); 16 + 3 + 3]);
+        let switches = windows(&mut steer, &rates);
+        assert_eq!(
+            switches.last(),
+            Some(&(MODE_RINGS, SwitchReason::Faster)),
+            "{switches:?}"
+        );
+        assert_eq!(steer.dwell(), 4);
+        assert_eq!(steer.counts()[1..], [3, 1]);
+    }
+
+    #[test]
+    fn a_window_spanning_an_idle_gap_is_dropped() {
+        let mut steer = Steer::new(Tuning::default());
+        let p = steer.period();
+        assert_eq!(steer.observe(MODE_STEALING, 0, 0), None);
+        assert_eq!(steer.observe(MODE_STEALING, p, 1000), None);
+        // Ten times as long: dropped, not counted.
+        assert_eq!(steer.observe(MODE_STEALING, 2 * p, 11_000), None);
+        assert_eq!(steer.counts()[0], 1);
+        // The next window, as long as the one before it, counts.
+        assert_eq!(steer.observe(MODE_STEALING, 3 * p, 21_000), None);
+        assert_eq!(steer.counts()[0], 2);
+    }
+
+    #[test]
+    fn priorities_interrupt_an_experiment_and_come_back_to_its_base() {
+        let shape = PoolShape {
+            workers: 1,
+            capacity: 64,
+            chunk_size: 1,
+            priority_levels: 2,
+            starvation_bound: 4,
+        };
+        let tuning = Tuning {
+            period: 1,
+            dwell: 1,
+            probe: 2,
+            ..Tuning::default()
+        };
+        let a = Adaptive::<u32>::with_tuning(&shape, tuning);
+        let local = a.local(0);
+        // Two windows of one job each: the third pop starts a probe.
+        for v in 0..3 {
+            a.push(v, 0).unwrap();
+        }
+        for _ in 0..3 {
+            a.pop(&local, 0).unwrap();
+        }
+        let report = a.report().unwrap();
+        assert_eq!(report.current, "round-robin", "{report:?}");
+        // A job with a priority: the buckets, and the experiment is off.
+        a.push(9, 1).unwrap();
+        assert_eq!(a.report().unwrap().current, "priority");
+        {
+            let st = a.lock();
+            assert_eq!(st.steer.phase, Phase::Dwell);
+            assert_eq!(st.steer.start, None);
+            assert_eq!(st.base, MODE_STEALING, "the probe did not become the base");
+        }
+        a.pop(&local, 0).unwrap();
+        // Priorities gone: back to work-stealing, not to the probed rings.
+        // (A thread checks every 256th plain push.)
+        a.last_prio.store(0, Ordering::Relaxed);
+        let side = (0..256)
+            .map(|_| a.calm_check())
+            .find(|&m| m != MODE_PRIORITY);
+        assert_eq!(side, Some(MODE_STEALING));
+        let report = a.report().unwrap();
+        assert_eq!(report.current, "work-stealing", "{report:?}");
+        assert_eq!(
+            report.recent.last().unwrap().reason,
+            SwitchReason::PrioritiesGone
+        );
     }
 
     #[test]
