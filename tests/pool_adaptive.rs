@@ -210,20 +210,12 @@ fn jobs_per_side_count_follow_ups_and_priorities() {
 
 #[test]
 fn base_switches_under_load_keep_exactly_once() {
-    use corepool::strategy::{Adaptive, PoolShape, Tuning};
+    use corepool::strategy::{Adaptive, PoolShape};
     watchdog("adaptive base switches", || {
         let drops = Arc::new(AtomicUsize::new(0));
         let spawned = Arc::new(AtomicUsize::new(0));
         let refused = Arc::new(AtomicUsize::new(0));
-        // A window every 4 jobs, a probe after every window, kept unless
-        // it is slower at all: the base strategy switches every few jobs.
-        let tuning = Tuning {
-            period: 4,
-            dwell: 1,
-            max_dwell: 1,
-            probe: 2,
-            margin_percent: 0,
-        };
+        let tuning = support::switching_tuning();
         let (s2, r2) = (spawned.clone(), refused.clone());
         let pool = Arc::new(
             Pool::builder()

@@ -246,3 +246,17 @@ where
 pub fn numbered(n: u64) -> impl Iterator<Item = Job<u64>> {
     (0..n).map(|i| Job::new(i).with_id(i))
 }
+
+/// A tuning of the adaptive strategy that switches its base strategy every
+/// few jobs: a window per 4 jobs, a probe after every window (at least the
+/// probe's 2), adopted unless it is slower at all.
+#[cfg(not(feature = "loom"))]
+pub fn switching_tuning() -> corepool::strategy::Tuning {
+    corepool::strategy::Tuning {
+        period: 4,
+        dwell: 1,
+        max_dwell: 1,
+        probe: 2,
+        margin_percent: 0,
+    }
+}

@@ -25,7 +25,7 @@ mod support;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use corepool::strategy::{Adaptive, PoolShape, Strategy, Tuning};
+use corepool::strategy::{Adaptive, PoolShape, Strategy};
 use corepool::{Context, Job, Pool, StrategyKind, SubmitError};
 use support::{scaled, watchdog};
 
@@ -177,13 +177,7 @@ fn build(kind: StrategyKind, case: Case) -> Pool<u64, u64, u32> {
 /// every few jobs (a window per 4 jobs, a probe after every window, kept
 /// unless slower at all): switches while the counter is armed.
 fn build_switching(case: Case) -> Pool<u64, u64, u32, Adaptive<Job<u64>>> {
-    let tuning = Tuning {
-        period: 4,
-        dwell: 1,
-        max_dwell: 1,
-        probe: 2,
-        margin_percent: 0,
-    };
+    let tuning = support::switching_tuning();
     builder(case)
         .build_custom(processor(case), move |shape: &PoolShape| {
             Adaptive::with_tuning(shape, tuning)
