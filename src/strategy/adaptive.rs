@@ -157,9 +157,10 @@ struct Ran {
 /// **Priorities.** The first job with a priority above 0 switches to
 /// priority at once (ordering is a promise); the switch back, to the base
 /// strategy in use before, waits until no such job has come for [`CALM`]
-/// (as seen by a check every 256th plain push on a thread; a job above
+/// (as seen by a check every 256th plain push on a thread, which goes back
+/// only if no such job came since the previous check; a job above
 /// priority 0 reads the clock only when it is the first since such a
-/// check), so a mixed workload does not flap.
+/// check), so a mixed workload does not flap, however slowly it runs.
 ///
 /// **The base strategy** for plain jobs is work-stealing (one shared
 /// injector ring that every worker pops, and a deque per worker for the
@@ -569,20 +570,25 @@ impl<J> Adaptive<J> {
         mode
     }
 
-    /// In priority mode, every 256th plain push on a thread: clear
-    /// `prio_seen` (the next job above priority 0 stamps `last_prio`
-    /// again) and switch back to the base strategy if the latest stamp is
-    /// older than `CALM`. The side for the plain job being pushed.
+    /// In priority mode, every 256th plain push on a thread: if a job
+    /// above priority 0 came since the previous check, clear `prio_seen`
+    /// (the next such job stamps `last_prio` again) and stay; otherwise
+    /// switch back to the base strategy if the latest stamp is older than
+    /// `CALM`. (A stamp is the first such job after a check, so on a slow
+    /// stream, with checks further apart than `CALM`, the stamp alone
+    /// would age while such jobs keep coming: a thread sanitizer run
+    /// flapped so.) The side for the plain job being pushed.
     #[inline]
     fn calm_check(&self) -> u32 {
         if !calm_check_due() {
             return MODE_PRIORITY;
         }
-        let now = crate::job::stamp_now();
         // Ordering: as in `side`.
         if self.prio_seen.load(Ordering::Relaxed) {
             self.prio_seen.store(false, Ordering::Relaxed);
+            return MODE_PRIORITY;
         }
+        let now = crate::job::stamp_now();
         if now.saturating_sub(self.last_prio.load(Ordering::Relaxed)) <= CALM.as_nanos() as u64 {
             return MODE_PRIORITY;
         }
@@ -1187,9 +1193,10 @@ mod tests {
         }
         a.pop(&local, 0).unwrap();
         // Priorities gone: back to work-stealing, not to the probed rings.
-        // (A thread checks every 256th plain push.)
+        // (A thread checks every 256th plain push; the first check after
+        // a job with a priority only notes that it came.)
         a.last_prio.store(0, Ordering::Relaxed);
-        let side = (0..256)
+        let side = (0..512)
             .map(|_| a.calm_check())
             .find(|&m| m != MODE_PRIORITY);
         assert_eq!(side, Some(MODE_STEALING));
