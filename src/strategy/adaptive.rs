@@ -614,16 +614,19 @@ impl<J> Adaptive<J> {
         }
     }
 
+    /// Jobs taken from the work-stealing side so far: the injector's pops
+    /// and the workers' deque counts (wrapping at the width of `usize`, as
+    /// ring positions do).
+    fn ws_jobs(&self) -> usize {
+        // Ordering: snapshots of single-writer counters and ring positions.
+        self.ran.iter().fold(self.ws.injector_pops(), |t, r| {
+            t.wrapping_add(r.from_deques.load(Ordering::Relaxed) as usize)
+        })
+    }
+
     /// Jobs taken from the base strategies' queues so far (wrapping).
     fn base_jobs(&self) -> u64 {
-        // Ordering: snapshots of single-writer counters and ring positions.
-        // Summed wrapping at the width of `usize`, as the rings count.
-        self.ran
-            .iter()
-            .fold(self.ws.injector_pops(), |t, r| {
-                t.wrapping_add(r.from_deques.load(Ordering::Relaxed) as usize)
-            })
-            .wrapping_add(self.rings.pops()) as u64
+        self.ws_jobs().wrapping_add(self.rings.pops()) as u64
     }
 
     /// The worker that claimed position `pos` on a queue whose window
@@ -663,7 +666,7 @@ impl<J> Adaptive<J> {
         if let Some(j) = self.rings.pop_other(worker) {
             return Some((j, Source::Stolen));
         }
-        let j = self.ws.steal_for(local, worker)?;
+        let j = self.ws.steal(local, worker)?;
         self.count_deque(worker);
         Some((j, Source::Stolen))
     }
@@ -769,7 +772,7 @@ impl<J: Send + 'static> Strategy<J> for Adaptive<J> {
         if let Some(got) = self.prio.pop(&(), worker) {
             return Some(got);
         }
-        if let Some(j) = self.ws.pop_own(local) {
+        if let Some(j) = local.pop() {
             self.count_deque(worker);
             return Some((j, Source::Own));
         }
@@ -835,13 +838,7 @@ impl<J: Send + 'static> Strategy<J> for Adaptive<J> {
     }
 
     fn report(&self) -> Option<StrategyReport> {
-        // Ordering: snapshots of single-writer counters.
-        let ws = self
-            .ran
-            .iter()
-            .fold(self.ws.injector_pops() as u64, |t, r| {
-                t.wrapping_add(r.from_deques.load(Ordering::Relaxed))
-            });
+        let ws = self.ws_jobs() as u64;
         let rings = self.rings.pops() as u64;
         let prio = self.prio.pops() as u64;
         // Copied out under the lock, the report built after it (a push

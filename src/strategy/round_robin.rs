@@ -150,12 +150,7 @@ impl<J: Send + 'static> Strategy<J> for RoundRobin<J> {
         if let Some(j) = self.rings[worker].pop_ready() {
             return Some((j, Source::Own));
         }
-        let n = self.rings.len();
-        (1..n).find_map(|i| {
-            self.rings[(worker + i) % n]
-                .pop_ready()
-                .map(|j| (j, Source::Stolen))
-        })
+        self.pop_other(worker).map(|j| (j, Source::Stolen))
     }
 
     fn has_work(&self, _: &(), _worker: usize) -> bool {

@@ -60,12 +60,6 @@ impl<J> WorkStealing<J> {
         self.injector.pops()
     }
 
-    /// The next job from this worker's own deque.
-    #[inline(always)]
-    pub(crate) fn pop_own(&self, local: &Worker<J>) -> Option<J> {
-        local.pop()
-    }
-
     /// The next job from the shared injector, with its position
     /// ([`Ring::pop_ready_at`]).
     #[inline(always)]
@@ -76,13 +70,9 @@ impl<J> WorkStealing<J> {
         self.injector.pop_ready_at()
     }
 
-    /// Jobs stolen from another worker's deque (half of it moves into this
-    /// worker's own; one is returned).
-    pub(crate) fn steal_for(&self, local: &Worker<J>, worker: usize) -> Option<J> {
-        self.steal(local, worker)
-    }
-
-    fn steal(&self, local: &Worker<J>, worker: usize) -> Option<J> {
+    /// A job stolen from another worker's deque (half of that deque moves
+    /// into this worker's own; one is returned).
+    pub(crate) fn steal(&self, local: &Worker<J>, worker: usize) -> Option<J> {
         let n = self.stealers.len();
         for _round in 0..4 {
             let mut retry = false;
@@ -131,7 +121,7 @@ impl<J: Send + 'static> Strategy<J> for WorkStealing<J> {
 
     #[inline]
     fn pop(&self, local: &Worker<J>, worker: usize) -> Option<(J, Source)> {
-        if let Some(j) = self.pop_own(local) {
+        if let Some(j) = local.pop() {
             return Some((j, Source::Own));
         }
         if let Some((j, _)) = self.pop_injector() {
