@@ -230,6 +230,9 @@ pub struct Adaptive<J> {
     /// every period jobs in either base strategy.
     ring_window_mask: usize,
     chunk: usize,
+    /// Under loom, the steering's clock (`Adaptive::now`).
+    #[cfg(feature = "loom")]
+    ticks: std::sync::atomic::AtomicU64,
 }
 
 /// The switches' log and the steering, behind one lock that only switches
@@ -457,6 +460,11 @@ impl<J> Adaptive<J> {
     /// assert_eq!(Strategy::<u32>::report(&a).unwrap().current, "work-stealing");
     /// ```
     pub fn with_tuning(shape: &PoolShape, tuning: Tuning) -> Self {
+        #[cfg(feature = "loom")]
+        let ticks = std::sync::atomic::AtomicU64::new(1);
+        #[cfg(feature = "loom")]
+        let now = Self::tick(&ticks);
+        #[cfg(not(feature = "loom"))]
         let now = crate::job::stamp_now();
         let steer = Steer::new(tuning);
         let period = steer.period() as usize;
@@ -487,7 +495,32 @@ impl<J> Adaptive<J> {
             window_mask: period - 1,
             ring_window_mask: (period / shape.workers.max(1)).max(1).next_power_of_two() - 1,
             chunk: shape.chunk_size,
+            #[cfg(feature = "loom")]
+            ticks,
         }
+    }
+
+    /// The clock the steering and the calm check read: the stamp clock.
+    /// Under loom, a count of reads, each one [`CALM`] after the one
+    /// before: loom replays executions and needs every branch to follow
+    /// from the schedule it chose, which a real clock breaks (a CI run
+    /// failed inside loom so, when a window's length decided a switch).
+    /// Two reads in a row are then exactly `CALM` apart, so a model
+    /// explores both sides of the calm check.
+    #[inline]
+    fn now(&self) -> u64 {
+        #[cfg(feature = "loom")]
+        return Self::tick(&self.ticks);
+        #[cfg(not(feature = "loom"))]
+        crate::job::stamp_now()
+    }
+
+    /// The next reading of the loom clock (`now`).
+    #[cfg(feature = "loom")]
+    fn tick(ticks: &std::sync::atomic::AtomicU64) -> u64 {
+        // Ordering: Relaxed: not a loom atomic, on purpose; loom runs one
+        // thread at a time, so the reads' order is the schedule's.
+        ticks.fetch_add(CALM.as_nanos() as u64, std::sync::atomic::Ordering::Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -542,13 +575,13 @@ impl<J> Adaptive<J> {
             // hysteresis only; every queue is popped whatever they say.
             let mut stamped = None;
             if !self.prio_seen.load(Ordering::Relaxed) {
-                let now = crate::job::stamp_now();
+                let now = self.now();
                 self.last_prio.store(now, Ordering::Relaxed);
                 self.prio_seen.store(true, Ordering::Relaxed);
                 stamped = Some(now);
             }
             if mode != MODE_PRIORITY {
-                let now = stamped.unwrap_or_else(crate::job::stamp_now);
+                let now = stamped.unwrap_or_else(|| self.now());
                 let mut st = self.lock();
                 // Ordering: see `switch_locked`.
                 let mode = self.mode.load(Ordering::Relaxed);
@@ -588,7 +621,7 @@ impl<J> Adaptive<J> {
             self.prio_seen.store(false, Ordering::Relaxed);
             return MODE_PRIORITY;
         }
-        let now = crate::job::stamp_now();
+        let now = self.now();
         if now.saturating_sub(self.last_prio.load(Ordering::Relaxed)) <= CALM.as_nanos() as u64 {
             return MODE_PRIORITY;
         }
@@ -649,7 +682,7 @@ impl<J> Adaptive<J> {
         // Ordering: see `switch_locked`.
         let mode = self.mode.load(Ordering::Relaxed);
         let jobs = self.base_jobs();
-        let now = crate::job::stamp_now();
+        let now = self.now();
         if let Some((to, reason)) = st.steer.observe(mode, jobs, now) {
             self.switch_locked(&mut st, mode, to, reason, now);
         }
@@ -861,7 +894,7 @@ impl<J: Send + 'static> Strategy<J> for Adaptive<J> {
             )
         };
         let [windows, probes, kept] = counts;
-        time[current as usize] += crate::job::stamp_now().saturating_sub(since);
+        time[current as usize] += self.now().saturating_sub(since);
         let rings_name = self.mode_name(MODE_RINGS);
         Some(StrategyReport {
             jobs: vec![
