@@ -1370,15 +1370,23 @@ mod tests {
             })
             .unwrap();
         std::thread::scope(|s| {
-            s.spawn(|| {
+            // The 100 ms start when job 3 is about to wait, not at spawn:
+            // on a loaded machine the worker can start late, and a release
+            // timed from the spawn could come before job 3 needs room.
+            let (about_to_wait, told) = mpsc::channel::<()>();
+            s.spawn(move || {
+                told.recv().unwrap();
                 std::thread::sleep(Duration::from_millis(100));
                 release.send(()).unwrap();
             });
-            // Job 0 runs (and blocks), jobs 1 and 2 fill the queue, job 3
-            // waits about 100 ms for room.
-            for i in 0..4 {
+            // Job 0 runs (and blocks), jobs 1 and 2 fill the queue: job 2
+            // is accepted only once the worker has taken job 0.
+            for i in 0..3 {
                 pool.submit(Job::new(i)).unwrap();
             }
+            // Job 3 waits about 100 ms for room.
+            about_to_wait.send(()).unwrap();
+            pool.submit(Job::new(3)).unwrap();
             assert!(room_slow_here(), "a 100 ms wait for room was not recorded");
         });
         assert_eq!(pool.results().count(), 4);
