@@ -123,6 +123,9 @@ fn fifo_per_producer_with_one_consumer() {
                         assert_eq!(seq, next[p], "producer {p}'s items out of order");
                         next[p] += 1;
                         left -= 1;
+                        if left.is_multiple_of(1024) {
+                            common::progress();
+                        }
                     }
                     None => thread::yield_now(),
                 }

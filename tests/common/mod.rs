@@ -30,17 +30,39 @@ pub fn scaled(debug: usize, release: usize) -> usize {
 
 /// How long a test waits for its threads before it declares them stuck.
 /// Only a failure detector (a lost item or a lost wake-up makes a thread wait
-/// forever); it is far above the time any test takes.
+/// forever); it is far above the time any test takes on an idle machine.
+/// A test whose threads call [`progress`] gets this long since the last
+/// call instead, so a machine slowed by other load (ThreadSanitizer with
+/// two busy loops beside it ran `fifo_per_producer_with_one_consumer` past
+/// 45 s) does not read as stuck while items still move.
 pub const DEADLINE: Duration = Duration::from_secs(45);
 
+/// Calls to [`progress`] so far, in every test of this binary.
+static PROGRESS: AtomicUsize = AtomicUsize::new(0);
+
+/// Tells [`join_all`] that items still move: its deadline restarts. Call it
+/// now and then (every thousand items, say), not per item. Shared by the
+/// tests of one binary that run at once, so one test's progress also
+/// delays the verdict on another: a detector, not a timer.
+pub fn progress() {
+    PROGRESS.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Joins every handle, panicking if they have not all finished by `DEADLINE`
-/// from now, and re-raising a panic from any of them.
+/// from now (or from the last [`progress`]), and re-raising a panic from
+/// any of them.
 pub fn join_all<T>(handles: Vec<JoinHandle<T>>, what: &str) -> Vec<T> {
-    let deadline = Instant::now() + DEADLINE;
+    let mut deadline = Instant::now() + DEADLINE;
+    let mut seen = PROGRESS.load(Ordering::Relaxed);
     while !handles.iter().all(JoinHandle::is_finished) {
+        let now = PROGRESS.load(Ordering::Relaxed);
+        if now != seen {
+            seen = now;
+            deadline = Instant::now() + DEADLINE;
+        }
         assert!(
             Instant::now() < deadline,
-            "{what}: threads still running after {DEADLINE:?} (stuck: lost item or lost wake-up)"
+            "{what}: threads still running after {DEADLINE:?} without progress (stuck: lost item or lost wake-up)"
         );
         std::thread::sleep(Duration::from_millis(5));
     }
