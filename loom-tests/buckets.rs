@@ -114,29 +114,43 @@ fn priority_push_races_pop() {
 
 #[test]
 fn clear_bit_race() {
-    model("clear_bit_race", || {
-        let q = Arc::new(PriorityBuckets::<usize>::new(1, 2, 0));
-        // Leave level 0 with its bit set and its ring empty: a successful
-        // pop does not clear the bit, the next pop that finds nothing does.
-        q.push(0, 1).unwrap();
-        assert_eq!(q.pop(), Some(1));
+    model("clear_bit_race", || push_races_pop_finding_empty(false));
+}
 
-        let producer = {
-            let q = q.clone();
-            thread::spawn(move || q.push(0, 2).unwrap())
-        };
-        // Either takes the new item or finds the ring empty and clears the
-        // bit, racing with the producer's push and its look at the bit.
-        let consumer = {
-            let q = q.clone();
-            thread::spawn(move || q.pop())
-        };
-
-        producer.join().unwrap();
-        let mut got: Vec<usize> = consumer.join().unwrap().into_iter().collect();
-        got.extend(drain_all(&q));
-        assert_eq!(got, [2], "the item pushed during the clear is lost");
+#[test]
+fn kept_bit_push_races_pop() {
+    model("kept_bit_push_races_pop", || {
+        push_races_pop_finding_empty(true)
     });
+}
+
+/// Level 0's bit set over an empty ring (a successful pop does not clear
+/// the bit; the next pop that finds nothing does, or, with `keep`, keeps
+/// it). The consumer's pop either takes the new item or finds the ring
+/// empty, racing the producer's push and its look at the bit.
+fn push_races_pop_finding_empty(keep: bool) {
+    let q = PriorityBuckets::<usize>::new(1, 2, 0);
+    let q = Arc::new(if keep { q.keep_last_bit() } else { q });
+    q.push(0, 1).unwrap();
+    assert_eq!(q.pop(), Some(1));
+
+    let producer = {
+        let q = q.clone();
+        thread::spawn(move || q.push(0, 2).unwrap())
+    };
+    let consumer = {
+        let q = q.clone();
+        thread::spawn(move || q.pop())
+    };
+
+    producer.join().unwrap();
+    let mut got: Vec<usize> = consumer.join().unwrap().into_iter().collect();
+    got.extend(drain_all(&q));
+    assert_eq!(
+        got,
+        [2],
+        "the item pushed while the pop found the level empty is lost"
+    );
 }
 
 #[test]
@@ -292,5 +306,39 @@ fn two_producers_one_level() {
         all.extend(popped);
         all.sort_unstable();
         assert_eq!(all, [2, 3], "items lost or duplicated");
+    });
+}
+
+#[test]
+fn kept_bit_cleared_when_another_level_comes() {
+    model("kept_bit_cleared_when_another_level_comes", || {
+        // Strict priority.
+        let q = Arc::new(PriorityBuckets::<usize>::new(2, 2, usize::MAX).keep_last_bit());
+        // Level 1 kept over an empty ring.
+        q.push(1, 1).unwrap();
+        assert_eq!(q.pop(), Some(1));
+        assert_eq!(q.pop(), None);
+
+        // A lower level comes while level 1 refills: the pop that notes
+        // level 0 clears the kept bit unless level 1 has an item again,
+        // and an item of level 1 pushed before a pop began is never passed
+        // over for level 0.
+        let low = {
+            let q = q.clone();
+            thread::spawn(move || q.push(0, 10).unwrap())
+        };
+        let high = {
+            let q = q.clone();
+            thread::spawn(move || q.push(1, 2).unwrap())
+        };
+        high.join().unwrap();
+        let first = q.pop();
+        low.join().unwrap();
+        assert_eq!(
+            first,
+            Some(2),
+            "level 0 served over a finished push to level 1"
+        );
+        assert_eq!(drain_all(&q), [10], "items lost or duplicated");
     });
 }

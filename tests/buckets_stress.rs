@@ -25,6 +25,11 @@
 //!   `a_refilled_level_waits_anew`;
 //! * `K = 0` is treated as `K = 1` (round-robin when every level is
 //!   backlogged): `zero_bound_is_treated_as_one`;
+//! * `keep_last_bit` changes no pop: with one consumer, the same items in
+//!   the same order, the same refusals, `is_empty` and `len` as the
+//!   clearing buckets over random runs:
+//!   `keeping_the_last_bit_pops_in_the_same_order`; the two exactly-once
+//!   tests above and `a_refilled_level_waits_anew` also run with it;
 //! * a refused push hands back the same item (`Full` or `BadLevel`), and items
 //!   still inside when the array is dropped are dropped exactly once:
 //!   `refused_pushes_hand_back_the_item`, `leftovers_dropped_once`.
@@ -79,15 +84,31 @@ fn push_ledger_item(
     }
 }
 
+/// The buckets under test: as built, or keeping the last bit
+/// (`keep_last_bit`).
+fn buckets<T>(levels: usize, cap: usize, k: usize, keep: bool) -> PriorityBuckets<T> {
+    let q = PriorityBuckets::new(levels, cap, k);
+    if keep { q.keep_last_bit() } else { q }
+}
+
 #[test]
 fn mpmc_each_item_once() {
+    mpmc(false);
+}
+
+#[test]
+fn mpmc_each_item_once_keeping_the_last_bit() {
+    mpmc(true);
+}
+
+fn mpmc(keep: bool) {
     const PRODUCERS: usize = 4;
     const CONSUMERS: usize = 3;
     const LEVELS: usize = 8;
     let per_producer = scaled(500_000, 5_000_000);
     let n = PRODUCERS * per_producer;
     let ledger = Ledger::new(n);
-    let q = Arc::new(PriorityBuckets::new(LEVELS, 16, 4));
+    let q = Arc::new(buckets(LEVELS, 16, 4, keep));
     let popped = Arc::new(AtomicUsize::new(0));
 
     let producers: Vec<_> = (0..PRODUCERS)
@@ -139,6 +160,15 @@ fn mpmc_each_item_once() {
 /// final drain) and is dropped exactly once.
 #[test]
 fn push_and_pop_on_every_thread_each_item_once() {
+    push_and_pop_on_every_thread(false);
+}
+
+#[test]
+fn push_and_pop_on_every_thread_keeping_the_last_bit() {
+    push_and_pop_on_every_thread(true);
+}
+
+fn push_and_pop_on_every_thread(keep: bool) {
     const THREADS: usize = 6;
     const LEVELS: usize = 8;
     const CAP: usize = 8;
@@ -146,7 +176,7 @@ fn push_and_pop_on_every_thread_each_item_once() {
     let prefill = LEVELS * CAP / 2;
     let n = prefill + THREADS * per_thread;
     let ledger = Ledger::new(n);
-    let q = Arc::new(PriorityBuckets::<Item>::new(LEVELS, CAP, 3));
+    let q = Arc::new(buckets::<Item>(LEVELS, CAP, 3, keep));
     for id in 0..prefill {
         q.push(id % LEVELS, ledger.item(id as u64))
             .unwrap_or_else(|e| panic!("full while filling: {e:?}"));
@@ -554,7 +584,12 @@ fn zero_bound_is_treated_as_one() {
 /// and while it was empty do not count.
 #[test]
 fn a_refilled_level_waits_anew() {
-    let q = PriorityBuckets::<&str>::new(2, 16, 2);
+    for keep in [false, true] {
+        a_refilled_level_waits_anew_in(buckets(2, 16, 2, keep));
+    }
+}
+
+fn a_refilled_level_waits_anew_in(q: PriorityBuckets<&str>) {
     q.push(0, "low 1").unwrap();
     assert_eq!(q.pop(), Some("low 1"));
     // This pop finds level 0 empty.
@@ -639,6 +674,42 @@ fn leftovers_dropped_once() {
                 thread::spawn(move || drop(q)).join().unwrap();
             }
             ledger.assert_all_dropped_once();
+        }
+    }
+}
+
+/// `keep_last_bit` changes no pop: with one consumer, random pushes and
+/// pops at random levels (often long runs at one level, where the bit is
+/// kept, then others) give the same items in the same order, the same
+/// refusals and the same `is_empty` and `len`, for bounds from 0 to
+/// strict priority.
+#[test]
+fn keeping_the_last_bit_pops_in_the_same_order() {
+    for seed in 0..scaled(300, 3_000) as u64 {
+        let mut rng = Rng::new(seed);
+        let levels = 1 + rng.below(5) as usize;
+        let k = [0, 1, 2, 3, 7, usize::MAX][rng.below(6) as usize];
+        let plain = PriorityBuckets::new(levels, 4, k);
+        let kept = PriorityBuckets::new(levels, 4, k).keep_last_bit();
+        let mut level = 0;
+        for step in 0..400u32 {
+            // Runs of one level, so the bit is kept, with changes between.
+            if rng.below(16) == 0 {
+                level = rng.below(levels as u64) as usize;
+            }
+            let what = format!("seed {seed}, step {step}, {levels} levels, K = {k}");
+            if rng.below(2) == 0 {
+                let l = if rng.below(4) == 0 {
+                    rng.below(levels as u64) as usize
+                } else {
+                    level
+                };
+                assert_eq!(plain.push(l, step), kept.push(l, step), "{what}: push");
+            } else {
+                assert_eq!(plain.pop(), kept.pop(), "{what}: pop");
+            }
+            assert_eq!(plain.is_empty(), kept.is_empty(), "{what}: is_empty");
+            assert_eq!(plain.len(), kept.len(), "{what}: len");
         }
     }
 }

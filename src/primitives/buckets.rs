@@ -85,7 +85,8 @@ impl<T> PushError<T> {
 /// * `clock`, `seen` and `stamps` are only scheduling hints (a level's wait
 ///   is `clock - stamps[l]`, see the module doc); nothing is read through
 ///   them. A bit of `seen` is set by the consumer that starts (stamps) that
-///   level's wait, and cleared when a pop finds the level empty.
+///   level's wait, and cleared when a pop finds the level empty (with
+///   [`keep_last_bit`](Self::keep_last_bit), when the kept bit goes).
 ///
 /// ```
 /// let q = corepool::primitives::buckets::PriorityBuckets::new(8, 16, 4);
@@ -102,6 +103,9 @@ pub struct PriorityBuckets<T, L: SlotLayout = Packed> {
     stamps: Box<[AtomicUsize]>,
     levels: Box<[Ring<T, L>]>,
     starvation_bound: usize,
+    /// A pop that finds the only level in use empty leaves its bit set
+    /// ([`keep_last_bit`](PriorityBuckets::keep_last_bit)).
+    keep_last: bool,
 }
 
 impl<T> PriorityBuckets<T> {
@@ -143,13 +147,39 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
             sched: CachePadded::new(Schedule {
                 clock: AtomicUsize::new(0),
                 seen: AtomicU64::new(0),
+                kept: AtomicU64::new(0),
             }),
             stamps: (0..levels).map(|_| AtomicUsize::new(0)).collect(),
             levels: (0..levels)
                 .map(|_| Ring::with_layout(capacity_per_level))
                 .collect(),
             starvation_bound,
+            keep_last: false,
         }
+    }
+
+    /// The same buckets, except that a pop that finds the only level in
+    /// use empty leaves that level's bit set (and restarts its wait), so a
+    /// pool whose jobs mostly share one priority pays no RMW on the bitmap,
+    /// the `seen` set or the ring's `tail` per job: each job's push would
+    /// otherwise set the bit again and a pop clear it. The order of pops
+    /// is the same as without it (`buckets.md`, "Keeping the last bit"):
+    /// the kept bit is cleared as soon as a pop notes another level, or
+    /// picks the kept level while another is set.
+    ///
+    /// ```
+    /// use corepool::primitives::buckets::PriorityBuckets;
+    /// let q = PriorityBuckets::new(4, 4, 2).keep_last_bit();
+    /// q.push(1, 'a').unwrap();
+    /// assert_eq!(q.pop(), Some('a'));
+    /// assert_eq!(q.pop(), None); // level 1's bit stays set
+    /// assert!(q.is_empty());
+    /// q.push(3, 'b').unwrap();
+    /// assert_eq!(q.pop(), Some('b'));
+    /// ```
+    pub fn keep_last_bit(mut self) -> Self {
+        self.keep_last = true;
+        self
     }
 
     /// The number of levels.
@@ -234,7 +264,11 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     fn pop_from(&self, first: u64) -> Option<T> {
         let mut occ = first;
         loop {
-            self.note_new_levels(occ);
+            if self.note_new_levels(occ) {
+                // A kept bit was cleared ("Keeping the last bit").
+                // Ordering: Acquire, as for the re-read below.
+                occ = self.occupied.load(Ordering::Acquire);
+            }
             if occ == 0 {
                 return None;
             }
@@ -252,6 +286,12 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
                 // Claimed, not yet written: wait, leaving the bit set
                 // (buckets.md, "An item still being written").
                 None if !ring.is_empty() => ring.pop(),
+                // The only level in use, empty: keep its bit (buckets.md,
+                // "Keeping the last bit").
+                None if self.keep_last && occ == 1 << level => {
+                    self.restart_wait(level);
+                    return None;
+                }
                 None => {
                     self.clear_if_empty(level);
                     None
@@ -259,6 +299,9 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
             };
             if let Some(v) = got {
                 self.account(occ, level);
+                if self.keep_last {
+                    self.served(level);
+                }
                 return Some(v);
             }
             // Ordering: Acquire pairs with the Release `fetch_or` in `push`.
@@ -322,24 +365,42 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     }
 
     /// Starts the wait of every level whose bit is set in `occ` but that no
-    /// consumer has stamped since the level was last found empty.
+    /// consumer has stamped since the level was last found empty. True if
+    /// it cleared a kept bit (`occ` is then out of date).
     #[inline]
-    fn note_new_levels(&self, occ: u64) {
+    fn note_new_levels(&self, occ: u64) -> bool {
         // Ordering: a hint, see `account`; the slow path settles races.
         let new = occ & !self.sched.seen.load(Ordering::Relaxed);
-        if new != 0 {
-            self.note_new_levels_slow(new);
-        }
+        new != 0 && self.note_new_levels_slow(occ, new)
     }
 
     #[cold]
-    fn note_new_levels_slow(&self, new: u64) {
+    fn note_new_levels_slow(&self, occ: u64, new: u64) -> bool {
         // Only the consumer whose RMW sets a bit stamps that level.
         // Ordering: Acquire pairs with the `seen` clear (buckets.md, "Starting a wait").
         let prev = self.sched.seen.fetch_or(new, Ordering::Acquire);
         let mut mine = new & !prev;
         if mine == 0 {
-            return;
+            return false;
+        }
+        // Another level is in use now: a kept bit of an empty level goes,
+        // as the pop that found it empty would have cleared it (buckets.md,
+        // "Keeping the last bit").
+        let mut cleared = false;
+        if self.keep_last {
+            // Ordering: Relaxed, hints (buckets.md, "Accounting").
+            let mut old = occ & !new & self.sched.kept.load(Ordering::Relaxed);
+            while old != 0 {
+                let l = old.trailing_zeros() as usize;
+                // Refilled since it was found empty, it is a level like any
+                // other (its wait restarted then); still empty, it goes.
+                self.served(l);
+                if self.levels[l].is_empty() {
+                    self.clear_if_empty(l);
+                    cleared = true;
+                }
+                old &= old - 1;
+            }
         }
         // Ordering: see above; Relaxed suffices for the rest (hints).
         let gone = mine & !self.occupied.load(Ordering::Relaxed);
@@ -354,6 +415,36 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
             self.stamps[mine.trailing_zeros() as usize].store(now, Ordering::Relaxed);
             mine &= mine - 1;
         }
+        cleared
+    }
+
+    /// A level served: no longer a kept one (buckets.md, "Keeping the last
+    /// bit").
+    #[inline]
+    fn served(&self, level: usize) {
+        let bit = 1u64 << level;
+        // Ordering: Relaxed, hints (buckets.md, "Accounting").
+        if self.sched.kept.load(Ordering::Relaxed) & bit != 0 {
+            self.sched.kept.fetch_and(!bit, Ordering::Relaxed);
+        }
+    }
+
+    /// A kept level found empty: marks it kept, and its next item's wait
+    /// starts now, as it would after a clear (buckets.md, "Keeping the last
+    /// bit"). Writes only what changes, so an idle consumer polling the
+    /// level writes no line.
+    #[inline]
+    fn restart_wait(&self, level: usize) {
+        let bit = 1u64 << level;
+        // Ordering (all below): Relaxed, hints (buckets.md, "Accounting").
+        if self.sched.kept.load(Ordering::Relaxed) & bit == 0 {
+            self.sched.kept.fetch_or(bit, Ordering::Relaxed);
+        }
+        let now = self.sched.clock.load(Ordering::Relaxed);
+        let stamp = &self.stamps[level];
+        if stamp.load(Ordering::Relaxed) != now {
+            stamp.store(now, Ordering::Relaxed);
+        }
     }
 
     /// The bit for `level` was set but its ring showed no ready item and no
@@ -365,6 +456,9 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     #[cold]
     fn clear_if_empty(&self, level: usize) {
         let bit = 1u64 << level;
+        if self.keep_last {
+            self.served(level);
+        }
         // Ordering: AcqRel acquires earlier pushes' bit sets (buckets.md, "Clearing a bit").
         self.occupied.fetch_and(!bit, Ordering::AcqRel);
         // Ordering: a Release RMW on `tail`, paired with the claims (buckets.md, "Clearing a bit").
@@ -420,7 +514,10 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
             .fold(0usize, |n, r| n.wrapping_add(r.pops()))
     }
 
-    /// True when the occupancy bitmap shows no level with items.
+    /// True when no level holds an item (nor a claimed position): the
+    /// occupancy bitmap shows none, or every level it shows has an empty
+    /// ring (a bit can stand for an empty level for a moment, or for long
+    /// with [`keep_last_bit`](Self::keep_last_bit)).
     ///
     /// ```
     /// assert!(corepool::primitives::buckets::PriorityBuckets::<u8>::new(2, 4, 1).is_empty());
@@ -428,7 +525,14 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     pub fn is_empty(&self) -> bool {
         // Ordering: Acquire pairs with `push`'s Release `fetch_or`, so a
         // caller that sees "non-empty" and pops will find the item.
-        self.occupied.load(Ordering::Acquire) == 0
+        let mut occ = self.occupied.load(Ordering::Acquire);
+        while occ != 0 {
+            if !self.levels[occ.trailing_zeros() as usize].is_empty() {
+                return false;
+            }
+            occ &= occ - 1;
+        }
+        true
     }
 }
 
@@ -460,6 +564,9 @@ struct Schedule {
     /// Levels whose wait has started (stamped) since they were last found
     /// empty.
     seen: AtomicU64,
+    /// Levels found empty whose bit was kept (`keep_last_bit`), not served
+    /// since.
+    kept: AtomicU64,
 }
 
 impl<T, L: SlotLayout> fmt::Debug for PriorityBuckets<T, L> {

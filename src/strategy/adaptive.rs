@@ -471,7 +471,7 @@ impl<J> Adaptive<J> {
         Adaptive {
             ws: WorkStealing::new(shape),
             rings: RoundRobin::new(shape, shape.chunk_size),
-            prio: PriorityStrategy::new(shape),
+            prio: PriorityStrategy::clearing(shape),
             mode: CachePadded::new(AtomicU32::new(MODE_STEALING)),
             prio_seen: CachePadded::new(AtomicBool::new(false)),
             last_prio: CachePadded::new(AtomicU64::new(0)),

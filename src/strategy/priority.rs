@@ -17,7 +17,11 @@ pub struct PriorityStrategy<J> {
 }
 
 impl<J> PriorityStrategy<J> {
-    /// `shape.priority_levels` levels of `shape.capacity` each.
+    /// `shape.priority_levels` levels of `shape.capacity` each. A pop that
+    /// finds the only level in use empty keeps its bit
+    /// ([`PriorityBuckets::keep_last_bit`]): a stream of jobs of one
+    /// priority then pays no RMW on the buckets' shared lines beyond the
+    /// level ring's own.
     ///
     /// ```
     /// use corepool::strategy::{PoolShape, PriorityStrategy, Strategy};
@@ -30,12 +34,26 @@ impl<J> PriorityStrategy<J> {
     /// ```
     pub fn new(shape: &PoolShape) -> Self {
         PriorityStrategy {
-            buckets: PriorityBuckets::with_layout(
-                shape.priority_levels,
-                shape.capacity,
-                shape.starvation_bound,
-            ),
+            buckets: Self::buckets(shape).keep_last_bit(),
         }
+    }
+
+    /// Buckets that clear a level's bit whenever a pop finds it empty, for
+    /// the adaptive strategy: its pops look at the buckets first, and a
+    /// kept bit would send each of them through the buckets' slow path
+    /// long after the priorities are gone.
+    pub(crate) fn clearing(shape: &PoolShape) -> Self {
+        PriorityStrategy {
+            buckets: Self::buckets(shape),
+        }
+    }
+
+    fn buckets(shape: &PoolShape) -> PriorityBuckets<J, CacheLine> {
+        PriorityBuckets::with_layout(
+            shape.priority_levels,
+            shape.capacity,
+            shape.starvation_bound,
+        )
     }
 
     /// Jobs taken from the buckets so far (wrapping).
