@@ -158,14 +158,17 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
         }
     }
 
-    /// The same buckets, except that a pop that finds the only level in
-    /// use empty leaves that level's bit set (and restarts its wait), so a
-    /// pool whose jobs mostly share one priority pays no RMW on the bitmap,
-    /// the `seen` set or the ring's `tail` per job: each job's push would
-    /// otherwise set the bit again and a pop clear it. The order of pops
-    /// is the same as without it (`buckets.md`, "Keeping the last bit"):
-    /// the kept bit is cleared as soon as a pop notes another level, or
-    /// picks the kept level while another is set.
+    /// The same buckets, except that a pop that finds no ready item in the
+    /// only level in use leaves that level's bit set (marks it kept and
+    /// restarts its wait), so a pool whose jobs mostly share one priority
+    /// pays no RMW on a line the producers write (the bitmap, the ring's
+    /// `tail`) when the level runs empty and refills: each job's push
+    /// would otherwise set the bit again and a pop clear it. The consumers
+    /// pay two RMWs on their own line instead (the mark set and cleared).
+    /// Used alone (one thread at a time), the pops are the same as without
+    /// it (`buckets.md`, "Keeping the last bit"): the kept bit goes when a
+    /// pop notes another level and the kept level's ring is still empty,
+    /// or when a pop picks the kept level while another is set.
     ///
     /// ```
     /// use corepool::primitives::buckets::PriorityBuckets;
@@ -279,19 +282,23 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
                 self.pick_starving(occ, top)
             };
             // The fast path takes only a ready item and does not read the
-            // producers' `tail` line; only a miss does.
+            // producers' `tail` line; only a miss does, unless the bit is
+            // kept.
             let ring = &self.levels[level];
             let got = match ring.pop_ready() {
                 Some(v) => Some(v),
-                // Claimed, not yet written: wait, leaving the bit set
-                // (buckets.md, "An item still being written").
-                None if !ring.is_empty() => ring.pop(),
-                // The only level in use, empty: keep its bit (buckets.md,
-                // "Keeping the last bit").
+                // The only level in use, no ready item: keep its bit
+                // (buckets.md, "Keeping the last bit"). An item still being
+                // written is no reason to wait here: no lower level can be
+                // served in its place, and the set bit leads a later pop
+                // to it.
                 None if self.keep_last && occ == 1 << level => {
                     self.restart_wait(level);
                     return None;
                 }
+                // Claimed, not yet written: wait, leaving the bit set
+                // (buckets.md, "An item still being written").
+                None if !ring.is_empty() => ring.pop(),
                 None => {
                     self.clear_if_empty(level);
                     None
@@ -388,7 +395,9 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
         // "Keeping the last bit").
         let mut cleared = false;
         if self.keep_last {
-            // Ordering: Relaxed, hints (buckets.md, "Accounting").
+            // Ordering: Relaxed, a hint: a wrong read only decides whether a
+            // `clear_if_empty`, safe at any time, runs (buckets.md,
+            // "Keeping the last bit").
             let mut old = occ & !new & self.sched.kept.load(Ordering::Relaxed);
             while old != 0 {
                 let l = old.trailing_zeros() as usize;
@@ -402,7 +411,8 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
                 old &= old - 1;
             }
         }
-        // Ordering: see above; Relaxed suffices for the rest (hints).
+        // Ordering: the `seen` RMW above; Relaxed suffices for the rest
+        // (hints).
         let gone = mine & !self.occupied.load(Ordering::Relaxed);
         if gone != 0 {
             // Found empty since our `occ`: take our bits back, so the
@@ -423,7 +433,7 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     #[inline]
     fn served(&self, level: usize) {
         let bit = 1u64 << level;
-        // Ordering: Relaxed, hints (buckets.md, "Accounting").
+        // Ordering: Relaxed, a hint (buckets.md, "Keeping the last bit").
         if self.sched.kept.load(Ordering::Relaxed) & bit != 0 {
             self.sched.kept.fetch_and(!bit, Ordering::Relaxed);
         }
@@ -436,7 +446,8 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
     #[inline]
     fn restart_wait(&self, level: usize) {
         let bit = 1u64 << level;
-        // Ordering (all below): Relaxed, hints (buckets.md, "Accounting").
+        // Ordering (all below): Relaxed, hints (buckets.md, "Keeping the
+        // last bit"); nothing is read through the marks or the stamps.
         if self.sched.kept.load(Ordering::Relaxed) & bit == 0 {
             self.sched.kept.fetch_or(bit, Ordering::Relaxed);
         }
@@ -514,10 +525,12 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
             .fold(0usize, |n, r| n.wrapping_add(r.pops()))
     }
 
-    /// True when no level holds an item (nor a claimed position): the
-    /// occupancy bitmap shows none, or every level it shows has an empty
-    /// ring (a bit can stand for an empty level for a moment, or for long
-    /// with [`keep_last_bit`](Self::keep_last_bit)).
+    /// True when the occupancy bitmap shows no level, or every level it
+    /// shows has an empty ring (no item and no claimed position; a bit can
+    /// stand for an empty level for a moment, or for long with
+    /// [`keep_last_bit`](Self::keep_last_bit)). A snapshot: a push between
+    /// its claim and its bit, or a clear before its re-check, can hide an
+    /// item from it for that moment.
     ///
     /// ```
     /// assert!(corepool::primitives::buckets::PriorityBuckets::<u8>::new(2, 4, 1).is_empty());
@@ -562,7 +575,7 @@ struct Schedule {
     /// wait (wrapping).
     clock: AtomicUsize,
     /// Levels whose wait has started (stamped) since they were last found
-    /// empty.
+    /// empty (a kept level stays in it until its bit goes).
     seen: AtomicU64,
     /// Levels found empty whose bit was kept (`keep_last_bit`), not served
     /// since.

@@ -20,8 +20,8 @@ impl<J> PriorityStrategy<J> {
     /// `shape.priority_levels` levels of `shape.capacity` each. A pop that
     /// finds the only level in use empty keeps its bit
     /// ([`PriorityBuckets::keep_last_bit`]): a stream of jobs of one
-    /// priority then pays no RMW on the buckets' shared lines beyond the
-    /// level ring's own.
+    /// priority then pays no RMW on a line the producers write beyond the
+    /// level ring's own claim.
     ///
     /// ```
     /// use corepool::strategy::{PoolShape, PriorityStrategy, Strategy};
