@@ -76,6 +76,26 @@ fn drain_all<T>(q: &PriorityBuckets<T>) -> Vec<T> {
     out
 }
 
+/// A producer pushes `value` at `level` while a consumer pops once; after
+/// both: the consumer's pop and the rest, drained (`drain_all`).
+fn push_races_one_pop(
+    q: &Arc<PriorityBuckets<usize>>,
+    level: usize,
+    value: usize,
+) -> (Option<usize>, Vec<usize>) {
+    let producer = {
+        let q = q.clone();
+        thread::spawn(move || q.push(level, value).unwrap())
+    };
+    let consumer = {
+        let q = q.clone();
+        thread::spawn(move || q.pop())
+    };
+    producer.join().unwrap();
+    let popped = consumer.join().unwrap();
+    (popped, drain_all(q))
+}
+
 #[test]
 fn priority_push_races_pop() {
     model("priority_push_races_pop", || {
@@ -134,18 +154,9 @@ fn push_races_pop_finding_empty(keep: bool) {
     q.push(0, 1).unwrap();
     assert_eq!(q.pop(), Some(1));
 
-    let producer = {
-        let q = q.clone();
-        thread::spawn(move || q.push(0, 2).unwrap())
-    };
-    let consumer = {
-        let q = q.clone();
-        thread::spawn(move || q.pop())
-    };
-
-    producer.join().unwrap();
-    let mut got: Vec<usize> = consumer.join().unwrap().into_iter().collect();
-    got.extend(drain_all(&q));
+    let (popped, rest) = push_races_one_pop(&q, 0, 2);
+    let mut got: Vec<usize> = popped.into_iter().collect();
+    got.extend(rest);
     assert_eq!(
         got,
         [2],
@@ -162,18 +173,9 @@ fn clear_bit_race_two_levels() {
         q.push(0, 10).unwrap();
         assert_eq!(q.pop(), Some(1));
 
-        let producer = {
-            let q = q.clone();
-            thread::spawn(move || q.push(1, 2).unwrap())
-        };
-        let consumer = {
-            let q = q.clone();
-            thread::spawn(move || q.pop())
-        };
-
-        producer.join().unwrap();
-        let mut got: Vec<usize> = consumer.join().unwrap().into_iter().collect();
-        got.extend(drain_all(&q));
+        let (popped, rest) = push_races_one_pop(&q, 1, 2);
+        let mut got: Vec<usize> = popped.into_iter().collect();
+        got.extend(rest);
         got.sort_unstable();
         assert_eq!(got, [2, 10], "items lost or duplicated");
     });
@@ -324,18 +326,8 @@ fn kept_bit_cleared_when_another_level_comes() {
         // is still empty, racing a push to level 1 that may have seen the
         // bit set and skipped its own `fetch_or`: the clear's re-check must
         // put the bit back, or the push must see the clear.
-        let producer = {
-            let q = q.clone();
-            thread::spawn(move || q.push(1, 2).unwrap())
-        };
-        let consumer = {
-            let q = q.clone();
-            thread::spawn(move || q.pop())
-        };
-        producer.join().unwrap();
-        let first = consumer.join().unwrap();
-        let mut got: Vec<usize> = first.into_iter().collect();
-        let rest = drain_all(&q);
+        let (popped, rest) = push_races_one_pop(&q, 1, 2);
+        let mut got: Vec<usize> = popped.into_iter().collect();
         if let Some(&second) = rest.first() {
             assert!(
                 rest.len() < 2 || second == 2,

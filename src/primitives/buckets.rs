@@ -401,12 +401,14 @@ impl<T, L: SlotLayout> PriorityBuckets<T, L> {
             let mut old = occ & !new & self.sched.kept.load(Ordering::Relaxed);
             while old != 0 {
                 let l = old.trailing_zeros() as usize;
-                // Refilled since it was found empty, it is a level like any
-                // other (its wait restarted then); still empty, it goes.
-                self.served(l);
+                // Still empty, it goes (`clear_if_empty` unmarks it);
+                // refilled since it was found empty, it is a level like any
+                // other (its wait restarted then).
                 if self.levels[l].is_empty() {
                     self.clear_if_empty(l);
                     cleared = true;
+                } else {
+                    self.served(l);
                 }
                 old &= old - 1;
             }
